@@ -1,0 +1,48 @@
+# `make run` and `make test` each set up everything from nothing:
+# a virtual environment, the CPU build of torch (first, so nothing pulls a CUDA build),
+# the project, and the database migrations.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: run test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	touch $@
+
+$(VENV)/.app: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.app
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.app
+	$(BIN)/folio db upgrade
+	$(BIN)/folio serve
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check rag bot tests bench migrations
+	$(BIN)/ruff format --check rag bot tests bench migrations
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.retrieval
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""folio's Slack adapter: Slack events in, rag calls, Block Kit out."""

@@ -1,0 +1,1 @@
+"""folio: answers questions about the documents a team shares, with evidence."""

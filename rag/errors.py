@@ -1,0 +1,149 @@
+"""Every error folio raises on purpose, each with a ``user_message``.
+
+The tree::
+
+    FolioError                       base; ``user_message`` is safe to show a user
+    ├── ConfigError                  a setting is missing or malformed (developer-facing)
+    ├── DocumentError                a file cannot be indexed
+    │   ├── UnsupportedFile          not a PDF or a supported image
+    │   ├── EncryptedDocument        password-protected PDF
+    │   ├── CorruptDocument          truncated or unreadable bytes
+    │   ├── EmptyDocument            a PDF with no pages
+    │   ├── FileTooLarge             over the byte cap
+    │   ├── PageTooLarge             a page or image too big to render safely
+    │   ├── TooManyPages             over the page cap
+    │   ├── ParseTimeout             the parser ran past its time limit
+    │   └── ParseCrashed             the parser died (memory limit, crash)
+    ├── DownloadError                a Slack file could not be fetched safely
+    │   ├── ForbiddenFileHost        the URL is not on an allowed Slack file host
+    │   └── LoginPageInsteadOfFile   Slack answered with an HTML page (token or scope)
+    ├── StoreError                   a database or vector store problem
+    │   ├── StoreLocked              another process holds the embedded store
+    │   └── IndexUnavailable         the vector index cannot be reached or failed
+    ├── ModelError                   the vision/answer model failed
+    │   ├── ModelTimeout             it did not answer within the limit
+    │   ├── ModelRateLimited         it kept answering 429
+    │   └── ModelUnavailable         it kept failing (5xx, connection errors)
+    ├── DocumentNotFound             no such document visible here
+    └── NotAllowed                   the user may not do this
+
+Third-party exceptions are translated once, in the module that owns the client,
+with ``raise SomeFolioError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+
+class FolioError(Exception):
+    """Base of folio's errors; ``user_message`` says what happened and what to do next."""
+
+    default_message = "Something went wrong in folio; please try again."
+
+    def __init__(self, user_message: str | None = None, *, detail: str | None = None) -> None:
+        self.user_message = user_message or self.default_message
+        self.detail = detail
+        super().__init__(detail or self.user_message)
+
+
+class ConfigError(FolioError):
+    """A setting is missing or malformed; never shown in Slack."""
+
+
+class DocumentError(FolioError):
+    """A file cannot be indexed."""
+
+    default_message = "That file could not be indexed."
+
+
+class UnsupportedFile(DocumentError):
+    """Not a PDF or a supported image type."""
+
+
+class EncryptedDocument(DocumentError):
+    """The PDF is password-protected."""
+
+
+class CorruptDocument(DocumentError):
+    """The bytes are truncated or not what the name says."""
+
+
+class EmptyDocument(DocumentError):
+    """The document has no pages."""
+
+
+class FileTooLarge(DocumentError):
+    """The file is over the size cap."""
+
+
+class PageTooLarge(DocumentError):
+    """A page or image is too large to render safely."""
+
+
+class TooManyPages(DocumentError):
+    """The document is over the page cap."""
+
+
+class ParseTimeout(DocumentError):
+    """The parser ran past its time limit and was stopped."""
+
+
+class ParseCrashed(DocumentError):
+    """The parser process died (memory limit or a crash)."""
+
+
+class DownloadError(FolioError):
+    """A Slack file could not be downloaded safely."""
+
+    default_message = "folio could not download that file from Slack."
+
+
+class ForbiddenFileHost(DownloadError):
+    """The file URL is not on an allowed Slack file host."""
+
+
+class LoginPageInsteadOfFile(DownloadError):
+    """Slack answered the download with an HTML page instead of the file."""
+
+
+class StoreError(FolioError):
+    """A database or vector store problem."""
+
+    default_message = "folio's storage is unavailable right now; please try again shortly."
+
+
+class StoreLocked(StoreError):
+    """Another process holds the embedded store."""
+
+
+class IndexUnavailable(StoreError):
+    """The vector index cannot be reached or failed."""
+
+
+class ModelError(FolioError):
+    """The vision/answer model failed."""
+
+    default_message = "The answer model is unavailable right now; please try again in a minute."
+
+
+class ModelTimeout(ModelError):
+    """The model did not answer within the time limit."""
+
+
+class ModelRateLimited(ModelError):
+    """The model kept answering 429."""
+
+
+class ModelUnavailable(ModelError):
+    """The model kept failing with server or connection errors."""
+
+
+class DocumentNotFound(FolioError):
+    """No such document is visible from here."""
+
+    default_message = "No such document is indexed here; `/folio docs` lists what is."
+
+
+class NotAllowed(FolioError):
+    """The user may not do this."""
+
+    default_message = "You are not allowed to do that."

@@ -1,0 +1,238 @@
+"""Settings.from_env: the one place folio reads its configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from rag.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_VISION_MODEL = "gpt-4o"
+DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret value that never prints."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Limits for parsing one untrusted file in a child process."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 500
+    timeout_s: float = 120.0
+    memory_mb: int = 2048
+    max_page_points: float = 5000.0
+    max_image_pixels: int = 40_000_000
+    render_dpi: int = 110
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    """How hybrid retrieval fuses its legs."""
+
+    top_k: int = 8
+    prefetch_limit: int = 50
+    rrf_k: int = 60
+    clip_weight: float = 1.0
+    text_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LlmConfig:
+    """How folio talks to the vision/answer model."""
+
+    vision_model: str = DEFAULT_VISION_MODEL
+    answer_model: str = DEFAULT_VISION_MODEL
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    concurrency: int = 4
+    max_captions_per_document: int = 20
+    answer_page_images: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything folio can be configured with; see DESIGN.md's table."""
+
+    data_dir: Path = Path("data")
+    slack_bot_token: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_file_hosts: tuple[str, ...] = ("files.slack.com",)
+    index_channels: tuple[str, ...] = ()
+    admin_users: tuple[str, ...] = ()
+    openai_api_key: Secret | None = None
+    openai_base_url: str | None = None
+    database_url: str = ""
+    qdrant_url: str | None = None
+    qdrant_api_key: Secret | None = None
+    qdrant_collection: str = "folio"
+    clip_model: str = DEFAULT_CLIP_MODEL
+    text_model: str = DEFAULT_TEXT_MODEL
+    port: int = 3000
+    log_level: str = "INFO"
+    parse: ParseLimits = ParseLimits()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    llm: LlmConfig = LlmConfig()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read settings from an environment mapping; a bad value raises ConfigError."""
+        env = _Env(environ)
+        data_dir = Path(env.text("FOLIO_DATA_DIR", "data"))
+        vision_model = env.text("FOLIO_VISION_MODEL", DEFAULT_VISION_MODEL)
+        return cls(
+            data_dir=data_dir,
+            slack_bot_token=env.secret("SLACK_BOT_TOKEN", prefix="xoxb-"),
+            slack_app_token=env.secret("SLACK_APP_TOKEN", prefix="xapp-"),
+            slack_signing_secret=env.secret("SLACK_SIGNING_SECRET"),
+            slack_api_url=_with_slash(env.url("SLACK_API_URL", "https://slack.com/api/")),
+            slack_file_hosts=env.items("FOLIO_SLACK_FILE_HOSTS", ("files.slack.com",)),
+            index_channels=env.items("FOLIO_INDEX_CHANNELS", ()),
+            admin_users=env.items("FOLIO_ADMIN_USERS", ()),
+            openai_api_key=env.secret("OPENAI_API_KEY"),
+            openai_base_url=env.optional_url("OPENAI_BASE_URL"),
+            database_url=env.text("DATABASE_URL", _default_database_url(data_dir)),
+            qdrant_url=env.optional_url("QDRANT_URL"),
+            qdrant_api_key=env.secret("QDRANT_API_KEY"),
+            qdrant_collection=env.text("FOLIO_QDRANT_COLLECTION", "folio"),
+            clip_model=env.text("FOLIO_CLIP_MODEL", DEFAULT_CLIP_MODEL),
+            text_model=env.text("FOLIO_TEXT_MODEL", DEFAULT_TEXT_MODEL),
+            port=env.number("PORT", 3000, int, low=1, high=65535),
+            log_level=env.choice("FOLIO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            parse=ParseLimits(
+                max_bytes=env.number("FOLIO_MAX_FILE_MB", 50, int, low=1) * 1024 * 1024,
+                max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),
+                timeout_s=env.number("FOLIO_PARSE_TIMEOUT_S", 120.0, float, low=1),
+                memory_mb=env.number("FOLIO_PARSE_MEMORY_MB", 2048, int, low=256),
+            ),
+            retrieval=RetrievalConfig(
+                top_k=env.number("FOLIO_TOP_K", 8, int, low=1, high=50),
+                clip_weight=env.number("FOLIO_WEIGHT_CLIP", 1.0, float, low=0),
+                text_weight=env.number("FOLIO_WEIGHT_TEXT", 1.0, float, low=0),
+                bm25_weight=env.number("FOLIO_WEIGHT_BM25", 1.0, float, low=0),
+            ),
+            llm=LlmConfig(
+                vision_model=vision_model,
+                answer_model=env.text("FOLIO_ANSWER_MODEL", vision_model),
+                timeout_s=env.number("FOLIO_OPENAI_TIMEOUT_S", 60.0, float, low=1),
+                max_retries=env.number("FOLIO_OPENAI_MAX_RETRIES", 3, int, low=0, high=10),
+                concurrency=env.number("FOLIO_OPENAI_CONCURRENCY", 4, int, low=1, high=64),
+                max_captions_per_document=env.number("FOLIO_MAX_CAPTIONS", 20, int, low=0),
+            ),
+        )
+
+    @property
+    def embedded_index(self) -> bool:
+        """True when vectors live in the in-process Qdrant Edge store."""
+        return self.qdrant_url is None
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Where the embedded Qdrant Edge shard lives."""
+        return self.data_dir / "qdrant"
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(name, value) pairs for `folio doctor`, secrets masked."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            rows.append((f.name, "(unset)" if value is None else str(value)))
+        return rows
+
+
+class _Env:
+    """Typed reads from an environment mapping; each failure names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def secret(self, name: str, prefix: str = "") -> Secret | None:
+        value = self._raw(name)
+        if value is None:
+            return None
+        if prefix and not value.startswith(prefix):
+            raise ConfigError(detail=f"{name} must start with {prefix!r}; copy it again from Slack.")
+        return Secret(value)
+
+    def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def number(
+        self,
+        name: str,
+        default: T,
+        kind: Callable[[str], T],
+        *,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> T:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise ConfigError(detail=f"{name} must be a number, not {value!r}.") from None
+        number = float(parsed)  # type: ignore[arg-type]
+        if (low is not None and number < low) or (high is not None and number > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise ConfigError(detail=f"{name} must be {bounds}, not {value}.")
+        return parsed
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self._raw(name) or default).upper()
+        if value not in allowed:
+            raise ConfigError(detail=f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        return self.optional_url(name) or default
+
+    def optional_url(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(detail=f"{name} must be an http(s) URL, not {value!r}.")
+        return value
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'folio.db').as_posix()}"

@@ -1,0 +1,233 @@
+"""folio's domain values: small frozen dataclasses passed between layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+PointKind = Literal["chunk", "page", "figure"]
+AnswerMode = Literal["model", "extractive", "nothing_found"]
+DocumentKind = Literal["pdf", "image"]
+
+
+@dataclass(frozen=True, slots=True)
+class BBox:
+    """A rectangle on a page in PDF points, origin top-left (PyMuPDF's convention)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def union(self, other: BBox) -> BBox:
+        """The smallest box holding both."""
+        return BBox(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+        )
+
+    def as_list(self) -> list[float]:
+        """JSON-friendly form, rounded to a tenth of a point."""
+        return [round(self.x0, 1), round(self.y0, 1), round(self.x1, 1), round(self.y1, 1)]
+
+    @classmethod
+    def from_list(cls, values: list[float] | tuple[float, ...]) -> BBox:
+        """Inverse of ``as_list``."""
+        x0, y0, x1, y1 = (float(v) for v in values)
+        return cls(x0, y0, x1, y1)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a document lives: the workspace and channel it was shared in."""
+
+    team_id: str
+    channel_id: str
+    channel_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Where a question is asked; decides which documents may answer it."""
+
+    team_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """A block of text on a page, in reading order."""
+
+    text: str
+    bbox: BBox
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A figure cut from a page: an embedded raster image or a vector-drawn region."""
+
+    page_number: int
+    index: int
+    bbox: BBox
+    png: bytes
+    kind: Literal["raster", "vector"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """One parsed page: its text blocks, a render, and its figures (1-based ``number``)."""
+
+    number: int
+    width: float
+    height: float
+    blocks: tuple[TextBlock, ...]
+    render_png: bytes
+    figures: tuple[Figure, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """All text on the page, blocks joined in reading order."""
+        return "\n".join(block.text for block in self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """The result of parsing one file."""
+
+    kind: DocumentKind
+    pages: tuple[ParsedPage, ...]
+
+    @property
+    def figure_count(self) -> int:
+        """How many figures were found on all pages."""
+        return sum(len(page.figures) for page in self.pages)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a page that is embedded as one text point."""
+
+    page_number: int
+    index: int
+    text: str
+    bboxes: tuple[BBox, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An indexed document as recorded in the database."""
+
+    id: str
+    scope: Scope
+    file_name: str
+    content_hash: str
+    kind: DocumentKind
+    page_count: int
+    figure_count: int
+    created_at: datetime
+    slack_file_id: str | None = None
+    uploader_id: str | None = None
+    permalink: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse vector (BM25 term weights keyed by hashed token ids)."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One point returned by the index, after fusion."""
+
+    point_id: str
+    document_id: str
+    file_name: str
+    page_number: int
+    kind: PointKind
+    score: float
+    text: str
+    bboxes: tuple[BBox, ...] = ()
+    channel_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageHit:
+    """A page found by a search: its best fused score and the hits on it, best first."""
+
+    document_id: str
+    file_name: str
+    page_number: int
+    score: float
+    hits: tuple[Hit, ...]
+
+    @property
+    def passage(self) -> str:
+        """The best text on the page for quoting (chunk text first, else caption/page text)."""
+        for hit in self.hits:
+            if hit.kind == "chunk" and hit.text:
+                return hit.text
+        return next((hit.text for hit in self.hits if hit.text), "")
+
+    @property
+    def bboxes(self) -> tuple[BBox, ...]:
+        """Boxes of the best passage, for highlighting."""
+        for hit in self.hits:
+            if hit.kind == "chunk" and hit.bboxes:
+                return hit.bboxes
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryImage:
+    """A picture sent with a question."""
+
+    data: bytes
+    name: str = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source the answer cites as ``[number]``."""
+
+    number: int
+    document_id: str
+    file_name: str
+    page_number: int
+    passage: str
+    bboxes: tuple[BBox, ...] = ()
+    slack_file_id: str | None = None
+    permalink: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier question and answer in the same conversation."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A cited answer to a question."""
+
+    question: str
+    text: str
+    mode: AnswerMode
+    citations: tuple[Citation, ...] = ()
+    standalone_question: str | None = None
+    sources: tuple[PageHit, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest did: the document, and whether it was new."""
+
+    document: Document
+    created: bool
