@@ -231,3 +231,24 @@ class IngestResult:
 
     document: Document
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """What the database keeps about one page of a document."""
+
+    number: int
+    width: float
+    height: float
+    text: str
+    figure_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Per-channel switches set with `/folio index here|off` and friends."""
+
+    team_id: str
+    channel_id: str
+    indexing: bool = False
+    followups: bool = True
