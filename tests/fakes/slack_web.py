@@ -1,0 +1,277 @@
+"""The fake Slack's Web API methods: each takes the recorded call and returns Slack's JSON."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tests.fakes.slack_limits import MAX_HOME_BLOCKS, MAX_MESSAGE_TEXT, block_error
+from tests.fakes.slack_payloads import TEAM_DOMAIN, next_ts
+
+if TYPE_CHECKING:
+    from tests.fakes.slack import FakeSlack, Recorded
+
+Json = dict[str, Any]
+Handler = Callable[["FakeSlack", Json], Json]
+
+
+def _error(error: str, **extra: Any) -> Json:
+    return {"ok": False, "error": error, **extra}
+
+
+def _auth_test(fake: FakeSlack, p: Json) -> Json:
+    return {
+        "ok": True,
+        "url": f"https://{TEAM_DOMAIN}.slack.com/",
+        "team": "Folio Test",
+        "user": "folio",
+        "team_id": fake.team_id,
+        "user_id": fake.bot_user_id,
+        "bot_id": fake.bot_id,
+        "is_enterprise_install": False,
+    }
+
+
+def _message_error(p: Json) -> str | None:
+    if not p.get("channel"):
+        return "channel_not_found"
+    text, blocks = p.get("text"), p.get("blocks")
+    if not text and not blocks:
+        return "no_text"
+    if text and len(str(text)) > MAX_MESSAGE_TEXT:
+        return "msg_too_long"
+    return block_error(blocks) if blocks is not None else None
+
+
+def _post_message(fake: FakeSlack, p: Json) -> Json:
+    error = _message_error(p)
+    if error:
+        return _error(error)
+    ts = next_ts()
+    message: Json = {
+        "type": "message",
+        "user": fake.bot_user_id,
+        "bot_id": fake.bot_id,
+        "app_id": fake.app_id,
+        "team": fake.team_id,
+        "text": p.get("text") or "",
+        "ts": ts,
+    }
+    if p.get("blocks") is not None:
+        message["blocks"] = p["blocks"]
+    if p.get("thread_ts"):
+        message["thread_ts"] = str(p["thread_ts"])
+    fake.messages.append({"channel": p["channel"], **message})
+    return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+
+
+def _find_message(fake: FakeSlack, channel: str, ts: str) -> Json | None:
+    return next(
+        (
+            m
+            for m in fake.messages
+            if m["channel"] == channel and m["ts"] == ts and not m.get("deleted")
+        ),
+        None,
+    )
+
+
+def _update(fake: FakeSlack, p: Json) -> Json:
+    message = _find_message(fake, str(p.get("channel")), str(p.get("ts")))
+    if message is None:
+        return _error("message_not_found")
+    error = block_error(p["blocks"]) if p.get("blocks") is not None else None
+    if error:
+        return _error(error)
+    message.update({k: p[k] for k in ("text", "blocks") if k in p})
+    message["edited"] = {"user": fake.bot_user_id, "ts": next_ts()}
+    body = {k: v for k, v in message.items() if k != "channel"}
+    return {
+        "ok": True,
+        "channel": p["channel"],
+        "ts": p["ts"],
+        "text": message["text"],
+        "message": body,
+    }
+
+
+def _delete(fake: FakeSlack, p: Json) -> Json:
+    message = _find_message(fake, str(p.get("channel")), str(p.get("ts")))
+    if message is None:
+        return _error("message_not_found")
+    message["deleted"] = True
+    return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+
+def _post_ephemeral(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("user"):
+        return _error("user_not_in_channel")
+    error = _message_error(p)
+    return _error(error) if error else {"ok": True, "message_ts": next_ts()}
+
+
+def _permalink(fake: FakeSlack, p: Json) -> Json:
+    channel, ts = p.get("channel"), str(p.get("message_ts", ""))
+    if not channel or not ts:
+        return _error("message_not_found")
+    link = f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+    return {"ok": True, "channel": channel, "permalink": link}
+
+
+def _reaction_key(p: Json) -> tuple[str, str]:
+    return str(p.get("channel")), str(p.get("timestamp"))
+
+
+def _reactions_add(fake: FakeSlack, p: Json) -> Json:
+    names = fake.reactions.setdefault(_reaction_key(p), [])
+    if p.get("name") in names:
+        return _error("already_reacted")
+    names.append(str(p.get("name")))
+    return {"ok": True}
+
+
+def _reactions_remove(fake: FakeSlack, p: Json) -> Json:
+    names = fake.reactions.get(_reaction_key(p), [])
+    if p.get("name") not in names:
+        return _error("no_reaction")
+    names.remove(str(p.get("name")))
+    return {"ok": True}
+
+
+def _files_info(fake: FakeSlack, p: Json) -> Json:
+    stored = fake.files.get(str(p.get("file")))
+    if stored is None:
+        return _error("file_not_found")
+    return {
+        "ok": True,
+        "file": stored.info,
+        "comments": [],
+        "response_metadata": {"next_cursor": ""},
+    }
+
+
+def _get_upload_url(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("filename") or not str(p.get("length", "")).isdigit():
+        return _error("invalid_arguments")
+    file_id = fake.new_id("F")
+    upload_id = uuid.uuid4().hex
+    fake.pending_uploads[upload_id] = {
+        "file_id": file_id,
+        "filename": p["filename"],
+        "length": int(p["length"]),
+        "alt_txt": p.get("alt_txt"),
+        "data": None,
+    }
+    return {"ok": True, "upload_url": f"{fake.url}/upload/v1/{upload_id}", "file_id": file_id}
+
+
+def _complete_upload(fake: FakeSlack, p: Json) -> Json:
+    requested = p.get("files")
+    if not isinstance(requested, list) or not requested:
+        return _error("invalid_arguments")
+    pending = {u["file_id"]: u for u in fake.pending_uploads.values()}
+    done: list[Json] = []
+    for item in requested:
+        upload = pending.get(item.get("id"))
+        if upload is None or upload["data"] is None:
+            return _error("file_not_found")
+        done.append({**item, "name": upload["filename"], "data": upload["data"]})
+    channel = p.get("channel_id") or None
+    record = {
+        "channel_id": channel,
+        "channels": p.get("channels"),
+        "thread_ts": p.get("thread_ts") or None,
+        "initial_comment": p.get("initial_comment"),
+        "files": done,
+    }
+    fake.uploads.append(record)
+    return {"ok": True, "files": [_register_upload(fake, f, channel) for f in done]}
+
+
+def _register_upload(fake: FakeSlack, item: Json, channel: str | None) -> Json:
+    name = str(item["name"])
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    info = fake.add_file(
+        str(item["id"]),
+        name,
+        item["data"],
+        mimetype,
+        user=fake.bot_user_id,
+        title=item.get("title") or name,
+        channels=(channel,) if channel else (),
+    )
+    return info
+
+
+def _conversations_info(fake: FakeSlack, p: Json) -> Json:
+    info = fake.channels.get(str(p.get("channel")))
+    return {"ok": True, "channel": info} if info else _error("channel_not_found")
+
+
+def _users_info(fake: FakeSlack, p: Json) -> Json:
+    info = fake.users.get(str(p.get("user")))
+    return {"ok": True, "user": info} if info else _error("user_not_found")
+
+
+def _views_publish(fake: FakeSlack, p: Json) -> Json:
+    view = p.get("view")
+    if not p.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+        return _error("invalid_arguments")
+    error = block_error(view.get("blocks", []), max_blocks=MAX_HOME_BLOCKS)
+    if error:
+        return _error("invalid_arguments", response_metadata={"messages": [f"[ERROR] {error}"]})
+    published = {
+        **view,
+        "id": fake.new_id("V"),
+        "team_id": fake.team_id,
+        "app_id": fake.app_id,
+        "bot_id": fake.bot_id,
+        "hash": f"{int(time.time())}.{uuid.uuid4().hex[:8]}",
+    }
+    return {"ok": True, "view": published}
+
+
+def _set_status(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("channel_id") or not p.get("thread_ts"):
+        return _error("invalid_arguments")
+    return {"ok": True}
+
+
+def _connections_open(fake: FakeSlack, p: Json) -> Json:
+    ticket = uuid.uuid4()
+    url = f"ws://127.0.0.1:{fake.port}/link/?ticket={ticket}&app_id={fake.app_id}"
+    return {"ok": True, "url": url}
+
+
+METHODS: dict[str, Handler] = {
+    "auth.test": _auth_test,
+    "chat.postMessage": _post_message,
+    "chat.update": _update,
+    "chat.delete": _delete,
+    "chat.postEphemeral": _post_ephemeral,
+    "chat.getPermalink": _permalink,
+    "reactions.add": _reactions_add,
+    "reactions.remove": _reactions_remove,
+    "files.info": _files_info,
+    "files.getUploadURLExternal": _get_upload_url,
+    "files.completeUploadExternal": _complete_upload,
+    "conversations.info": _conversations_info,
+    "users.info": _users_info,
+    "views.publish": _views_publish,
+    "assistant.threads.setStatus": _set_status,
+    "apps.connections.open": _connections_open,
+}
+
+
+def dispatch(fake: FakeSlack, method: str, call: Recorded) -> Json:
+    """Answer one Web API call the way Slack would."""
+    handler = METHODS.get(method)
+    if handler is None:
+        return _error("unknown_method")
+    error = fake.auth_error(method, call.token)
+    if error:
+        return _error(error)
+    return handler(fake, call.params)
