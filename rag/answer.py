@@ -1,0 +1,191 @@
+"""Answerer: a question (with pictures and thread history) -> a cited Answer.
+
+The flow: make a follow-up standalone -> describe attached pictures -> hybrid search
+(text + the pictures' own bytes for the CLIP leg) -> numbered sources with the top page
+images -> the model's answer -> every ``[n]`` checked against the sources. Without a
+model the answer is extractive: the best passages quoted, clearly labelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from rag.citations import (
+    check_citations,
+    defuse_mentions,
+    extractive,
+    key_terms,
+    strip_citations,
+)
+from rag.llm import VisionModel
+from rag.prompts import NOT_FOUND, SourceText
+from rag.settings import LlmConfig
+from rag.types import Answer, Audience, BBox, PageHit, QueryImage, Turn
+
+__all__ = ["NOTHING_FOUND", "Answerer", "PageImages", "Searcher"]
+
+logger = logging.getLogger(__name__)
+
+NOTHING_FOUND = "I couldn't find this in the indexed documents."
+_SOURCE_CHARS = 1500
+_HEURISTIC_TERMS = 8
+_NOT_FOUND_PREFIX = re.compile(rf"^[\W_]*{NOT_FOUND}[\W_]*", re.UNICODE)
+
+
+class Searcher(Protocol):
+    """Hybrid retrieval as the Answerer needs it (rag's Retriever satisfies it)."""
+
+    async def search(
+        self,
+        text: str,
+        *,
+        audience: Audience,
+        images: Sequence[bytes] = (),
+        limit: int | None = None,
+    ) -> list[PageHit]:
+        """Pages for ``text`` (text, BM25 and CLIP-text legs) and ``images`` (CLIP leg)."""
+        ...
+
+
+class PageImages(Protocol):
+    """Rendered pages, optionally with passages highlighted."""
+
+    async def page_png(
+        self, document_id: str, page_number: int, bboxes: Sequence[BBox] = ()
+    ) -> bytes | None:
+        """The page as PNG with ``bboxes`` highlighted, or None if it is not available."""
+        ...
+
+
+class Answerer:
+    """Answers questions from the indexed documents, with verified citations."""
+
+    def __init__(
+        self,
+        *,
+        searcher: Searcher,
+        pages: PageImages,
+        model: VisionModel | None,
+        config: LlmConfig,
+        top_k: int = 8,
+        min_score: float = 0.0,
+    ) -> None:
+        self._searcher = searcher
+        self._pages = pages
+        self._model = model
+        self._config = config
+        self._top_k = top_k
+        self._min_score = min_score
+
+    async def answer(
+        self,
+        question: str,
+        *,
+        audience: Audience,
+        images: Sequence[QueryImage] = (),
+        history: Sequence[Turn] = (),
+    ) -> Answer:
+        """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails."""
+        started = time.perf_counter()
+        query, standalone = await self._standalone(question, history)
+        descriptions = await self._describe(images, query)
+        search_text = "\n".join([query, *descriptions]).strip()
+        if not search_text and not images:
+            return _nothing_found(question, standalone, ())
+        hits = await self._searcher.search(
+            search_text,
+            audience=audience,
+            images=[image.data for image in images],
+            limit=self._top_k,
+        )
+        sources = tuple(hit for hit in hits if hit.score >= self._min_score)[: self._top_k]
+        if not sources:
+            answer = _nothing_found(question, standalone, sources)
+        elif self._model is None:
+            checked = extractive(search_text, sources)
+            answer = Answer(
+                question, checked.text, "extractive", checked.citations, standalone, sources
+            )
+        else:
+            answer = await self._ask_model(question, standalone, query, descriptions, sources)
+        logger.info(
+            "answered team=%s channel=%s mode=%s sources=%d citations=%d in %.2fs",
+            audience.team_id,
+            audience.channel_id,
+            answer.mode,
+            len(sources),
+            len(answer.citations),
+            time.perf_counter() - started,
+        )
+        return answer
+
+    async def _standalone(self, question: str, history: Sequence[Turn]) -> tuple[str, str | None]:
+        """(the query to search with, the standalone question if the model wrote one)."""
+        if not history:
+            return question, None
+        if self._model is not None:
+            rewritten = await self._model.rewrite_question(question, history)
+            return rewritten, rewritten
+        # No model: append the previous question's words this one lacks, so a follow-up
+        # like "and the year before?" still searches the same subject. Appended, not
+        # prepended, because CLIP reads only the first 77 tokens.
+        present = set(key_terms(question))
+        extra = [t for t in key_terms(history[-1].question) if t not in present]
+        query = f"{question} {' '.join(extra[:_HEURISTIC_TERMS])}".strip()
+        return query, None
+
+    async def _describe(self, images: Sequence[QueryImage], query: str) -> list[str]:
+        """Descriptions of the attached pictures; none without a model (CLIP-only)."""
+        if self._model is None or not images:
+            return []
+        model = self._model
+        described = await asyncio.gather(*(model.describe_image(i.data, query) for i in images))
+        return [d.strip() for d in described if d.strip()]
+
+    async def _ask_model(
+        self,
+        question: str,
+        standalone: str | None,
+        query: str,
+        descriptions: Sequence[str],
+        sources: tuple[PageHit, ...],
+    ) -> Answer:
+        assert self._model is not None
+        shown = sources[: self._config.answer_page_images]
+        pngs = await asyncio.gather(
+            *(self._pages.page_png(h.document_id, h.page_number, h.bboxes) for h in shown)
+        )
+        images = [*pngs, *[None] * (len(sources) - len(pngs))]
+        texts = [
+            SourceText(n, hit.file_name, hit.page_number, _source_text(hit), image=png)
+            for n, (hit, png) in enumerate(zip(sources, images, strict=True), start=1)
+        ]
+        prompt = query
+        for description in descriptions:
+            prompt += f"\n\n(The user attached a picture. Its description: {description})"
+        raw = defuse_mentions(await self._model.answer(prompt, texts)).strip()
+        found = _NOT_FOUND_PREFIX.match(raw)
+        if not raw or found:
+            sentence = strip_citations(raw[found.end() :]) if found else ""
+            return _nothing_found(question, standalone, sources, sentence)
+        checked = check_citations(raw, sources)
+        return Answer(question, checked.text, "model", checked.citations, standalone, sources)
+
+
+def _nothing_found(
+    question: str, standalone: str | None, sources: tuple[PageHit, ...], sentence: str = ""
+) -> Answer:
+    """The plain "not in the documents" answer; the model's sentence keeps its language."""
+    return Answer(question, sentence or NOTHING_FOUND, "nothing_found", (), standalone, sources)
+
+
+def _source_text(hit: PageHit) -> str:
+    """The page's retrieved texts, best passage first, capped for the prompt."""
+    texts = dict.fromkeys([hit.passage, *(h.text for h in hit.hits)])
+    joined = "\n…\n".join(t.strip() for t in texts if t.strip())
+    return joined if len(joined) <= _SOURCE_CHARS else joined[:_SOURCE_CHARS].rstrip() + "…"

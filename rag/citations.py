@@ -1,0 +1,166 @@
+"""Checking the answer model's ``[n]`` citations, and quoting passages without a model."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.types import Citation, PageHit
+
+# A citation group: [2], [1, 3], [1;3]. At most three digits so "[2023]" stays prose.
+_GROUP = re.compile(r"(\s*)\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
+# Slack control sequences: <!channel>, <!here|here>, <@U123>, <!subteam^S1|@team>, <#C1>.
+_CONTROL = re.compile(r"<([!@#])([^<>]*)>")
+_STRAY = re.compile(r"<(?=[!@#])")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_STOPWORDS = frozenset(
+    """a an and are as at be by did do does for from had has have how in is it its of on or
+    that the their this to was were what when where which who why will with did does
+    during than then there these those into about over under between after before
+    de la le les des du un une et en est el los las y que der die das und ist""".split()
+)
+
+EXTRACTIVE_LABEL = "No answer model is configured, so here are the most relevant passages:"
+QUOTE_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """An answer text whose citations all point at sources, renumbered 1..k."""
+
+    text: str
+    citations: tuple[Citation, ...]
+
+
+def check_citations(text: str, sources: Sequence[PageHit]) -> Checked:
+    """Drop citations outside ``1..len(sources)``; renumber the rest by first appearance.
+
+    ``[2] ... [9] ... [2][5]`` with five sources becomes ``[1] ... [1][2]``, with
+    citations 1 -> source 2 and 2 -> source 5, so the text and the citations agree.
+    """
+    display: dict[int, int] = {}  # source number -> display number
+
+    def rewrite(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(2))]
+        valid = [n for n in numbers if 1 <= n <= len(sources)]
+        if not valid:
+            return ""
+        for n in valid:
+            display.setdefault(n, len(display) + 1)
+        labels = dict.fromkeys(display[n] for n in valid)
+        return match.group(1) + "".join(f"[{label}]" for label in labels)
+
+    checked = _GROUP.sub(rewrite, text)
+    checked = _SPACE_BEFORE_PUNCT.sub(r"\1", checked).strip()
+    citations = tuple(citation(number, sources[source - 1]) for source, number in display.items())
+    return Checked(checked, citations)
+
+
+def citation(number: int, hit: PageHit) -> Citation:
+    """The citation ``[number]`` of a retrieved page."""
+    return Citation(
+        number=number,
+        document_id=hit.document_id,
+        file_name=hit.file_name,
+        page_number=hit.page_number,
+        passage=hit.passage,
+        bboxes=hit.bboxes,
+    )
+
+
+def strip_citations(text: str) -> str:
+    """The text with every ``[n]`` group removed (for sentences that cite nothing)."""
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", _GROUP.sub("", text)).strip()
+
+
+def defuse_mentions(text: str) -> str:
+    """Turn Slack control sequences into inert text: ``<!channel>`` -> ``@channel``.
+
+    Defence in depth: renderers still escape with ``rag.mrkdwn.mrkdwn_safe``.
+    """
+    defused = _CONTROL.sub(_inert, text)
+    return _STRAY.sub("", defused)
+
+
+def _inert(match: re.Match[str]) -> str:
+    sigil, body = match.groups()
+    label = body.split("|", 1)[1] if "|" in body else body.split("^", 1)[0]
+    return label if label.startswith(("@", "#")) else ("@" if sigil == "!" else sigil) + label
+
+
+def extractive(query: str, sources: Sequence[PageHit], *, limit: int = 3) -> Checked:
+    """Without a model: the best passages quoted, each followed by its ``[n]``."""
+    terms = key_terms(query)
+    chosen: list[tuple[PageHit, str]] = []
+    for hit in sources:
+        if len(chosen) == limit:
+            break
+        if not hit.passage.strip():
+            continue
+        quote, overlap = best_excerpt(hit.passage, terms)
+        if chosen and overlap == 0:
+            continue  # after the top page, only quote pages that share words with the query
+        chosen.append((hit, quote))
+    lines = [EXTRACTIVE_LABEL]
+    for number, (_, quote) in enumerate(chosen, start=1):
+        lines.append(f"\u201c{defuse_mentions(quote)}\u201d [{number}]")
+    citations = tuple(citation(n, hit) for n, (hit, _) in enumerate(chosen, start=1))
+    return Checked("\n\n".join(lines), citations)
+
+
+def key_terms(text: str) -> list[str]:
+    """Lower-cased content words of ``text``, in order, without duplicates."""
+    words = (w.lower() for w in _WORD.findall(text))
+    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS and len(w) > 1))
+
+
+def best_excerpt(passage: str, terms: Sequence[str], size: int = QUOTE_CHARS) -> tuple[str, int]:
+    """About ``size`` characters around the sentence sharing most terms; and that overlap."""
+    flat = " ".join(passage.split())
+    sentences = [s for s in _SENTENCE_END.split(flat) if s]
+    if not sentences:
+        return "", 0
+    stems = {_stem(t) for t in terms}
+    scores = [len(stems & {_stem(w) for w in key_terms(s)}) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: scores[i])
+    if len(sentences[best]) > size:
+        return _window(sentences[best], stems, size), scores[best]
+    lo = hi = best
+    length = len(sentences[best])
+    while True:  # grow right first (the sentence after usually finishes the thought)
+        if hi + 1 < len(sentences) and length + len(sentences[hi + 1]) + 1 <= size:
+            hi += 1
+            length += len(sentences[hi]) + 1
+        elif lo > 0 and length + len(sentences[lo - 1]) + 1 <= size:
+            lo -= 1
+            length += len(sentences[lo]) + 1
+        else:
+            break
+    quote = " ".join(sentences[lo : hi + 1])
+    return ("…" if lo > 0 else "") + quote + ("…" if hi < len(sentences) - 1 else ""), scores[best]
+
+
+def _window(sentence: str, stems: set[str], size: int) -> str:
+    """``size`` characters of a long sentence, starting a little before its first term."""
+    words = sentence.split(" ")
+    first = next((i for i, w in enumerate(words) if _stem(_bare(w)) in stems), 0)
+    start = max(first - 3, 0)
+    picked: list[str] = []
+    for word in words[start:]:
+        if sum(len(w) + 1 for w in picked) + len(word) > size:
+            break
+        picked.append(word)
+    more = start + len(picked) < len(words)
+    return ("…" if start > 0 else "") + " ".join(picked) + ("…" if more else "")
+
+
+def _bare(word: str) -> str:
+    return "".join(_WORD.findall(word.lower()))
+
+
+def _stem(word: str) -> str:
+    # Crude but language-agnostic: "inventories" and "inventory" share "invent".
+    return word[:6]
