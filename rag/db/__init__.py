@@ -1,0 +1,42 @@
+"""folio's relational store: SQLAlchemy 2 async models, sessions, migrations, repositories."""
+
+from __future__ import annotations
+
+from rag.db.answers import AnswerLog, RecentAnswer
+from rag.db.catalog import Catalog, DuplicateDocument
+from rag.db.migrate import (
+    aupgrade_database,
+    current_revision,
+    downgrade_database,
+    head_revision,
+    upgrade_database,
+)
+from rag.db.models import Base, utcnow
+from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
+from rag.db.session import create_engine, database_url, redacted, session_factory
+from rag.db.stores import CaptionCache, ChannelSettingsStore, EventLog
+
+__all__ = [
+    "AnswerLog",
+    "Base",
+    "CaptionCache",
+    "Catalog",
+    "ChannelSettingsStore",
+    "DuplicateDocument",
+    "EventLog",
+    "Job",
+    "JobQueue",
+    "JobSpec",
+    "JobStatus",
+    "RecentAnswer",
+    "aupgrade_database",
+    "create_engine",
+    "current_revision",
+    "database_url",
+    "downgrade_database",
+    "head_revision",
+    "redacted",
+    "session_factory",
+    "upgrade_database",
+    "utcnow",
+]

@@ -1,0 +1,249 @@
+"""Catalog: the documents folio has indexed, their pages and original bytes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rag.db._errors import translated
+from rag.db._sql import clean_text, rowcount
+from rag.db.models import DocumentFileRow, DocumentRow, PageRow
+from rag.errors import StoreError
+from rag.types import Audience, Document, DocumentKind, PageInfo, Scope
+
+logger = logging.getLogger(__name__)
+
+# Shorter id prefixes would match too many documents to mean one.
+MIN_ID_PREFIX = 6
+
+
+class DuplicateDocument(StoreError):
+    """Another process recorded the same file in the same channel first.
+
+    A StoreError, so a job runner retries it; the retry finds the document by hash.
+    """
+
+    default_message = "That file is already indexed in this channel."
+
+
+class Catalog:
+    """Documents, their pages and bytes; every read is scoped by team and channel."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @translated("looking up a document by content")
+    async def find_by_hash(self, scope: Scope, content_hash: str) -> Document | None:
+        """The document with these bytes already indexed in this channel, if any."""
+        query = select(DocumentRow).where(
+            DocumentRow.team_id == scope.team_id,
+            DocumentRow.channel_id == scope.channel_id,
+            DocumentRow.content_hash == content_hash,
+        )
+        async with self._sessions() as session:
+            row = (await session.scalars(query)).first()
+        return None if row is None else _document(row)
+
+    @translated("recording a document")
+    async def add(
+        self, document: Document, pages: Sequence[PageInfo], data: bytes, size_bytes: int
+    ) -> None:
+        """Record a document, its original bytes and its pages in one transaction."""
+        async with self._sessions() as session, session.begin():
+            session.add(_row(document, size_bytes))
+            try:
+                await session.flush()  # the parent row first, for the foreign keys below
+            except IntegrityError as exc:
+                raise DuplicateDocument(
+                    detail=f"document {document.id} ({document.content_hash}) is already "
+                    f"recorded in {document.scope.team_id}/{document.scope.channel_id}"
+                ) from exc
+            session.add(DocumentFileRow(document_id=document.id, data=data))
+            session.add_all(_page_row(document.id, page) for page in pages)
+        logger.info(
+            "recorded document %s (%d pages) in %s/%s",
+            document.id,
+            len(pages),
+            document.scope.team_id,
+            document.scope.channel_id,
+        )
+
+    @translated("reading a document")
+    async def get(self, document_id: str) -> Document | None:
+        """The document with this id, whatever its channel (callers check visibility)."""
+        async with self._sessions() as session:
+            row = await session.get(DocumentRow, document_id)
+        return None if row is None else _document(row)
+
+    @translated("reading a document's file")
+    async def data(self, document_id: str) -> bytes:
+        """The original bytes of a document; StoreError when they are missing."""
+        async with self._sessions() as session:
+            data = await session.scalar(
+                select(DocumentFileRow.data).where(DocumentFileRow.document_id == document_id)
+            )
+        if data is None:
+            raise StoreError(detail=f"no stored file for document {document_id}")
+        return bytes(data)
+
+    @translated("reading a page")
+    async def page(self, document_id: str, number: int) -> PageInfo | None:
+        """One page (1-based) of a document."""
+        async with self._sessions() as session:
+            row = await session.get(PageRow, (document_id, number))
+        return None if row is None else _page(row)
+
+    @translated("reading pages")
+    async def pages(self, document_id: str) -> list[PageInfo]:
+        """All pages of a document, in order."""
+        query = select(PageRow).where(PageRow.document_id == document_id).order_by(PageRow.number)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_page(row) for row in rows]
+
+    @translated("listing documents")
+    async def visible(self, audience: Audience) -> list[Document]:
+        """Documents that may answer questions asked in ``audience``, newest first."""
+        query = select(DocumentRow).where(_visible_to(audience)).order_by(*_newest_first())
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_document(row) for row in rows]
+
+    @translated("finding a document")
+    async def find_visible(self, audience: Audience, ref: str) -> Document | None:
+        """A visible document by id, id prefix (6+ chars) or exact file name (any case).
+
+        An exact id wins; otherwise, when several match, the most recent one.
+        """
+        ref = ref.strip()
+        if not ref:
+            return None
+        matches = [DocumentRow.id == ref, func.lower(DocumentRow.file_name) == ref.lower()]
+        if len(ref) >= MIN_ID_PREFIX:
+            matches.append(DocumentRow.id.startswith(ref.lower(), autoescape=True))
+        query = (
+            select(DocumentRow)
+            .where(_visible_to(audience), or_(*matches))
+            .order_by(*_newest_first())
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        if not rows:
+            return None
+        chosen = next((row for row in rows if row.id == ref), rows[0])
+        return _document(chosen)
+
+    @translated("finding documents by Slack file")
+    async def by_slack_file(self, team_id: str, slack_file_id: str) -> list[Document]:
+        """Every document made from this Slack file (one per channel it was shared in)."""
+        query = (
+            select(DocumentRow)
+            .where(DocumentRow.team_id == team_id, DocumentRow.slack_file_id == slack_file_id)
+            .order_by(*_newest_first())
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_document(row) for row in rows]
+
+    @translated("deleting a document")
+    async def delete(self, document_id: str) -> bool:
+        """Delete a document with its pages and bytes; False when there was none."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+        deleted = rowcount(result) > 0
+        if deleted:
+            logger.info("deleted document %s", document_id)
+        return deleted
+
+    @translated("counting documents")
+    async def counts(self, team_id: str | None = None) -> tuple[int, int]:
+        """(documents, pages) indexed, in one team or in all."""
+        query = select(
+            func.count(DocumentRow.id), func.coalesce(func.sum(DocumentRow.page_count), 0)
+        )
+        if team_id is not None:
+            query = query.where(DocumentRow.team_id == team_id)
+        async with self._sessions() as session:
+            documents, pages = (await session.execute(query)).one()
+        return int(documents), int(pages)
+
+    @translated("saving a permalink")
+    async def set_permalink(self, document_id: str, permalink: str) -> None:
+        """Remember the Slack permalink of a document's file."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(DocumentRow).where(DocumentRow.id == document_id).values(permalink=permalink)
+            )
+
+
+def _visible_to(audience: Audience) -> ColumnElement[bool]:
+    # The same rule retrieval filters on: same team, and a public channel or this very channel.
+    return (DocumentRow.team_id == audience.team_id) & or_(
+        DocumentRow.channel_private == false(), DocumentRow.channel_id == audience.channel_id
+    )
+
+
+def _newest_first() -> tuple[UnaryExpression[Any], ...]:
+    # The id breaks ties between documents recorded in the same microsecond.
+    return (DocumentRow.created_at.desc(), DocumentRow.id.desc())
+
+
+def _row(document: Document, size_bytes: int) -> DocumentRow:
+    return DocumentRow(
+        id=document.id,
+        team_id=document.scope.team_id,
+        channel_id=document.scope.channel_id,
+        channel_private=document.scope.channel_private,
+        file_name=clean_text(document.file_name),
+        content_hash=document.content_hash,
+        kind=document.kind,
+        page_count=document.page_count,
+        figure_count=document.figure_count,
+        size_bytes=size_bytes,
+        slack_file_id=document.slack_file_id,
+        uploader_id=document.uploader_id,
+        permalink=document.permalink,
+        created_at=document.created_at,
+    )
+
+
+def _document(row: DocumentRow) -> Document:
+    return Document(
+        id=row.id,
+        scope=Scope(row.team_id, row.channel_id, row.channel_private),
+        file_name=row.file_name,
+        content_hash=row.content_hash,
+        kind=cast(DocumentKind, row.kind),
+        page_count=row.page_count,
+        figure_count=row.figure_count,
+        created_at=row.created_at,
+        slack_file_id=row.slack_file_id,
+        uploader_id=row.uploader_id,
+        permalink=row.permalink,
+    )
+
+
+def _page_row(document_id: str, page: PageInfo) -> PageRow:
+    return PageRow(
+        document_id=document_id,
+        number=page.number,
+        width=page.width,
+        height=page.height,
+        text=clean_text(page.text),
+        figure_count=page.figure_count,
+    )
+
+
+def _page(row: PageRow) -> PageInfo:
+    return PageInfo(
+        number=row.number,
+        width=row.width,
+        height=row.height,
+        text=row.text,
+        figure_count=row.figure_count,
+    )

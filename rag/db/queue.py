@@ -1,0 +1,328 @@
+"""The ingestion_jobs table as a durable queue, safe with several worker processes.
+
+A job is ``queued`` until a worker claims it; the claim is one conditional UPDATE, so two
+workers never take the same job. A claimed job is ``running`` under a lease that the worker's
+heartbeat extends; when a worker dies, the lease runs out and another worker resumes the job.
+Every claim counts an attempt, and a job that used them all ends ``failed`` with a sentence a
+person can act on. A queued job may carry a "not before" time (``lease_until``) after a
+transient error, so retries back off.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, cast
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rag.db._errors import translated
+from rag.db._sql import clean_text, insert_for, rowcount
+from rag.db.models import IngestionJobRow, utcnow
+from rag.types import Scope
+
+logger = logging.getLogger(__name__)
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+Clock = Callable[[], datetime]
+
+# How many candidates one claim looks at before giving up to a busier worker.
+_CLAIM_CANDIDATES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to index: a file shared in a channel (or a local file, with no Slack ids)."""
+
+    team_id: str
+    channel_id: str
+    channel_private: bool
+    file_name: str
+    slack_file_id: str | None = None
+    user_id: str | None = None
+    message_ts: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as stored: its spec, where it stands, and how it ended."""
+
+    id: str
+    team_id: str
+    channel_id: str
+    channel_private: bool
+    file_name: str
+    slack_file_id: str | None
+    user_id: str | None
+    message_ts: str | None
+    thread_ts: str | None
+    status: JobStatus
+    attempts: int
+    error: str | None
+    document_id: str | None
+    summary: str | None
+
+    @property
+    def scope(self) -> Scope:
+        """Where the document will live."""
+        return Scope(self.team_id, self.channel_id, self.channel_private)
+
+
+class JobQueue:
+    """Ingestion jobs in the database, claimed under leases."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        lease_s: float = 900,
+        max_attempts: int = 3,
+        retry_delay_s: float = 30.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.lease_s = lease_s
+        self._max_attempts = max_attempts
+        self._retry_delay_s = retry_delay_s
+        self._clock = clock
+
+    @translated("queueing a file")
+    async def enqueue(self, spec: JobSpec) -> tuple[Job, bool]:
+        """Queue a job; for a Slack file already queued in this channel, (that job, False)."""
+        now = self._clock()
+        values = {
+            **_spec_values(spec),
+            "id": str(uuid.uuid4()),
+            "status": "queued",
+            "attempts": 0,
+            "max_attempts": self._max_attempts,
+            "created_at": now,
+            "updated_at": now,
+        }
+        key = ["team_id", "channel_id", "slack_file_id"]
+        async with self._sessions() as session, session.begin():
+            statement = insert_for(session, IngestionJobRow).values(**values)
+            created = (
+                rowcount(
+                    await session.execute(statement.on_conflict_do_nothing(index_elements=key))
+                )
+                == 1
+            )
+            if created:
+                row = await session.get_one(IngestionJobRow, values["id"])
+            else:
+                row = (await session.scalars(select(IngestionJobRow).where(_same_file(spec)))).one()
+        if created:
+            logger.info("queued job %s for %s/%s", row.id, spec.team_id, spec.channel_id)
+        return _job(row), created
+
+    @translated("claiming a job")
+    async def claim(self, worker_id: str) -> Job | None:
+        """Take the oldest claimable job (queued, or running under an expired lease).
+
+        Jobs whose lease ran out on their last attempt are failed first (see ``reap``).
+        """
+        await self.reap()
+        now = self._clock()
+        candidates = (
+            select(IngestionJobRow.id)
+            .where(_claimable(now))
+            .order_by(IngestionJobRow.created_at, IngestionJobRow.id)
+            .limit(_CLAIM_CANDIDATES)
+        )
+        async with self._sessions() as session:
+            ids = list((await session.scalars(candidates)).all())
+        for job_id in ids:
+            job = await self._try_claim(job_id, worker_id, now)
+            if job is not None:
+                return job
+        return None
+
+    @translated("failing abandoned jobs")
+    async def reap(self) -> list[Job]:
+        """Fail running jobs whose lease ran out on their last attempt; returns them.
+
+        A worker that died on every attempt probably died of the file itself (memory, a
+        parser crash), so the job ends instead of taking down more workers.
+        """
+        now = self._clock()
+        query = select(IngestionJobRow).where(_abandoned(now))
+        async with self._sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        reaped = []
+        for row in rows:
+            message = (
+                f"folio could not finish indexing {row.file_name} after {row.attempts} tries; "
+                "try a smaller or simpler file."
+            )
+            values = _finished("failed", now, error=message)
+            async with self._sessions() as session, session.begin():
+                changed = update(IngestionJobRow).where(
+                    IngestionJobRow.id == row.id, _abandoned(now)
+                )
+                if rowcount(await session.execute(changed.values(**values))) == 1:
+                    reaped.append(_job(await session.get_one(IngestionJobRow, row.id)))
+                    logger.warning("job %s abandoned after %d attempts", row.id, row.attempts)
+        return reaped
+
+    @translated("extending a job's lease")
+    async def heartbeat(self, job_id: str, *, worker_id: str | None = None) -> bool:
+        """Extend a running job's lease; False when the job is no longer running (for us)."""
+        now = self._clock()
+        conditions = [IngestionJobRow.id == job_id, IngestionJobRow.status == "running"]
+        if worker_id is not None:
+            conditions.append(IngestionJobRow.worker_id == worker_id)
+        lease = now + timedelta(seconds=self.lease_s)
+        return await self._update(conditions, lease_until=lease, updated_at=now) == 1
+
+    async def succeed(self, job_id: str, *, document_id: str, summary: str) -> None:
+        """Mark a job done with the document it produced."""
+        values = _finished("done", self._clock(), error=None)
+        values.update(document_id=document_id, summary=clean_text(summary))
+        await self._update([IngestionJobRow.id == job_id], **values)
+        logger.info("job %s done: document %s", job_id, document_id)
+
+    async def fail(self, job_id: str, user_message: str) -> None:
+        """Mark a job failed for good, with a sentence for the person who shared the file."""
+        values = _finished("failed", self._clock(), error=clean_text(user_message))
+        await self._update([IngestionJobRow.id == job_id], **values)
+        logger.info("job %s failed", job_id)
+
+    async def retry_later(self, job_id: str, user_message: str) -> bool:
+        """Queue a job again after a transient error, backing off; when its attempts are used
+        up, fail it instead. True when it will be retried."""
+        job = await self.get(job_id)
+        if job is None:
+            return False
+        now = self._clock()
+        delay = timedelta(seconds=self._retry_delay_s * 2 ** max(job.attempts - 1, 0))
+        requeued = await self._update(
+            [
+                IngestionJobRow.id == job_id,
+                IngestionJobRow.attempts < IngestionJobRow.max_attempts,
+            ],
+            status="queued",
+            lease_until=now + delay,
+            worker_id=None,
+            error=clean_text(user_message),
+            updated_at=now,
+        )
+        if requeued:
+            logger.info("job %s will be retried in %.0f s", job_id, delay.total_seconds())
+            return True
+        await self.fail(job_id, user_message)
+        return False
+
+    @translated("reading a job")
+    async def get(self, job_id: str) -> Job | None:
+        """The job with this id."""
+        async with self._sessions() as session:
+            row = await session.get(IngestionJobRow, job_id)
+        return None if row is None else _job(row)
+
+    @translated("counting jobs")
+    async def pending(self) -> int:
+        """Jobs not finished yet (queued or running)."""
+        query = select(func.count()).where(IngestionJobRow.status.in_(("queued", "running")))
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)
+
+    async def _try_claim(self, job_id: str, worker_id: str, now: datetime) -> Job | None:
+        # The WHERE repeats the claimable test: only one worker's UPDATE can match the row.
+        claim = (
+            update(IngestionJobRow)
+            .where(IngestionJobRow.id == job_id, _claimable(now))
+            .values(
+                status="running",
+                attempts=IngestionJobRow.attempts + 1,
+                lease_until=now + timedelta(seconds=self.lease_s),
+                worker_id=worker_id,
+                updated_at=now,
+            )
+        )
+        async with self._sessions() as session, session.begin():
+            if rowcount(await session.execute(claim)) != 1:
+                return None
+            job = _job(await session.get_one(IngestionJobRow, job_id))
+        logger.info("worker %s claimed job %s (attempt %d)", worker_id, job_id, job.attempts)
+        return job
+
+    @translated("updating a job")
+    async def _update(self, conditions: list[ColumnElement[bool]], **values: object) -> int:
+        async with self._sessions() as session, session.begin():
+            statement = update(IngestionJobRow).where(*conditions).values(**values)
+            return rowcount(await session.execute(statement))
+
+
+def _spec_values(spec: JobSpec) -> dict[str, object]:
+    return {
+        "team_id": spec.team_id,
+        "channel_id": spec.channel_id,
+        "channel_private": spec.channel_private,
+        "file_name": clean_text(spec.file_name),
+        "slack_file_id": spec.slack_file_id,
+        "user_id": spec.user_id,
+        "message_ts": spec.message_ts,
+        "thread_ts": spec.thread_ts,
+    }
+
+
+def _same_file(spec: JobSpec) -> ColumnElement[bool]:
+    return and_(
+        IngestionJobRow.team_id == spec.team_id,
+        IngestionJobRow.channel_id == spec.channel_id,
+        IngestionJobRow.slack_file_id == spec.slack_file_id,
+    )
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    # Queued and due (no back-off, or back-off over), or running under a lapsed lease;
+    # either way with an attempt left.
+    queued = and_(
+        IngestionJobRow.status == "queued",
+        or_(IngestionJobRow.lease_until.is_(None), IngestionJobRow.lease_until <= now),
+    )
+    lapsed = and_(IngestionJobRow.status == "running", IngestionJobRow.lease_until < now)
+    return and_(or_(queued, lapsed), IngestionJobRow.attempts < IngestionJobRow.max_attempts)
+
+
+def _abandoned(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        IngestionJobRow.status == "running",
+        IngestionJobRow.lease_until < now,
+        IngestionJobRow.attempts >= IngestionJobRow.max_attempts,
+    )
+
+
+def _finished(status: JobStatus, now: datetime, *, error: str | None) -> dict[str, object]:
+    return {
+        "status": status,
+        "error": error,
+        "lease_until": None,
+        "worker_id": None,
+        "updated_at": now,
+    }
+
+
+def _job(row: IngestionJobRow) -> Job:
+    return Job(
+        id=row.id,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        channel_private=row.channel_private,
+        file_name=row.file_name,
+        slack_file_id=row.slack_file_id,
+        user_id=row.user_id,
+        message_ts=row.message_ts,
+        thread_ts=row.thread_ts,
+        status=cast(JobStatus, row.status),
+        attempts=row.attempts,
+        error=row.error,
+        document_id=row.document_id,
+        summary=row.summary,
+    )

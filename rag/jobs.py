@@ -1,0 +1,145 @@
+"""Run ingestion jobs from the durable queue: claim, heartbeat, handle, report.
+
+The queue itself (``JobQueue``, ``Job``, ``JobSpec``) lives in ``rag.db.queue`` and is
+re-exported here. A ``JobHandler`` does the work (the Slack worker downloads and indexes a
+shared file; the CLI indexes a local one) and tells people how it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
+from rag.errors import FolioError, ModelError, StoreError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "APOLOGY",
+    "TRANSIENT_ERRORS",
+    "Job",
+    "JobHandler",
+    "JobOutcome",
+    "JobQueue",
+    "JobRunner",
+    "JobSpec",
+    "JobStatus",
+]
+
+# Errors that may pass on their own: a busy or unreachable store, a failing model.
+TRANSIENT_ERRORS: tuple[type[FolioError], ...] = (StoreError, ModelError)
+APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has been told."
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How a job ended, for the person who shared the file."""
+
+    ok: bool
+    message: str
+
+
+class JobHandler(Protocol):
+    """Does the work of a job and tells people how it went (Slack worker, CLI)."""
+
+    async def run(self, job: Job) -> tuple[str, str]:
+        """Index the job's file; returns (document_id, summary); FolioError for a failure."""
+        ...
+
+    async def notify(self, job: Job, outcome: JobOutcome) -> None:
+        """Tell the person who shared the file how it ended."""
+        ...
+
+
+class JobRunner:
+    """Claims jobs and runs them through a JobHandler, one at a time, until stopped."""
+
+    def __init__(
+        self, *, queue: JobQueue, handler: JobHandler, worker_id: str, poll_s: float = 1.0
+    ) -> None:
+        self._queue = queue
+        self._handler = handler
+        self._worker_id = worker_id
+        self._poll_s = poll_s
+
+    async def run_once(self) -> bool:
+        """Handle one job if there is one; True when a job was handled."""
+        for job in await self._queue.reap():
+            await self._notify(job, JobOutcome(ok=False, message=job.error or ""))
+        claimed = await self._queue.claim(self._worker_id)
+        if claimed is None:
+            return False
+        async with self._heartbeat(claimed):
+            outcome = await self._run(claimed)
+        if outcome is not None:
+            await self._notify(await self._queue.get(claimed.id) or claimed, outcome)
+        return True
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Handle jobs until ``stop`` is set; the job in hand is finished first."""
+        logger.info("worker %s started", self._worker_id)
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except StoreError as exc:
+                logger.warning("worker %s: %s", self._worker_id, exc.detail or exc.user_message)
+                worked = False
+            except Exception:
+                logger.exception("worker %s: unexpected error between jobs", self._worker_id)
+                worked = False
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
+        logger.info("worker %s stopped", self._worker_id)
+
+    async def _run(self, job: Job) -> JobOutcome | None:
+        try:
+            document_id, summary = await self._handler.run(job)
+        except TRANSIENT_ERRORS as exc:
+            logger.warning("job %s: transient error: %s", job.id, exc.detail or exc.user_message)
+            if await self._queue.retry_later(job.id, exc.user_message):
+                return None
+            return JobOutcome(ok=False, message=exc.user_message)
+        except FolioError as exc:
+            await self._queue.fail(job.id, exc.user_message)
+            return JobOutcome(ok=False, message=exc.user_message)
+        except Exception:
+            logger.exception("job %s failed unexpectedly", job.id)
+            message = APOLOGY.format(file=job.file_name)
+            await self._queue.fail(job.id, message)
+            return JobOutcome(ok=False, message=message)
+        await self._queue.succeed(job.id, document_id=document_id, summary=summary)
+        return JobOutcome(ok=True, message=summary)
+
+    async def _notify(self, job: Job, outcome: JobOutcome) -> None:
+        # A failed notification (Slack down) must not undo or repeat the work itself.
+        try:
+            await self._handler.notify(job, outcome)
+        except Exception:
+            logger.exception("could not report job %s", job.id)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, job: Job) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._beat(job.id))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _beat(self, job_id: str) -> None:
+        interval = max(self._queue.lease_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._queue.heartbeat(job_id, worker_id=self._worker_id):
+                    logger.warning("worker %s lost the lease on job %s", self._worker_id, job_id)
+                    return
+            except StoreError as exc:
+                logger.warning("heartbeat for job %s failed: %s", job_id, exc.detail)
