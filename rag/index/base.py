@@ -1,0 +1,236 @@
+"""The VectorIndex protocol and the values that cross it: points, payloads and hybrid queries.
+
+One Qdrant collection (or Edge shard) holds every point, with three named vectors:
+``clip`` (dense, CLIP space), ``text`` (dense, text-model space) and ``bm25`` (sparse,
+IDF modifier). A point carries any subset of them: a scanned page has only ``clip``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol, cast
+
+from rag.errors import ConfigError
+from rag.types import Audience, BBox, Hit, PointKind, SparseVector
+
+CLIP: Final = "clip"
+TEXT: Final = "text"
+BM25: Final = "bm25"
+# ``visible_in`` restates channel_private as a keyword: PUBLIC for a public channel's
+# points, else the private channel's id. The permission filter matches on it because
+# qdrant-edge-py 0.9.0 turns MatchValue(False) into the integer 0, which never equals a
+# stored boolean, so a filter on channel_private would hide every public document.
+PUBLIC = "*public*"
+# Keyword payload indexes: the permission filter and deletes select on these.
+KEYWORD_FIELDS = ("team_id", "channel_id", "document_id", "visible_in")
+UPSERT_BATCH = 256
+
+LegName = Literal["clip", "text", "bm25"]
+_KINDS: frozenset[str] = frozenset({"chunk", "page", "figure"})
+
+
+@dataclass(frozen=True)
+class PointPayload:
+    """What every point stores besides its vectors; enough to build a Hit and to filter."""
+
+    team_id: str
+    channel_id: str
+    channel_private: bool
+    document_id: str
+    file_name: str
+    page_number: int
+    kind: PointKind
+    text: str
+    bboxes: tuple[BBox, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON payload as stored in Qdrant (bboxes as ``[[x0, y0, x1, y1], ...]``)."""
+        return {
+            "team_id": self.team_id,
+            "channel_id": self.channel_id,
+            "channel_private": self.channel_private,
+            "document_id": self.document_id,
+            "file_name": self.file_name,
+            "page_number": self.page_number,
+            "kind": self.kind,
+            "text": self.text,
+            "bboxes": [box.as_list() for box in self.bboxes],
+            "visible_in": self.channel_id if self.channel_private else PUBLIC,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PointPayload:
+        """Inverse of ``to_dict``; raises ValueError on a payload folio did not write."""
+        kind = str(data["kind"])
+        if kind not in _KINDS:
+            raise ValueError(f"unknown point kind {kind!r}")
+        return cls(
+            team_id=str(data["team_id"]),
+            channel_id=str(data["channel_id"]),
+            channel_private=bool(data["channel_private"]),
+            document_id=str(data["document_id"]),
+            file_name=str(data["file_name"]),
+            page_number=int(data["page_number"]),
+            kind=cast(PointKind, kind),
+            text=str(data.get("text") or ""),
+            bboxes=tuple(BBox.from_list(box) for box in data.get("bboxes") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    """One point to upsert: a UUID string id, its payload and any subset of the three vectors."""
+
+    id: str
+    payload: PointPayload
+    clip: Sequence[float] | None = None
+    text: Sequence[float] | None = None
+    bm25: SparseVector | None = None
+
+    def check(self, dims: VectorDims) -> None:
+        """Raise ValueError when the point has no vector or a vector of the wrong size."""
+        if self.clip is None and self.text is None and not _has_terms(self.bm25):
+            raise ValueError(f"point {self.id} has no vector")
+        for name, vector, size in ((CLIP, self.clip, dims.clip), (TEXT, self.text, dims.text)):
+            if vector is not None and len(vector) != size:
+                raise ValueError(
+                    f"point {self.id}: {name} has {len(vector)} dims, index has {size}"
+                )
+        if self.bm25 is not None and len(self.bm25.indices) != len(self.bm25.values):
+            raise ValueError(f"point {self.id}: bm25 indices and values differ in length")
+
+
+@dataclass(frozen=True)
+class VectorDims:
+    """Sizes of the two dense vectors, fixed by the CLIP and text models."""
+
+    clip: int
+    text: int
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One prefetch of a hybrid query: a vector searched on one named vector, with its weight."""
+
+    using: LegName
+    vector: tuple[float, ...] | SparseVector
+    weight: float
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    """A filtered hybrid search: one prefetch per vector, fused by weighted RRF.
+
+    Weights follow Qdrant's weighted RRF, the same on Edge, server and local mode: a point
+    at 0-based position ``p`` of a leg with weight ``w`` scores ``1 / (k + p / w)``. Every
+    leg's top point scores ``1/k`` whatever its weight; a higher weight makes the leg's
+    later positions count more (its ranking is stretched), a lower one less. A leg with
+    weight 0 is not run at all.
+    """
+
+    audience: Audience
+    clip: tuple[tuple[float, ...], ...] = ()
+    text: tuple[float, ...] | None = None
+    bm25: SparseVector | None = None
+    limit: int = 40
+    prefetch_limit: int = 50
+    rrf_k: int = 60
+    clip_weight: float = 1.0
+    text_weight: float = 1.0
+    bm25_weight: float = 1.0
+    _legs: tuple[Leg, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.prefetch_limit < 1 or self.rrf_k < 1:
+            raise ValueError("limit, prefetch_limit and rrf_k must be at least 1")
+        weights = (self.clip_weight, self.text_weight, self.bm25_weight)
+        if any(w < 0 or not math.isfinite(w) for w in weights):
+            raise ValueError("RRF weights must be finite and non-negative")
+        object.__setattr__(self, "_legs", self._build_legs())
+
+    def _build_legs(self) -> tuple[Leg, ...]:
+        legs = [Leg(CLIP, tuple(vector), self.clip_weight) for vector in self.clip if vector]
+        if self.text:
+            legs.append(Leg(TEXT, tuple(self.text), self.text_weight))
+        if self.bm25 is not None and _has_terms(self.bm25):
+            legs.append(Leg(BM25, self.bm25, self.bm25_weight))
+        return tuple(leg for leg in legs if leg.weight > 0)
+
+    def legs(self) -> tuple[Leg, ...]:
+        """The prefetches to run, in order; legs without a vector or weight are left out."""
+        return self._legs
+
+    def weights(self) -> list[float]:
+        """RRF weights, one per leg, in the order of ``legs()``."""
+        return [leg.weight for leg in self._legs]
+
+    def check(self, dims: VectorDims) -> None:
+        """Raise ValueError when a query vector does not fit the index."""
+        for leg in self._legs:
+            size = dims.clip if leg.using == CLIP else dims.text
+            if isinstance(leg.vector, tuple) and len(leg.vector) != size:
+                raise ValueError(f"{leg.using} query has {len(leg.vector)} dims, index has {size}")
+
+
+class VectorIndex(Protocol):
+    """Where points live and how they are searched; Edge in-process or a Qdrant server."""
+
+    async def open(self, dims: VectorDims) -> None:
+        """Create the collection if missing; fail clearly if it exists with other dims."""
+        ...
+
+    async def upsert(self, points: Sequence[IndexPoint]) -> None:
+        """Insert or replace points (batched internally); durable when it returns."""
+        ...
+
+    async def query(self, query: HybridQuery) -> list[Hit]:
+        """Points the audience may see, fused by RRF, best first."""
+        ...
+
+    async def delete_document(self, document_id: str) -> None:
+        """Remove every point of one document."""
+        ...
+
+    async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
+        """Exact number of points, optionally of one document and/or one team."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store; safe to call twice."""
+        ...
+
+
+def hit_from_payload(point_id: str, score: float, payload: Mapping[str, Any] | None) -> Hit:
+    """Build a Hit from a stored payload."""
+    data = PointPayload.from_dict(payload or {})
+    return Hit(
+        point_id=point_id,
+        document_id=data.document_id,
+        file_name=data.file_name,
+        page_number=data.page_number,
+        kind=data.kind,
+        score=score,
+        text=data.text,
+        bboxes=data.bboxes,
+        channel_id=data.channel_id,
+    )
+
+
+def dims_mismatch(
+    where: str, wanted: VectorDims, found: VectorDims | None, *, detail: str | None = None
+) -> ConfigError:
+    """The error for an index built with other models than the ones configured now."""
+    built = f" for clip={found.clip}/text={found.text} dimensions" if found else ""
+    return ConfigError(
+        f"The vector index in {where} was built{built} with other models than the configured "
+        f"ones (clip={wanted.clip}/text={wanted.text} dimensions): the models changed. "
+        "Re-index your documents into a new data dir or collection, or configure the "
+        "previous models again.",
+        detail=detail,
+    )
+
+
+def _has_terms(vector: SparseVector | None) -> bool:
+    return vector is not None and len(vector.indices) > 0

@@ -1,0 +1,264 @@
+"""EdgeIndex: the Qdrant engine in-process (qdrant-edge-py), one shard under the data dir.
+
+Edge is synchronous and single-process: every call runs in a worker thread behind one
+lock, and a second process (or a second EdgeIndex) on the same path gets StoreLocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import qdrant_edge as qe
+
+from rag.errors import FolioError, IndexUnavailable, StoreLocked
+from rag.index.base import (
+    BM25,
+    CLIP,
+    KEYWORD_FIELDS,
+    TEXT,
+    UPSERT_BATCH,
+    HybridQuery,
+    IndexPoint,
+    VectorDims,
+    VectorIndex,
+    dims_mismatch,
+    hit_from_payload,
+)
+from rag.index.filters import AllOf, AnyOf, Match, count_filter, document_filter, permission_filter
+from rag.types import Hit, SparseVector
+
+if TYPE_CHECKING:
+    from qdrant_edge import NamedVector
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_CONFIG_FILE = "edge_config.json"
+# How Edge words "another handle holds the WAL lock" (flock EWOULDBLOCK).
+_LOCK_MARKERS = ("WouldBlock", "Resource temporarily unavailable", "locked")
+
+
+class EdgeIndex(VectorIndex):
+    """A VectorIndex over one Qdrant Edge shard at ``path``; durable after every write."""
+
+    def __init__(self, *, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._shard: qe.EdgeShard | None = None
+        self._dims: VectorDims | None = None
+
+    async def open(self, dims: VectorDims) -> None:
+        """Create the shard if missing (named vectors + payload indexes), else load and check it."""
+        if self._shard is not None:
+            return
+        started = time.perf_counter()
+        shard = await asyncio.to_thread(self._open_blocking, dims)
+        self._shard, self._dims = shard, dims
+        logger.info(
+            "vector index opened: edge shard %s in %.0f ms",
+            self._path,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def upsert(self, points: Sequence[IndexPoint]) -> None:
+        """Upsert in batches, then flush so the points survive a crash."""
+        dims = self._require_dims()
+        for point in points:
+            point.check(dims)
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = [_edge_point(point) for point in points[start : start + UPSERT_BATCH]]
+            await self._call(partial(_update, qe.UpdateOperation.upsert_points(batch)))
+        if points:
+            await self._call(lambda shard: shard.flush())
+
+    async def query(self, query: HybridQuery) -> list[Hit]:
+        """Permission-filtered prefetch per leg, fused by weighted RRF."""
+        query.check(self._require_dims())
+        legs = query.legs()
+        if not legs:
+            return []
+        # The stub types Fusion.Rrf apart from Fusion, though Edge accepts it as a query.
+        fusion: Any = qe.Fusion.Rrf(k=query.rrf_k, weights=query.weights())
+        request = qe.QueryRequest(
+            limit=query.limit,
+            prefetches=[
+                qe.Prefetch(
+                    limit=query.prefetch_limit,
+                    query=qe.Query.Nearest(_edge_vector(leg.vector), using=leg.using),
+                )
+                for leg in legs
+            ],
+            query=fusion,
+            # Edge pushes the top-level filter down into every prefetch, so each leg's
+            # limit counts only points the audience may see.
+            filter=_edge_filter(permission_filter(query.audience)),
+            with_payload=True,
+        )
+        scored = await self._call(lambda shard: shard.query(request))
+        return [hit_from_payload(str(point.id), point.score, point.payload) for point in scored]
+
+    async def delete_document(self, document_id: str) -> None:
+        """Delete every point of the document, then flush."""
+        operation = qe.UpdateOperation.delete_points_by_filter(
+            _edge_filter(document_filter(document_id))
+        )
+
+        def delete(shard: qe.EdgeShard) -> None:
+            shard.update(operation)
+            shard.flush()
+
+        await self._call(delete)
+
+    async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
+        """Exact count, optionally of one document and/or one team."""
+        selection = count_filter(document_id=document_id, team_id=team_id)
+        request = qe.CountRequest(exact=True, filter=_edge_filter(selection) if selection else None)
+        return await self._call(lambda shard: shard.count(request))
+
+    async def optimize(self) -> bool:
+        """Run Edge's segment optimizers (merge, vacuum, HNSW build); True if anything changed.
+
+        Edge only optimizes when asked; worth calling after a bulk load or many deletes.
+        """
+        return await self._call(lambda shard: shard.optimize())
+
+    async def close(self) -> None:
+        """Flush and close the shard; a later open() at the same path loads it again."""
+        await asyncio.to_thread(self._close_blocking)
+
+    def _open_blocking(self, dims: VectorDims) -> qe.EdgeShard:
+        config = _edge_config(dims)
+        try:
+            if _has_shard(self._path):
+                stored = _stored_dims(self._path)
+                if stored is not None and stored != dims:
+                    raise dims_mismatch(str(self._path), dims, stored)
+                shard = qe.EdgeShard.load(str(self._path), config)
+            else:
+                self._path.mkdir(parents=True, exist_ok=True)
+                shard = qe.EdgeShard.create(str(self._path), config)
+        except FolioError:
+            raise
+        except Exception as exc:  # Edge raises bare Exception for everything
+            raise self._open_error(exc, dims) from exc
+        try:
+            _ensure_keyword_indexes(shard)
+        except Exception as exc:
+            shard.close()
+            raise IndexUnavailable(detail=f"edge payload index: {exc}") from exc
+        return shard
+
+    def _open_error(self, exc: Exception, dims: VectorDims) -> FolioError:
+        message = str(exc)
+        if any(marker in message for marker in _LOCK_MARKERS):
+            return StoreLocked(
+                f"Another folio process is using the vector store in {self._path}; stop it, "
+                "or run folio with QDRANT_URL set to a Qdrant server to share one index.",
+                detail=message,
+            )
+        if "incompatible" in message.lower():
+            return dims_mismatch(str(self._path), dims, None, detail=message)
+        if isinstance(exc, OSError):
+            return IndexUnavailable(
+                f"folio cannot open its vector store in {self._path}; check that the data "
+                "dir exists and is writable.",
+                detail=message,
+            )
+        return IndexUnavailable(detail=f"edge open {self._path}: {message}")
+
+    def _close_blocking(self) -> None:
+        with self._lock:
+            shard, self._shard = self._shard, None
+            if shard is None:
+                return
+            try:
+                shard.flush()
+            finally:
+                shard.close()
+        logger.info("vector index closed: edge shard %s", self._path)
+
+    def _require_dims(self) -> VectorDims:
+        if self._dims is None or self._shard is None:
+            raise IndexUnavailable(detail="the edge vector index is not open")
+        return self._dims
+
+    async def _call(self, action: Callable[[qe.EdgeShard], T]) -> T:
+        return await asyncio.to_thread(self._locked, action)
+
+    def _locked(self, action: Callable[[qe.EdgeShard], T]) -> T:
+        with self._lock:
+            if self._shard is None:
+                raise IndexUnavailable(detail="the edge vector index is closed")
+            try:
+                return action(self._shard)
+            except Exception as exc:  # Edge raises bare Exception for everything
+                raise IndexUnavailable(detail=f"edge {self._path}: {exc}") from exc
+
+
+def _update(operation: qe.UpdateOperation, shard: qe.EdgeShard) -> None:
+    shard.update(operation)
+
+
+def _edge_config(dims: VectorDims) -> qe.EdgeConfig:
+    return qe.EdgeConfig(
+        vectors={
+            CLIP: qe.EdgeVectorParams(size=dims.clip, distance=qe.Distance.Cosine),
+            TEXT: qe.EdgeVectorParams(size=dims.text, distance=qe.Distance.Cosine),
+        },
+        sparse_vectors={BM25: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def _has_shard(path: Path) -> bool:
+    return (path / _CONFIG_FILE).exists() or (path / "segments").exists()
+
+
+def _stored_dims(path: Path) -> VectorDims | None:
+    """Dims recorded in Edge's own config file, for a precise message; None if unreadable."""
+    try:
+        vectors = json.loads((path / _CONFIG_FILE).read_text())["vectors"]
+        return VectorDims(clip=int(vectors[CLIP]["size"]), text=int(vectors[TEXT]["size"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _ensure_keyword_indexes(shard: qe.EdgeShard) -> None:
+    existing = shard.info().payload_schema
+    for name in KEYWORD_FIELDS:
+        if name not in existing:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+
+
+def _edge_vector(vector: tuple[float, ...] | SparseVector) -> NamedVector:
+    if isinstance(vector, SparseVector):
+        return qe.SparseVector(list(vector.indices), [float(v) for v in vector.values])
+    return list(vector)
+
+
+def _edge_point(point: IndexPoint) -> qe.Point:
+    vectors: dict[str, NamedVector] = {}
+    if point.clip is not None:
+        vectors[CLIP] = [float(v) for v in point.clip]
+    if point.text is not None:
+        vectors[TEXT] = [float(v) for v in point.text]
+    if point.bm25 is not None and point.bm25.indices:
+        vectors[BM25] = _edge_vector(point.bm25)
+    return qe.Point(point.id, vectors, point.payload.to_dict())
+
+
+def _edge_filter(selection: AllOf) -> qe.Filter:
+    return qe.Filter(must=[_edge_condition(condition) for condition in selection.conditions])
+
+
+def _edge_condition(condition: Match | AnyOf) -> qe.FieldCondition | qe.Filter:
+    if isinstance(condition, Match):
+        return qe.FieldCondition(key=condition.key, match=qe.MatchValue(condition.value))
+    return qe.Filter(should=[_edge_condition(inner) for inner in condition.conditions])

@@ -1,0 +1,65 @@
+"""Engine-neutral payload filters, and the one permission rule every query goes through.
+
+Each adapter translates these small values into its engine's filter type, so the rule
+of who may see what is written once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag.index.base import PUBLIC
+from rag.types import Audience
+
+
+@dataclass(frozen=True)
+class Match:
+    """A payload field equals a value."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one of the conditions holds."""
+
+    conditions: tuple[Match, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every condition holds."""
+
+    conditions: tuple[Match | AnyOf, ...]
+
+
+def permission_filter(audience: Audience) -> AllOf:
+    """Points the audience may see.
+
+    team_id == audience.team_id AND (channel_private == false OR channel_id == the
+    audience's channel): a public channel's documents answer anywhere in the workspace,
+    a private channel's only in that channel. ``visible_in`` holds exactly that disjunction
+    per point (PUBLIC, or the private channel's id); see ``rag.index.base.PUBLIC``.
+    """
+    return AllOf(
+        (
+            Match("team_id", audience.team_id),
+            AnyOf((Match("visible_in", PUBLIC), Match("visible_in", audience.channel_id))),
+        )
+    )
+
+
+def document_filter(document_id: str) -> AllOf:
+    """Every point of one document."""
+    return AllOf((Match("document_id", document_id),))
+
+
+def count_filter(*, document_id: str | None, team_id: str | None) -> AllOf | None:
+    """Points of one document and/or one team; None counts everything."""
+    conditions: list[Match | AnyOf] = []
+    if document_id is not None:
+        conditions.append(Match("document_id", document_id))
+    if team_id is not None:
+        conditions.append(Match("team_id", team_id))
+    return AllOf(tuple(conditions)) if conditions else None
