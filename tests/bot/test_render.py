@@ -1,0 +1,264 @@
+"""bot.render: Block Kit within Slack's limits, and no text from outside can ping anyone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot import render
+from bot.render import (
+    RenderedMessage,
+    answer_message,
+    answer_messages,
+    documents_message,
+    error_message,
+    help_message,
+    home_view,
+    indexed_line,
+    search_message,
+    split_text,
+)
+from rag.types import Answer, Citation, Document, Hit, PageHit, Scope
+from tests.fakes.slack_limits import MAX_HOME_BLOCKS, block_error
+
+HOSTILE = (
+    "<!channel> <!here> <!everyone> <@U0ADMIN> <!subteam^S0DEVS|@devs> "
+    "@channel @here @everyone <https://evil.example|click> &lt;!channel&gt;"
+)
+LIVE = re.compile(r"<[!@]|<https?://evil|(?<!\u200b)@(channel|here|everyone)\b", re.IGNORECASE)
+PERMALINK = "https://folio-test.slack.com/files/U0ALICE/F0Q3/q3.pdf"
+
+
+def citation(number: int, **kw: Any) -> Citation:
+    fields: dict[str, Any] = {
+        "number": number,
+        "document_id": "doc-1",
+        "file_name": "q3.pdf",
+        "page_number": number + 3,
+        "passage": "Revenue grew 12%.",
+        "permalink": PERMALINK,
+    }
+    return Citation(**(fields | kw))
+
+
+def answer(text: str, *, mode: str = "model", citations: int = 2, **kw: Any) -> Answer:
+    cites = kw.pop("cites", tuple(citation(n) for n in range(1, citations + 1)))
+    return Answer(question="q?", text=text, mode=mode, citations=cites)  # type: ignore[arg-type]
+
+
+def document(name: str = "q3.pdf", **kw: Any) -> Document:
+    fields: dict[str, Any] = {
+        "id": "doc-1",
+        "scope": Scope("T0FOLIO", "C0DOCS"),
+        "file_name": name,
+        "content_hash": "abc",
+        "kind": "pdf",
+        "page_count": 42,
+        "figure_count": 7,
+        "created_at": datetime(2024, 5, 1, tzinfo=UTC),
+        "permalink": PERMALINK,
+    }
+    return Document(**(fields | kw))
+
+
+def page_hit(name: str = "q3.pdf", passage: str = "Revenue grew 12%.") -> PageHit:
+    hit = Hit("p1", "doc-1", name, 4, "chunk", 0.0325, passage)
+    return PageHit("doc-1", name, 4, 0.0325, (hit,))
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string anywhere in a JSON-like value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, RenderedMessage):
+        yield value.text
+        yield from strings(value.blocks)
+
+
+def section_texts(message: RenderedMessage) -> list[str]:
+    return [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+
+
+def long_text(paragraphs: int = 40) -> str:
+    sentence = "Net revenue for the quarter rose because of strong data-center demand. "
+    return "\n\n".join(f"Paragraph {n}. " + sentence * 30 for n in range(paragraphs))
+
+
+def test_a_short_answer_is_one_message_with_text_sources_and_buttons():
+    message = answer_message(answer("Revenue grew 12% [1]."), answer_id="ans-7")
+
+    assert message.text == "Revenue grew 12% [1]."
+    assert section_texts(message) == ["Revenue grew 12% [1]."]
+    sources = [b for b in message.blocks if b["type"] == "context"][0]["elements"][0]["text"]
+    assert sources == f"*Sources*\n[1] <{PERMALINK}|q3.pdf>, p. 4\n[2] <{PERMALINK}|q3.pdf>, p. 5"
+    [actions] = [b for b in message.blocks if b["type"] == "actions"]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+        ("folio_feedback_up", "ans-7"),
+        ("folio_feedback_down", "ans-7"),
+    ]
+    assert block_error(message.blocks) is None
+
+
+def test_no_answer_id_means_no_feedback_buttons():
+    message = answer_message(answer("Revenue grew."), answer_id=None)
+
+    assert not [b for b in message.blocks if b["type"] == "actions"]
+
+
+def test_a_long_answer_splits_into_messages_slack_accepts_with_sources_last():
+    text = long_text()
+
+    messages = answer_messages(answer(text, citations=8), answer_id="ans-1")
+
+    assert len(messages) > 1
+    for message in messages:
+        assert block_error(message.blocks) is None
+        assert len(message.blocks) <= 50
+        assert all(len(t) <= 3000 for t in section_texts(message))
+        assert message.text.strip()
+    assert [m for m in messages if any(b["type"] == "actions" for b in m.blocks)] == messages[-1:]
+    assert "*Sources*" in str(messages[-1].blocks)
+    body = " ".join(t for m in messages for t in section_texts(m))
+    assert body.split() == text.split()
+
+
+def test_a_paragraph_longer_than_a_section_is_split_at_sentence_ends():
+    paragraph = "The payload weighs 42 kg. " * 400
+
+    pieces = split_text(paragraph.strip(), 3000)
+
+    assert len(pieces) > 3
+    assert all(len(p) <= 3000 and p.endswith("kg.") for p in pieces)
+
+
+def test_a_huge_word_is_cut_without_breaking_an_escaped_entity():
+    messages = answer_messages(answer("&" * 10_000, citations=0), answer_id=None)
+
+    texts = [t for m in messages for t in section_texts(m)]
+    assert all(len(t) <= 3000 and re.fullmatch(r"(&amp;)+", t) for t in texts)
+    assert sum(t.count("&amp;") for t in texts) == 10_000
+
+
+def test_answer_message_shortens_an_overlong_answer_and_says_so():
+    message = answer_message(answer(long_text(), citations=3), answer_id="ans-2")
+
+    assert block_error(message.blocks) is None
+    assert render.SHORTENED_NOTE in str(message.blocks)
+    assert message.blocks[-1]["type"] == "actions"
+    assert "*Sources*" in str(message.blocks)
+
+
+@pytest.mark.parametrize(
+    ("mode", "label"),
+    [("extractive", render.EXTRACTIVE_LABEL), ("nothing_found", render.NOTHING_FOUND_LABEL)],
+)
+def test_extractive_and_nothing_found_answers_are_labelled(mode: str, label: str):
+    message = answer_message(answer("", mode=mode, citations=0), answer_id=None)
+
+    assert label in message.blocks[0]["elements"][0]["text"]
+    assert message.text
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["javascript:alert(1)", "http://folio-test.slack.com/files/F1", "https://x y.com/a", None],
+)
+def test_sources_link_only_plain_https_permalinks(permalink: str | None):
+    line = render.citation_line(citation(1, permalink=permalink))
+
+    assert line == "[1] q3.pdf, p. 4"
+
+
+def test_a_permalink_cannot_break_out_of_its_link():
+    line = render.citation_line(citation(1, permalink="https://a.slack.com/x|<!channel>&y>z"))
+
+    assert line == "[1] <https://a.slack.com/x%7C&lt;!channel&gt;&amp;y&gt;z|q3.pdf>, p. 4"
+
+
+def test_hostile_text_from_documents_users_and_the_model_pings_nobody():
+    cites = (citation(1, file_name=f"{HOSTILE}.pdf", permalink=f"https://a.slack.com/{HOSTILE}"),)
+    outputs: list[Any] = [
+        *answer_messages(answer(HOSTILE * 200, cites=cites), answer_id="a"),
+        answer_message(answer(HOSTILE, mode="extractive", cites=cites), answer_id="a"),
+        search_message([page_hit(HOSTILE, HOSTILE)]),
+        documents_message([document(HOSTILE, permalink=HOSTILE)]),
+        error_message(HOSTILE),
+        indexed_line(HOSTILE, 1, 0),
+        home_view(
+            [document(HOSTILE, scope=Scope("T0FOLIO", HOSTILE))],
+            [HOSTILE, "C0OK"],
+            [(HOSTILE, HOSTILE)],
+        ),
+    ]
+
+    found = [s for output in outputs for s in strings(output) if LIVE.search(s)]
+
+    assert found == []
+    assert "<#C0OK>" in str(outputs[-1])
+
+
+def test_search_lists_ranked_pages_with_score_and_snippet():
+    message = search_message([page_hit("q3.pdf", "Revenue grew 12%."), page_hit("q4.pdf", "")])
+
+    assert section_texts(message)[1] == "*1.* q3.pdf, p. 4 · score 0.033\n>Revenue grew 12%."
+    assert "q4.pdf, p. 4" in section_texts(message)[2]
+    assert message.text.startswith("Top pages: q3.pdf p. 4")
+
+
+def test_documents_message_lists_documents_and_caps_a_long_list():
+    one = documents_message([document()])
+    many = documents_message([document(f"report-{n:04}.pdf") for n in range(1000)])
+
+    assert (
+        section_texts(one)[1]
+        == f"• <{PERMALINK}|q3.pdf> — 42 pages, 7 figures · <#C0DOCS> · 2024-05-01"
+    )
+    assert block_error(many.blocks) is None
+    assert re.search(r"…and \d+ more\.", str(many.blocks))
+
+
+def test_help_documents_every_subcommand():
+    text = str(help_message().blocks)
+
+    for sub in ("ask", "search", "docs", "forget", "index here", "index off", "status", "help"):
+        assert f"`/folio {sub}" in text
+
+
+def test_indexed_line_reads_naturally():
+    assert indexed_line("q3.pdf", 42, 7) == "Indexed q3.pdf: 42 pages, 7 figures"
+    assert indexed_line("photo.png", 1, 1) == "Indexed photo.png: 1 page, 1 figure"
+
+
+def test_error_message_shows_the_user_message():
+    message = error_message("report.pdf is password-protected; upload an unlocked copy.")
+
+    assert message.text == "report.pdf is password-protected; upload an unlocked copy."
+    assert block_error(message.blocks) is None
+
+
+def test_home_view_stays_within_a_hundred_blocks_however_much_there_is():
+    docs = [document(f"report-{n:04}.pdf") for n in range(2000)]
+    recent = [(f"2024-05-{n % 28 + 1:02}", indexed_line(f"r{n}.pdf", n, 0)) for n in range(500)]
+
+    view = home_view(docs, [f"C{n:06}" for n in range(500)], recent)
+
+    assert view["type"] == "home"
+    assert block_error(view["blocks"], max_blocks=MAX_HOME_BLOCKS) is None
+    assert "Indexed documents (2000)" in str(view["blocks"])
+
+
+def test_an_empty_home_view_explains_how_to_start():
+    view = home_view([], [], [])
+
+    assert "/folio index here" in str(view["blocks"])
+    assert block_error(view["blocks"], max_blocks=MAX_HOME_BLOCKS) is None
