@@ -7,6 +7,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.say.async_say import AsyncSay
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
@@ -23,6 +28,7 @@ from tests.fakes.slack import (
     app_mention_event,
     event_callback,
     event_request,
+    form_request,
     sign,
     slash_command_body,
 )
@@ -238,3 +244,46 @@ def test_slash_command_body_carries_the_fields_bolt_routes_on():
 async def test_send_envelope_without_a_client_times_out(fake_slack: FakeSlack):
     with pytest.raises(TimeoutError):
         await fake_slack.send_envelope("events_api", {}, timeout=0.05)
+
+
+async def test_a_bolt_app_in_socket_mode_answers_a_mention_through_the_fake(
+    fake_slack: FakeSlack,
+):
+    app = AsyncApp(client=AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url))
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
+        await say(text="pong", thread_ts=event["ts"])
+
+    handler = AsyncSocketModeHandler(app, APP_TOKEN)
+    await handler.connect_async()
+    try:
+        event = app_mention_event("ping")
+        envelope_id = await fake_slack.send_envelope("events_api", event_callback(event))
+        await fake_slack.wait_for_ack(envelope_id)
+        reply = await fake_slack.wait_for("chat.postMessage")
+    finally:
+        await handler.close_async()
+
+    assert (reply.params["text"], reply.params["thread_ts"]) == ("pong", event["ts"])
+    assert fake_slack.calls("auth.test")
+
+
+async def test_signed_requests_from_the_builders_pass_bolts_verification(fake_slack: FakeSlack):
+    secret = "s3cret"
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    app = AsyncApp(client=client, signing_secret=secret)
+    seen: list[str] = []
+
+    @app.command("/folio")
+    async def on_folio(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack()
+        seen.append(command["text"])
+
+    raw, headers = form_request(slash_command_body(text="ask what is it"), secret)
+    ok = await app.async_dispatch(AsyncBoltRequest(body=raw.decode(), headers=headers))
+    raw, headers = form_request(slash_command_body(text="ask again"), "wrong-secret")
+    refused = await app.async_dispatch(AsyncBoltRequest(body=raw.decode(), headers=headers))
+
+    assert (ok.status, refused.status) == (200, 401)
+    assert seen == ["ask what is it"]
