@@ -208,6 +208,8 @@ class SlackState:
         the bytes without checking the token; ``chunked`` omits Content-Length;
         ``content_type`` overrides the served Content-Type (default: ``mimetype``).
         """
+        if not self.port:
+            raise RuntimeError("start the fake Slack before add_file: URLs carry its port")
         base = f"http://{host or '127.0.0.1'}:{self.port}/files-pri/{self.team_id}-{file_id}"
         info = self.file_info(file_id, name, len(data), mimetype, user, title)
         info.update(
