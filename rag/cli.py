@@ -1,0 +1,268 @@
+"""The `folio` command: ingest, search, ask, docs, forget, eval, db upgrade, doctor, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from dotenv import dotenv_values
+
+from rag.errors import ConfigError, DocumentNotFound, FolioError
+from rag.files import SUPPORTED_SUFFIXES, expand_paths, read_file
+from rag.settings import Settings
+from rag.types import Audience, QueryImage, Scope
+
+logger = logging.getLogger("folio")
+
+Handler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+class Plugin(Protocol):
+    """A subcommand another package adds through the ``folio.commands`` entry-point group."""
+
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Declare the subcommand's options."""
+
+    async def run(self, settings: Settings, args: argparse.Namespace) -> int:
+        """Run it; returns the exit code."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `folio` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
+        if not args.verbose and args.command not in ("serve", "worker"):
+            logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(args.handler(settings, args))
+    except FolioError as exc:
+        print(f"folio: {_sentence(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: Path = Path(".env")) -> Settings:
+    """Settings from the environment, with ``.env`` filling what the environment leaves unset."""
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    values.update(os.environ if environ is None else environ)
+    return Settings.from_env(values)
+
+
+def _sentence(exc: FolioError) -> str:
+    return exc.detail if isinstance(exc, ConfigError) and exc.detail else exc.user_message
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="folio", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = _command(commands, "ingest", _ingest, "index PDFs and images (folders recurse)")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _scope_options(ingest, private=True)
+
+    search = _command(commands, "search", _search, "list the best-matching pages")
+    search.add_argument("question")
+    search.add_argument("--image", type=Path, action="append", default=[])
+    search.add_argument("--limit", type=int, default=None)
+    _scope_options(search)
+
+    ask = _command(commands, "ask", _ask, "answer a question with cited sources")
+    ask.add_argument("question")
+    ask.add_argument("--image", type=Path, action="append", default=[])
+    ask.add_argument("--out", type=Path, help="write the cited pages, highlighted, here")
+    _scope_options(ask)
+
+    docs = _command(commands, "docs", _docs, "list indexed documents")
+    _scope_options(docs)
+    forget = _command(commands, "forget", _forget, "remove a document from the index")
+    forget.add_argument("document", help="document id (or its first 8 characters) or file name")
+    _scope_options(forget)
+
+    evaluate = _command(commands, "eval", _eval, "measure retrieval on a QA set")
+    evaluate.add_argument("--qa", type=Path, required=True)
+    evaluate.add_argument("--docs", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate to the latest schema").set_defaults(
+        handler=_db_upgrade
+    )
+    _command(commands, "doctor", _doctor, "check configuration, models and stores")
+    for name, plugin in _plugins().items():
+        sub = commands.add_parser(name, help=plugin.help)
+        plugin.add_arguments(sub)
+        sub.set_defaults(handler=plugin.run)
+    return parser
+
+
+def _command(commands: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _scope_options(parser: argparse.ArgumentParser, *, private: bool = False) -> None:
+    parser.add_argument("--team", default="local", help="workspace id (default: local)")
+    parser.add_argument("--channel", default="local", help="channel id (default: local)")
+    if private:
+        parser.add_argument(
+            "--private", action="store_true", help="visible only in --channel, as a private channel"
+        )
+
+
+def _plugins() -> dict[str, Plugin]:
+    plugins: dict[str, Plugin] = {}
+    for entry in entry_points(group="folio.commands"):
+        plugins[entry.name] = entry.load()()
+    return plugins
+
+
+def _audience(args: argparse.Namespace) -> Audience:
+    return Audience(team_id=args.team, channel_id=args.channel)
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.services import open_services
+
+    files = expand_paths(args.paths)
+    if not files:
+        suffixes = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise ConfigError(detail=f"No supported files found (looked for {suffixes}).")
+    scope = Scope(team_id=args.team, channel_id=args.channel, channel_private=args.private)
+    failed = added = 0
+    async with open_services(settings) as services:
+        with tqdm(files, unit="file", desc="ingest") as bar:
+            for path in bar:
+                bar.set_postfix_str(path.name[:40])
+                try:
+                    data = read_file(path, settings.parse.max_bytes)
+                    result = await services.ingestor.ingest(data, file_name=path.name, scope=scope)
+                except FolioError as exc:
+                    failed += 1
+                    bar.write(f"✗ {path}: {exc.user_message}")
+                    continue
+                added += result.created
+                doc = result.document
+                verb = "indexed" if result.created else "already indexed"
+                bar.write(
+                    f"✓ {path.name}: {verb}, {doc.page_count} pages, {doc.figure_count} figures"
+                )
+    print(f"{added} added, {len(files) - added - failed} unchanged, {failed} failed")
+    return 1 if failed else 0
+
+
+async def _search(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.services import open_services
+
+    images = [read_file(path, settings.parse.max_bytes) for path in args.image]
+    async with open_services(settings) as services:
+        pages = await services.retriever.search(
+            args.question, audience=_audience(args), images=images, limit=args.limit
+        )
+    if not pages:
+        print("No matching pages.")
+    for rank, page in enumerate(pages, 1):
+        snippet = " ".join(page.passage.split())[:160]
+        print(f"{rank:>2}. {page.file_name}  p.{page.page_number}  score {page.score:.4f}")
+        if snippet:
+            print(f"    {snippet}")
+    return 0
+
+
+async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.services import open_services
+
+    images = [QueryImage(read_file(p, settings.parse.max_bytes), p.name) for p in args.image]
+    async with open_services(settings) as services:
+        answer = await services.answerer.answer(
+            args.question, audience=_audience(args), images=images
+        )
+        print(answer.text)
+        if answer.citations:
+            print("\nSources:")
+        for citation in answer.citations:
+            print(f"  [{citation.number}] {citation.file_name}, page {citation.page_number}")
+            if args.out is None:
+                continue
+            png = await services.pages.page_png(
+                citation.document_id, citation.page_number, citation.bboxes
+            )
+            if png is not None:
+                args.out.mkdir(parents=True, exist_ok=True)
+                stem = Path(citation.file_name).stem
+                target = args.out / f"{citation.number}-{stem}-p{citation.page_number}.png"
+                target.write_bytes(png)
+                print(f"      wrote {target}")
+    return 0
+
+
+async def _docs(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.services import open_services
+
+    async with open_services(settings) as services:
+        documents = await services.catalog.visible(_audience(args))
+    if not documents:
+        print("No documents indexed yet; add some with `folio ingest PATH`.")
+    for doc in documents:
+        where = f"{doc.scope.channel_id}{' (private)' if doc.scope.channel_private else ''}"
+        print(f"{doc.id[:8]}  {doc.file_name}  {doc.page_count} pages  {where}")
+    return 0
+
+
+async def _forget(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.services import open_services
+
+    async with open_services(settings) as services:
+        document = await services.catalog.find_visible(_audience(args), args.document)
+        if document is None:
+            raise DocumentNotFound(f"No indexed document matches {args.document!r}.")
+        await services.ingestor.forget(document.id)
+    print(f"Forgot {document.file_name} ({document.id[:8]}).")
+    return 0
+
+
+async def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.evaluate import evaluate
+
+    report = await evaluate(settings, qa_path=args.qa, docs_dir=args.docs, out_dir=args.out)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+async def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.db.migrate import aupgrade_database, head_revision
+
+    await aupgrade_database(settings.database_url)
+    print(f"Database is at revision {head_revision()}.")
+    return 0
+
+
+async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.doctor import run_checks
+
+    ok = True
+    for check in await run_checks(settings):
+        ok &= check.ok
+        print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+    return 0 if ok else 1
