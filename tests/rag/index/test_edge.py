@@ -1,0 +1,91 @@
+"""Qdrant Edge specifics: durability on disk and one process per shard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import IndexUnavailable, StoreLocked
+from rag.index import HybridQuery
+from rag.index.edge import EdgeIndex
+from rag.types import Audience
+from tests.rag.index.builders import DIMS, clip_vec, payload, point, sparse, text_vec
+
+HERE = Audience(team_id="T1", channel_id="C1")
+
+
+async def test_points_survive_close_and_reopen(tmp_path: Path) -> None:
+    first = EdgeIndex(path=tmp_path / "qdrant")
+    await first.open(DIMS)
+    stored = point(payload("kept"), clip=clip_vec((2, 1.0)), bm25=sparse(t3=1.0))
+    await first.upsert([stored, point(payload("gone"), clip=clip_vec((2, 1.0)))])
+    await first.delete_document("gone")
+    await first.close()
+
+    again = EdgeIndex(path=tmp_path / "qdrant")
+    await again.open(DIMS)
+    try:
+        hits = await again.query(HybridQuery(HERE, clip=(clip_vec((2, 1.0)),), bm25=sparse(t3=1.0)))
+        assert [hit.point_id for hit in hits] == [stored.id]
+        assert await again.count() == 1
+    finally:
+        await again.close()
+
+
+async def test_a_second_index_on_an_open_shard_raises_store_locked(tmp_path: Path) -> None:
+    first = EdgeIndex(path=tmp_path / "qdrant")
+    await first.open(DIMS)
+    try:
+        with pytest.raises(StoreLocked) as raised:
+            await EdgeIndex(path=tmp_path / "qdrant").open(DIMS)
+    finally:
+        await first.close()
+
+    assert str(tmp_path / "qdrant") in raised.value.user_message
+    assert "QDRANT_URL" in raised.value.user_message
+    later = EdgeIndex(path=tmp_path / "qdrant")
+    await later.open(DIMS)
+    await later.close()
+
+
+async def test_a_closed_index_raises_index_unavailable(tmp_path: Path) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant")
+    await index.open(DIMS)
+    await index.close()
+    await index.close()
+
+    with pytest.raises(IndexUnavailable):
+        await index.query(HybridQuery(HERE, text=text_vec((0, 1.0))))
+    with pytest.raises(IndexUnavailable):
+        await index.count()
+
+
+async def test_a_data_dir_that_is_a_file_gets_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "qdrant"
+    blocker.write_text("not a directory")
+
+    with pytest.raises(IndexUnavailable) as raised:
+        await EdgeIndex(path=blocker).open(DIMS)
+
+    assert "cannot open its vector store" in raised.value.user_message
+
+
+async def test_optimize_keeps_every_point_findable(tmp_path: Path) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant")
+    await index.open(DIMS)
+    try:
+        points = [
+            point(payload(f"d{i}"), clip=clip_vec((i % 8, 1.0), ((i + 1) % 8, i / 100)))
+            for i in range(300)
+        ]
+        await index.upsert(points)
+        await index.delete_document("d0")
+
+        await index.optimize()
+
+        assert await index.count() == 299
+        hits = await index.query(HybridQuery(HERE, clip=(clip_vec((1, 1.0), (2, 0.01)),), limit=1))
+        assert [hit.document_id for hit in hits] == ["d1"]
+    finally:
+        await index.close()
