@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rag.types import Citation, PageHit
+from rag.types import Citation, Hit, PageHit
 
 # A citation group: [2], [1, 3], [1;3]. At most three digits so "[2023]" stays prose.
 _GROUP = re.compile(r"(\s*)\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 # Slack control sequences: <!channel>, <!here|here>, <@U123>, <!subteam^S1|@team>, <#C1>.
 _CONTROL = re.compile(r"<([!@#])([^<>]*)>")
 _STRAY = re.compile(r"<(?=[!@#])")
@@ -29,34 +28,29 @@ QUOTE_CHARS = 300
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """An answer text whose citations all point at sources, renumbered 1..k."""
+    """An answer text whose every ``[n]`` points at ``sources[n - 1]``, and its citations."""
 
     text: str
     citations: tuple[Citation, ...]
 
 
 def check_citations(text: str, sources: Sequence[PageHit]) -> Checked:
-    """Drop citations outside ``1..len(sources)``; renumber the rest by first appearance.
+    """Drop citations outside ``1..len(sources)``; keep the valid ones as they are.
 
-    ``[2] ... [9] ... [2][5]`` with five sources becomes ``[1] ... [1][2]``, with
-    citations 1 -> source 2 and 2 -> source 5, so the text and the citations agree.
+    ``[2] ... [9] ... [1, 5]`` with five sources becomes ``[2] ... [1][5]``; the
+    citations are sources 1, 2 and 5 with those numbers, so text and citations agree
+    and ``Citation.number`` indexes ``sources`` (1-based).
     """
-    display: dict[int, int] = {}  # source number -> display number
+    cited: set[int] = set()
 
     def rewrite(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(2))]
-        valid = [n for n in numbers if 1 <= n <= len(sources)]
-        if not valid:
-            return ""
-        for n in valid:
-            display.setdefault(n, len(display) + 1)
-        labels = dict.fromkeys(display[n] for n in valid)
-        return match.group(1) + "".join(f"[{label}]" for label in labels)
+        valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= len(sources)))
+        cited.update(valid)
+        return match.group(1) + "".join(f"[{n}]" for n in valid) if valid else ""
 
-    checked = _GROUP.sub(rewrite, text)
-    checked = _SPACE_BEFORE_PUNCT.sub(r"\1", checked).strip()
-    citations = tuple(citation(number, sources[source - 1]) for source, number in display.items())
-    return Checked(checked, citations)
+    checked = _GROUP.sub(rewrite, text).strip()  # a dropped group takes its leading space
+    return Checked(checked, tuple(citation(n, sources[n - 1]) for n in sorted(cited)))
 
 
 def citation(number: int, hit: PageHit) -> Citation:
@@ -73,7 +67,7 @@ def citation(number: int, hit: PageHit) -> Citation:
 
 def strip_citations(text: str) -> str:
     """The text with every ``[n]`` group removed (for sentences that cite nothing)."""
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", _GROUP.sub("", text)).strip()
+    return _GROUP.sub("", text).strip()
 
 
 def defuse_mentions(text: str) -> str:
@@ -94,21 +88,34 @@ def _inert(match: re.Match[str]) -> str:
 def extractive(query: str, sources: Sequence[PageHit], *, limit: int = 3) -> Checked:
     """Without a model: the best passages quoted, each followed by its ``[n]``."""
     terms = key_terms(query)
-    chosen: list[tuple[PageHit, str]] = []
-    for hit in sources:
+    chosen: list[tuple[Citation, str]] = []
+    for number, page in enumerate(sources, start=1):
         if len(chosen) == limit:
             break
-        if not hit.passage.strip():
-            continue
-        quote, overlap = best_excerpt(hit.passage, terms)
-        if chosen and overlap == 0:
+        found = _best_on_page(page, terms)
+        if found is None or (chosen and found[2] == 0):
             continue  # after the top page, only quote pages that share words with the query
-        chosen.append((hit, quote))
+        hit, quote, _ = found
+        cited = citation(number, page)
+        if hit.kind == "chunk":  # highlight the passage actually quoted
+            cited = replace(cited, passage=hit.text, bboxes=hit.bboxes or page.bboxes)
+        chosen.append((cited, quote))
     lines = [EXTRACTIVE_LABEL]
-    for number, (_, quote) in enumerate(chosen, start=1):
-        lines.append(f"\u201c{defuse_mentions(quote)}\u201d [{number}]")
-    citations = tuple(citation(n, hit) for n, (hit, _) in enumerate(chosen, start=1))
-    return Checked("\n\n".join(lines), citations)
+    lines += [f"\u201c{defuse_mentions(quote)}\u201d [{c.number}]" for c, quote in chosen]
+    return Checked("\n\n".join(lines), tuple(c for c, _ in chosen))
+
+
+def _best_on_page(page: PageHit, terms: Sequence[str]) -> tuple[Hit, str, int] | None:
+    """The page's hit whose best excerpt shares most terms (chunks win ties)."""
+    best: tuple[Hit, str, int] | None = None
+    ordered = sorted(page.hits, key=lambda h: h.kind != "chunk")  # stable: keeps rank order
+    for hit in ordered:
+        if not hit.text.strip():
+            continue
+        quote, overlap = best_excerpt(hit.text, terms)
+        if best is None or overlap > best[2]:
+            best = (hit, quote, overlap)
+    return best
 
 
 def key_terms(text: str) -> list[str]:
@@ -118,7 +125,11 @@ def key_terms(text: str) -> list[str]:
 
 
 def best_excerpt(passage: str, terms: Sequence[str], size: int = QUOTE_CHARS) -> tuple[str, int]:
-    """About ``size`` characters around the sentence sharing most terms; and that overlap."""
+    """About ``size`` characters around the sentence sharing most terms; and that overlap.
+
+    Neighbouring sentences join while the quote is under ``size`` characters and stays
+    under 1.4 times that, so a thought is not cut one sentence short.
+    """
     flat = " ".join(passage.split())
     sentences = [s for s in _SENTENCE_END.split(flat) if s]
     if not sentences:
@@ -130,11 +141,14 @@ def best_excerpt(passage: str, terms: Sequence[str], size: int = QUOTE_CHARS) ->
         return _window(sentences[best], stems, size), scores[best]
     lo = hi = best
     length = len(sentences[best])
+    most = size * 7 // 5
     while True:  # grow right first (the sentence after usually finishes the thought)
-        if hi + 1 < len(sentences) and length + len(sentences[hi + 1]) + 1 <= size:
+        if length >= size:
+            break
+        if hi + 1 < len(sentences) and length + len(sentences[hi + 1]) + 1 <= most:
             hi += 1
             length += len(sentences[hi]) + 1
-        elif lo > 0 and length + len(sentences[lo - 1]) + 1 <= size:
+        elif lo > 0 and length + len(sentences[lo - 1]) + 1 <= most:
             lo -= 1
             length += len(sentences[lo]) + 1
         else:

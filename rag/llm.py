@@ -147,7 +147,7 @@ class VisionModel:
         async with asyncio.timeout(limit_s):
             response = await self._client.chat.completions.create(
                 model=model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 timeout=limit_s,
             )
         logger.debug("model %s answered in %.2fs", model, time.perf_counter() - started)

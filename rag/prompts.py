@@ -7,14 +7,19 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from openai.types.chat import (
+    ChatCompletionContentPartImageParam,
+    ChatCompletionContentPartParam,
+    ChatCompletionContentPartTextParam,
+    ChatCompletionMessageParam,
+)
 from PIL import Image, UnidentifiedImageError
 
 from rag.errors import UnsupportedFile
 from rag.types import Turn
 
-Message = dict[str, Any]
+Message = ChatCompletionMessageParam
 
 # Marker the answer model starts its reply with when the sources lack the answer; a marker
 # is easier to detect reliably than any phrasing in any language.
@@ -123,7 +128,7 @@ def answer_messages(
     for source in sources:
         blocks.append(f"[{source.number}] {source.file_name}, page {source.page_number}")
         blocks.append(f"<<<\n{source.text.strip()}\n>>>")
-    parts: list[Message] = [_text("\n".join(blocks))]
+    parts: list[ChatCompletionContentPartParam] = [_text("\n".join(blocks))]
     for source, url in zip(sources, image_urls, strict=True):
         if url is not None:
             label = f"Page image of source [{source.number}] ({source.file_name}, page "
@@ -186,11 +191,11 @@ def _reencode(image: Image.Image) -> tuple[str, bytes]:
     return "image/jpeg", out.getvalue()
 
 
-def _text(text: str) -> Message:
+def _text(text: str) -> ChatCompletionContentPartTextParam:
     return {"type": "text", "text": text}
 
 
-def _image(url: str) -> Message:
+def _image(url: str) -> ChatCompletionContentPartImageParam:
     return {"type": "image_url", "image_url": {"url": url, "detail": "auto"}}
 
 

@@ -1,8 +1,8 @@
 """A local aiohttp server that speaks OpenAI's chat-completions API and records every call.
 
 Tests point a real ``openai.AsyncOpenAI`` at ``fake.url + "/v1"``. Each request takes the
-next scripted response if one is queued, otherwise the default ``responder`` writes the
-completion's text from the request JSON.
+next scripted response if one is queued, otherwise the ``responder`` answers it from the
+request JSON: with the completion's text, or with a ``Scripted`` reply (an error, say).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-Responder = Callable[[dict[str, Any]], str]
+Responder = Callable[[dict[str, Any]], "str | Scripted"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,10 @@ class FakeOpenAI:
             return web.json_response(dict(scripted.body), headers=headers)
         content = scripted.content
         if content is None:
-            content = self.responder(payload)
+            answered = self.responder(payload)
+            if isinstance(answered, Scripted):  # its delay_s is not applied
+                return self._respond(replace(answered, content=answered.content or ""), payload)
+            content = answered
         return web.json_response(completion(str(payload.get("model")), content), headers=headers)
 
 
