@@ -129,7 +129,7 @@ class Answerer:
         if not history:
             return question, None
         if self._model is not None:
-            rewritten = await self._model.rewrite_question(question, history)
+            rewritten = defuse_mentions(await self._model.rewrite_question(question, history))
             return rewritten, rewritten
         # No model: append the previous question's words this one lacks, so a follow-up
         # like "and the year before?" still searches the same subject. Appended, not

@@ -122,7 +122,7 @@ class VisionModel:
                 try:
                     return await self._attempt(role, model, messages, limit)
                 except (openai.OpenAIError, TimeoutError) as exc:
-                    failure = _translate(exc, role=role, model=model, limit_s=limit)
+                    failure = _translate(exc, role=role, model=model, limit_s=self.config.timeout_s)
                     delay = self._retry_delay(failure, attempt, deadline - loop.time())
                     if delay is None:
                         raise failure.error from exc
@@ -166,7 +166,7 @@ class VisionModel:
             delay = min(failure.retry_after_s, self._max_retry_after_s)
         else:
             backoff = min(self._max_delay_s, self._base_delay_s * 2**attempt)
-            delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+            delay = backoff * random.uniform(0.5, 1.0)  # jitter spreads out retrying callers
         # Waiting past the deadline only to time out is worse than failing now.
         return delay if delay < remaining_s else None
 
@@ -195,7 +195,7 @@ _MISCONFIGURED = (
 def _translate(exc: BaseException, *, role: str, model: str, limit_s: float) -> _Failure:
     """Turn one openai/timeout exception into the ModelError to raise and a retry verdict."""
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
-        message = _TIMEOUT.format(role=role, limit=max(limit_s, 0.0))
+        message = _TIMEOUT.format(role=role, limit=limit_s)
         return _Failure(ModelTimeout(message, detail=f"{model}: timed out"), retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         detail = f"{model}: connection error: {exc}"
