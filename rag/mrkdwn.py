@@ -6,7 +6,7 @@ import re
 
 # After escaping, Slack's control sequences can only come from what folio writes itself.
 # Zero-width joiners also break the bare words Slack might still auto-link.
-_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_BROADCAST = re.compile(r"(?<![\w.+-])@(channel|here|everyone)\b", re.IGNORECASE)
 _ZWSP = "\u200b"
 
 
