@@ -1,0 +1,9 @@
+"""Embedders: CLIP for pictures and short texts, a text model for passages, BM25 for terms."""
+
+from __future__ import annotations
+
+from rag.embed.clip import ClipEmbedder
+from rag.embed.sparse import Bm25Encoder
+from rag.embed.text import TextEmbedder
+
+__all__ = ["Bm25Encoder", "ClipEmbedder", "TextEmbedder"]

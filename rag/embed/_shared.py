@@ -1,0 +1,48 @@
+"""What the embedders share: one lock per model, usable from threads and event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ModelGate:
+    """Serialises calls into one model, from threads and from any number of event loops.
+
+    The thread lock guards the model itself; the per-loop asyncio lock keeps waiting
+    callers on the event loop instead of parking them in the default thread pool,
+    which other blocking work (parsing, the database) also needs.
+    """
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+        # Separate from the model lock: taking it must never wait for a running batch.
+        self._registry_lock = threading.Lock()
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Run ``work`` while holding the model."""
+        with self._thread_lock:
+            return work()
+
+    async def arun(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in a worker thread, one caller at a time per event loop."""
+        async with self._loop_lock():
+            return await asyncio.to_thread(self.run, work)
+
+    def _loop_lock(self) -> asyncio.Lock:
+        # asyncio.Lock binds to the loop that first waits on it; models are cached per
+        # process and outlive loops (tests, `asyncio.run` in the CLI), so keep one per loop.
+        loop = asyncio.get_running_loop()
+        with self._registry_lock:
+            lock = self._loop_locks.get(loop)
+            if lock is None:
+                lock = self._loop_locks[loop] = asyncio.Lock()
+        return lock

@@ -1,0 +1,219 @@
+"""CLIP embeddings for page renders, figures, query images and short query texts."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from rag.embed._shared import ModelGate
+from rag.errors import ConfigError, CorruptDocument, PageTooLarge
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+_ENV_VAR = "FOLIO_CLIP_MODEL"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _ClipParts:
+    """One loaded CLIP checkpoint, shared by every embedder of that model in the process."""
+
+    model: Any
+    tokenizer: Any
+    processor: Any
+    max_tokens: int
+    dim: int
+    gate: ModelGate
+
+
+_PARTS: dict[str, _ClipParts] = {}
+_EMBEDDERS: dict[tuple[str, int], ClipEmbedder] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+class ClipEmbedder:
+    """Embeds images and texts into CLIP's shared space as unit-length float32 vectors."""
+
+    dim: int
+    model_name: str
+
+    def __init__(self, *, model_name: str, parts: _ClipParts, batch_size: int = 16) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.model_name = model_name
+        self.dim = parts.dim
+        self.batch_size = batch_size
+        self._parts = parts
+
+    @classmethod
+    def load(cls, model: str, *, batch_size: int = 16) -> ClipEmbedder:
+        """Load (once per process) the CLIP model at a hub id or local folder."""
+        key = (model, batch_size)
+        with _LOAD_LOCK:
+            embedder = _EMBEDDERS.get(key)
+            if embedder is None:
+                parts = _PARTS.get(model)
+                if parts is None:
+                    parts = _PARTS[model] = _load_parts(model)
+                embedder = _EMBEDDERS[key] = cls(
+                    model_name=model, parts=parts, batch_size=batch_size
+                )
+            return embedder
+
+    def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
+        """PNG/JPEG bytes -> (n, dim) unit vectors; unreadable bytes raise CorruptDocument."""
+        return self._run_sync(list(images), self._image_batch)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> (n, dim) unit vectors; each text is cut to CLIP's 77-token window."""
+        return self._run_sync(list(texts), self._text_batch)
+
+    async def aembed_images(self, images: Sequence[bytes]) -> np.ndarray:
+        """``embed_images`` off the event loop, one batch at a time on the shared model."""
+        return await self._run_async(list(images), self._image_batch)
+
+    async def aembed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed_texts`` off the event loop, one batch at a time on the shared model."""
+        return await self._run_async(list(texts), self._text_batch)
+
+    # The model is taken per batch, not per call, so a short query embedding waits for at
+    # most one batch of a long ingestion instead of the whole document.
+    def _run_sync(self, items: list[_T], run: Callable[[list[_T]], np.ndarray]) -> np.ndarray:
+        started = time.perf_counter()
+        gate = self._parts.gate
+        parts = [gate.run(partial(run, batch)) for batch in self._batches(items)]
+        return self._joined(parts, started)
+
+    async def _run_async(
+        self, items: list[_T], run: Callable[[list[_T]], np.ndarray]
+    ) -> np.ndarray:
+        started = time.perf_counter()
+        gate = self._parts.gate
+        parts = [await gate.arun(partial(run, batch)) for batch in self._batches(items)]
+        return self._joined(parts, started)
+
+    def _batches(self, items: list[_T]) -> list[list[_T]]:
+        return [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+
+    def _joined(self, parts: list[np.ndarray], started: float) -> np.ndarray:
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = np.concatenate(parts)
+        elapsed_ms = 1000 * (time.perf_counter() - started)
+        logger.debug("clip embedded %d inputs in %.0f ms", len(vectors), elapsed_ms)
+        return vectors
+
+    def _image_batch(self, images: list[bytes]) -> np.ndarray:
+        import torch
+
+        # Decoded per batch so a long document never holds all its renders decoded at once.
+        decoded = [_decode_image(data) for data in images]
+        pixels = self._parts.processor(images=decoded, return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            output = self._parts.model.get_image_features(pixel_values=pixels)
+        return _unit_rows(output.pooler_output)
+
+    def _text_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        tokens = self._parts.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self._parts.max_tokens,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            output = self._parts.model.get_text_features(
+                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+            )
+        return _unit_rows(output.pooler_output)
+
+
+def _unit_rows(features: torch.Tensor) -> np.ndarray:
+    """L2-normalise each row and hand it back as float32 numpy."""
+    import torch
+
+    unit = torch.nn.functional.normalize(features.float(), dim=-1)
+    return unit.numpy().astype(np.float32, copy=False)
+
+
+def _decode_image(data: bytes) -> Image.Image:
+    """Bytes -> RGB image; transparent areas become white, as they look on a page."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return _to_rgb(image)
+    except Image.DecompressionBombError as exc:
+        raise PageTooLarge(
+            "That image is too large to read safely; share a smaller copy.", detail=str(exc)
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise CorruptDocument(
+            "That image could not be read; share it again as a PNG or JPEG.", detail=str(exc)
+        ) from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if not has_alpha:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _load_parts(model: str) -> _ClipParts:
+    """Load model, tokenizer and PIL image processor; any failure names FOLIO_CLIP_MODEL."""
+    # Imported here so importing rag (or just BM25) never pays for torch's start-up.
+    from transformers import AutoConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+
+    started = time.perf_counter()
+    try:
+        config = AutoConfig.from_pretrained(model)
+        if config.model_type != "clip":
+            raise ConfigError(detail=_load_failure(model, f"it is a {config.model_type!r} model"))
+        # Typed loosely: transformers' stubs leave config attributes optional.
+        clip: Any = CLIPModel.from_pretrained(model)
+        tokenizer = CLIPTokenizer.from_pretrained(model)
+        processor = CLIPImageProcessorPil.from_pretrained(model)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(detail=_load_failure(model, str(exc).splitlines()[0])) from exc
+    clip.eval()
+    text_window = int(clip.config.text_config.max_position_embeddings)
+    logger.info(
+        "loaded CLIP model %s (dim %d) in %.1f s",
+        model,
+        clip.config.projection_dim,
+        time.perf_counter() - started,
+    )
+    return _ClipParts(
+        model=clip,
+        tokenizer=tokenizer,
+        processor=processor,
+        max_tokens=min(text_window, int(tokenizer.model_max_length)),
+        dim=int(clip.config.projection_dim),
+        gate=ModelGate(),
+    )
+
+
+def _load_failure(model: str, reason: str) -> str:
+    return (
+        f"{_ENV_VAR}={model!r} could not be loaded as a CLIP model ({reason}). "
+        f"Point {_ENV_VAR} at a local folder holding a saved CLIP model, "
+        "or allow downloading from the Hugging Face Hub."
+    )

@@ -1,0 +1,93 @@
+"""A tiny random CLIP model saved like a real one, so tests load it through real code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+
+IMAGE_SIZE = 32
+PATCH_SIZE = 8
+HIDDEN = 32
+PROJECTION_DIM = 32
+MAX_TOKENS = 77
+BOS = "<|startoftext|>"
+EOS = "<|endoftext|>"
+
+# A few merges so the BPE path is exercised; every other word falls back to byte tokens.
+_MERGES = ("t h", "th e</w>", "a n", "an d</w>", "i n", "in g</w>", "e r", "o n</w>")
+
+
+def _byte_alphabet() -> list[str]:
+    """GPT-2/CLIP's reversible byte -> printable unicode map, in byte order."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    chars: list[str] = []
+    extra = 0
+    for byte in range(256):
+        if byte in printable:
+            chars.append(chr(byte))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def _vocab() -> dict[str, int]:
+    """Byte characters with and without the end-of-word suffix, the merges, and the specials."""
+    alphabet = _byte_alphabet()
+    tokens = [*alphabet, *(char + "</w>" for char in alphabet)]
+    tokens += ["".join(merge.split()) for merge in _MERGES]
+    tokens += [BOS, EOS]
+    return {token: index for index, token in enumerate(tokens)}
+
+
+def _write_tokenizer_files(path: Path) -> tuple[Path, Path]:
+    vocab_file = path / "vocab.json"
+    merges_file = path / "merges.txt"
+    vocab_file.write_text(json.dumps(_vocab(), ensure_ascii=False), encoding="utf-8")
+    merges_file.write_text("#version: 0.2\n" + "\n".join(_MERGES) + "\n", encoding="utf-8")
+    return vocab_file, merges_file
+
+
+def _config(vocab: dict[str, int]) -> CLIPConfig:
+    layer = {
+        "hidden_size": HIDDEN,
+        "intermediate_size": HIDDEN * 2,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    }
+    text = {
+        **layer,
+        "vocab_size": len(vocab),
+        "max_position_embeddings": MAX_TOKENS,
+        "bos_token_id": vocab[BOS],
+        "eos_token_id": vocab[EOS],
+        "pad_token_id": vocab[EOS],
+    }
+    vision = {**layer, "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE}
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=PROJECTION_DIM)
+
+
+def build_tiny_clip(path: Path) -> Path:
+    """Build a seeded tiny CLIPModel with tokenizer and PIL image processor under ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    vocab_file, merges_file = _write_tokenizer_files(path)
+    tokenizer = CLIPTokenizer(
+        vocab=str(vocab_file), merges=str(merges_file), model_max_length=MAX_TOKENS
+    )
+    processor = CLIPImageProcessorPil(
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+    )
+    torch.manual_seed(0)
+    model = CLIPModel(_config(tokenizer.get_vocab()))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
