@@ -1,0 +1,452 @@
+"""The durable ingestion queue and its runner, on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rag.db import Catalog, create_engine, session_factory
+from rag.errors import EncryptedDocument, FolioError, IndexUnavailable, ModelUnavailable
+from rag.jobs import Job, JobOutcome, JobQueue, JobRunner, JobSpec
+from rag.types import Document, Scope
+from tests.fakes import database as db
+from tests.fakes.database import FakeClock
+
+# The backend-parametrised database fixtures (SQLite; PostgreSQL when configured).
+postgres_url = db.postgres_url
+database_url = db.database_url
+engine = db.engine
+sessions = db.sessions
+
+LEASE_S = 60.0
+
+
+def spec(
+    file_id: str | None = "F1", *, channel_id: str = "C1", name: str = "report.pdf"
+) -> JobSpec:
+    return JobSpec(
+        team_id="T1",
+        channel_id=channel_id,
+        channel_private=False,
+        file_name=name,
+        slack_file_id=file_id,
+        user_id="U1",
+        message_ts="111.1",
+        thread_ts=None,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def queue(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> JobQueue:
+    return JobQueue(sessions=sessions, lease_s=LEASE_S, max_attempts=3, clock=clock)
+
+
+async def add_document(sessions: async_sessionmaker[AsyncSession], job: Job) -> str:
+    """Record a document for a job, as a real handler's ingest would."""
+    document = Document(
+        id=str(uuid.uuid4()),
+        scope=job.scope,
+        file_name=job.file_name,
+        content_hash=uuid.uuid4().hex,
+        kind="pdf",
+        page_count=0,
+        figure_count=0,
+        created_at=datetime.now(UTC),
+    )
+    await Catalog(sessions=sessions).add(document, [], b"%PDF", size_bytes=4)
+    return document.id
+
+
+# --- queue -----------------------------------------------------------------------------------
+
+
+async def test_enqueue_is_idempotent_per_slack_file_and_channel(queue: JobQueue) -> None:
+    job, created = await queue.enqueue(spec("F1"))
+    again, created_again = await queue.enqueue(spec("F1"))
+    elsewhere, created_elsewhere = await queue.enqueue(spec("F1", channel_id="C2"))
+
+    assert created is True and created_again is False and created_elsewhere is True
+    assert again == job
+    assert elsewhere.id != job.id
+    assert job.status == "queued" and job.attempts == 0
+    assert job.scope == Scope("T1", "C1", False)
+    assert await queue.pending() == 2
+
+
+async def test_local_files_without_a_slack_id_always_get_a_new_job(queue: JobQueue) -> None:
+    first, _ = await queue.enqueue(spec(None))
+    second, created = await queue.enqueue(spec(None))
+
+    assert created is True and first.id != second.id
+
+
+async def test_racing_enqueues_of_one_file_make_one_job(queue: JobQueue) -> None:
+    results = await asyncio.gather(*(queue.enqueue(spec("F1")) for _ in range(5)))
+
+    assert len({job.id for job, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+
+
+async def test_claim_takes_the_oldest_queued_job(queue: JobQueue, clock: FakeClock) -> None:
+    first, _ = await queue.enqueue(spec("F1"))
+    clock.advance(1)
+    await queue.enqueue(spec("F2"))
+
+    claimed = await queue.claim("w1")
+
+    assert claimed is not None and claimed.id == first.id
+    assert claimed.status == "running" and claimed.attempts == 1
+
+
+async def test_claim_on_an_empty_queue_returns_none(queue: JobQueue) -> None:
+    assert await queue.claim("w1") is None
+
+
+async def test_two_workers_racing_for_one_job_never_both_get_it(
+    database_url: str, clock: FakeClock
+) -> None:
+    engines = [create_engine(database_url), create_engine(database_url)]
+    try:
+        queues = [
+            JobQueue(sessions=session_factory(e), lease_s=LEASE_S, clock=clock) for e in engines
+        ]
+        for round_ in range(4):
+            await queues[0].enqueue(spec(f"F{round_}"))
+            claims = await asyncio.gather(queues[0].claim("w1"), queues[1].claim("w2"))
+            assert sum(claim is not None for claim in claims) == 1
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_workers_draining_a_queue_take_each_job_exactly_once(
+    database_url: str, clock: FakeClock
+) -> None:
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        queues = [
+            JobQueue(sessions=session_factory(e), lease_s=LEASE_S, clock=clock) for e in engines
+        ]
+        for n in range(9):
+            await queues[0].enqueue(spec(f"F{n}"))
+
+        async def drain(queue: JobQueue, worker: str) -> list[str]:
+            taken = []
+            while (job := await queue.claim(worker)) is not None:
+                taken.append(job.id)
+            return taken
+
+        taken = await asyncio.gather(*(drain(q, f"w{i}") for i, q in enumerate(queues)))
+    finally:
+        for e in engines:
+            await e.dispose()
+
+    every = [job_id for worker in taken for job_id in worker]
+    assert len(every) == 9 and len(set(every)) == 9
+
+
+async def test_a_job_whose_lease_expired_is_resumed_by_another_worker(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    job, _ = await queue.enqueue(spec())
+    await queue.claim("crashed-worker")
+    clock.advance(LEASE_S - 1)
+    assert await queue.claim("w2") is None
+
+    clock.advance(2)
+    resumed = await queue.claim("w2")
+
+    assert resumed is not None and resumed.id == job.id and resumed.attempts == 2
+    assert await queue.heartbeat(job.id, worker_id="crashed-worker") is False
+    assert await queue.heartbeat(job.id, worker_id="w2") is True
+
+
+async def test_a_heartbeat_keeps_the_lease(queue: JobQueue, clock: FakeClock) -> None:
+    job, _ = await queue.enqueue(spec())
+    await queue.claim("w1")
+
+    for _ in range(3):
+        clock.advance(LEASE_S - 1)
+        assert await queue.heartbeat(job.id) is True
+
+    assert await queue.claim("w2") is None
+
+
+async def test_a_job_abandoned_on_every_attempt_ends_failed(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    queue = JobQueue(sessions=sessions, lease_s=LEASE_S, max_attempts=2, clock=clock)
+    job, _ = await queue.enqueue(spec(name="huge.pdf"))
+    for _ in range(2):
+        assert await queue.claim("w") is not None
+        clock.advance(LEASE_S + 1)
+
+    reaped = await queue.reap()
+
+    assert [j.id for j in reaped] == [job.id]
+    assert reaped[0].status == "failed" and "huge.pdf" in (reaped[0].error or "")
+    assert await queue.claim("w") is None
+    assert await queue.reap() == []
+    assert await queue.pending() == 0
+
+
+async def test_claim_fails_exhausted_jobs_instead_of_running_them(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    queue = JobQueue(sessions=sessions, lease_s=LEASE_S, max_attempts=1, clock=clock)
+    job, _ = await queue.enqueue(spec())
+    await queue.claim("w")
+    clock.advance(LEASE_S + 1)
+
+    assert await queue.claim("w") is None
+
+    failed = await queue.get(job.id)
+    assert failed is not None and failed.status == "failed" and failed.error
+
+
+async def test_retry_later_backs_off_then_runs_again(queue: JobQueue, clock: FakeClock) -> None:
+    job, _ = await queue.enqueue(spec())
+    await queue.claim("w1")
+
+    assert await queue.retry_later(job.id, "The model is busy.") is True
+
+    waiting = await queue.get(job.id)
+    assert waiting is not None and waiting.status == "queued"
+    assert waiting.error == "The model is busy."
+    assert await queue.claim("w1") is None  # backing off
+    clock.advance(31)
+    again = await queue.claim("w1")
+    assert again is not None and again.id == job.id and again.attempts == 2
+
+
+async def test_retry_later_fails_the_job_when_attempts_are_used_up(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    queue = JobQueue(sessions=sessions, max_attempts=1, clock=clock)
+    job, _ = await queue.enqueue(spec())
+    await queue.claim("w1")
+
+    assert await queue.retry_later(job.id, "The model is busy.") is False
+
+    failed = await queue.get(job.id)
+    assert failed is not None and failed.status == "failed" and failed.error == "The model is busy."
+
+
+async def test_succeed_and_fail_record_how_a_job_ended(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    good, _ = await queue.enqueue(spec("F1"))
+    bad, _ = await queue.enqueue(spec("F2"))
+    document_id = await add_document(sessions, good)
+
+    await queue.succeed(good.id, document_id=document_id, summary="Indexed 3 pages.")
+    await queue.fail(bad.id, "bad.pdf is password-protected; upload an unlocked copy.")
+
+    done, failed = await queue.get(good.id), await queue.get(bad.id)
+    assert done is not None and done.status == "done"
+    assert done.document_id == document_id and done.summary == "Indexed 3 pages."
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == "bad.pdf is password-protected; upload an unlocked copy."
+    assert await queue.pending() == 0
+    assert await queue.get("no-such-job") is None
+
+
+# --- runner ----------------------------------------------------------------------------------
+
+
+class RecordingHandler:
+    """A JobHandler whose work is a given coroutine; it records every notification."""
+
+    def __init__(self, work: Callable[[Job], Awaitable[tuple[str, str]]]) -> None:
+        self.work = work
+        self.notified: list[tuple[Job, JobOutcome]] = []
+        self.fail_notify = False
+
+    async def run(self, job: Job) -> tuple[str, str]:
+        return await self.work(job)
+
+    async def notify(self, job: Job, outcome: JobOutcome) -> None:
+        self.notified.append((job, outcome))
+        if self.fail_notify:
+            raise ConnectionError("Slack is down")
+
+
+def raising(error: BaseException) -> Callable[[Job], Awaitable[tuple[str, str]]]:
+    async def work(job: Job) -> tuple[str, str]:
+        raise error
+
+    return work
+
+
+async def test_a_successful_job_is_done_and_reported(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async def work(job: Job) -> tuple[str, str]:
+        return await add_document(sessions, job), "Indexed report.pdf: 0 pages."
+
+    handler = RecordingHandler(work)
+    job, _ = await queue.enqueue(spec())
+
+    assert await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once() is True
+
+    [(reported, outcome)] = handler.notified
+    assert outcome == JobOutcome(ok=True, message="Indexed report.pdf: 0 pages.")
+    assert reported.id == job.id and reported.status == "done" and reported.document_id
+
+
+async def test_a_folio_error_fails_the_job_with_its_user_message(queue: JobQueue) -> None:
+    message = "report.pdf is password-protected; upload an unlocked copy."
+    handler = RecordingHandler(raising(EncryptedDocument(message)))
+    job, _ = await queue.enqueue(spec())
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    stored = await queue.get(job.id)
+    assert stored is not None and stored.status == "failed" and stored.error == message
+    assert [outcome for _, outcome in handler.notified] == [JobOutcome(ok=False, message=message)]
+
+
+@pytest.mark.parametrize(
+    "error", [ModelUnavailable("The model is down."), IndexUnavailable("Qdrant is down.")]
+)
+async def test_a_transient_error_queues_the_job_again_quietly(
+    queue: JobQueue, error: FolioError
+) -> None:
+    handler = RecordingHandler(raising(error))
+    job, _ = await queue.enqueue(spec())
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    stored = await queue.get(job.id)
+    assert stored is not None and stored.status == "queued" and stored.error == error.user_message
+    assert handler.notified == []
+
+
+async def test_a_transient_error_on_the_last_attempt_fails_and_reports(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    queue = JobQueue(sessions=sessions, max_attempts=1, clock=clock)
+    handler = RecordingHandler(raising(ModelUnavailable("The model is down; try later.")))
+    job, _ = await queue.enqueue(spec())
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    stored = await queue.get(job.id)
+    assert stored is not None and stored.status == "failed"
+    assert [o for _, o in handler.notified] == [JobOutcome(False, "The model is down; try later.")]
+
+
+async def test_an_unexpected_error_is_logged_and_gets_an_apology(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = RecordingHandler(raising(KeyError("internal detail")))
+    job, _ = await queue.enqueue(spec())
+
+    with caplog.at_level(logging.ERROR, logger="rag.jobs"):
+        await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    stored = await queue.get(job.id)
+    assert stored is not None and stored.status == "failed"
+    assert "internal detail" not in (stored.error or "") and "report.pdf" in (stored.error or "")
+    assert any(record.exc_info for record in caplog.records)
+    [(_, outcome)] = handler.notified
+    assert outcome.ok is False and outcome.message == stored.error
+
+
+async def test_a_failing_notification_does_not_undo_the_work(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async def work(job: Job) -> tuple[str, str]:
+        return await add_document(sessions, job), "done"
+
+    handler = RecordingHandler(work)
+    handler.fail_notify = True
+    job, _ = await queue.enqueue(spec())
+
+    assert await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once() is True
+
+    stored = await queue.get(job.id)
+    assert stored is not None and stored.status == "done"
+
+
+async def test_run_once_with_nothing_queued_returns_false(queue: JobQueue) -> None:
+    handler = RecordingHandler(raising(AssertionError("no job should run")))
+
+    assert await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once() is False
+
+
+async def test_abandoned_jobs_are_reported_as_failed(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    queue = JobQueue(sessions=sessions, lease_s=LEASE_S, max_attempts=1, clock=clock)
+    job, _ = await queue.enqueue(spec(name="crashy.pdf"))
+    await queue.claim("crashed-worker")
+    clock.advance(LEASE_S + 1)
+    handler = RecordingHandler(raising(AssertionError("no job should run")))
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    [(reported, outcome)] = handler.notified
+    assert reported.id == job.id and outcome.ok is False and "crashy.pdf" in outcome.message
+
+
+async def test_the_heartbeat_keeps_a_long_job_from_being_taken(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    queue = JobQueue(sessions=sessions, lease_s=1.0)  # real clock: the heartbeat must run
+    other = JobQueue(sessions=sessions, lease_s=1.0)
+    stolen: list[Job | None] = []
+
+    async def work(job: Job) -> tuple[str, str]:
+        for _ in range(4):
+            await asyncio.sleep(0.35)
+            stolen.append(await other.claim("thief"))
+        return await add_document(sessions, job), "slow but done"
+
+    handler = RecordingHandler(work)
+    await queue.enqueue(spec())
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
+
+    assert stolen == [None, None, None, None]
+    assert [o.ok for _, o in handler.notified] == [True]
+
+
+async def test_run_forever_drains_the_queue_until_stopped(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    stop = asyncio.Event()
+    all_reported = asyncio.Event()
+
+    async def work(job: Job) -> tuple[str, str]:
+        return await add_document(sessions, job), job.file_name
+
+    class CountingHandler(RecordingHandler):
+        async def notify(self, job: Job, outcome: JobOutcome) -> None:
+            await super().notify(job, outcome)
+            if len(self.notified) == 3:
+                all_reported.set()
+
+    handler = CountingHandler(work)
+    for n in range(3):
+        await queue.enqueue(spec(f"F{n}", name=f"f{n}.pdf"))
+    runner = JobRunner(queue=queue, handler=handler, worker_id="w1", poll_s=0.05)
+
+    task = asyncio.create_task(runner.run_forever(stop))
+    await asyncio.wait_for(all_reported.wait(), timeout=10)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+
+    assert sorted(o.message for _, o in handler.notified) == ["f0.pdf", "f1.pdf", "f2.pdf"]
+    assert await queue.pending() == 0
