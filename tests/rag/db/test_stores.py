@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db import CaptionCache, ChannelSettingsStore, EventLog, create_engine, session_factory
+from rag.errors import StoreError
 from rag.types import ChannelSettings
 from tests.fakes.database import FakeClock
 
@@ -124,3 +127,26 @@ async def test_concurrent_puts_of_one_caption_do_not_fail(
     await asyncio.gather(*(cache.put("sha-1", "m", f"caption {i}") for i in range(4)))
 
     assert (await cache.get("sha-1", "m") or "").startswith("caption ")
+
+
+async def test_an_unreachable_database_raises_store_error() -> None:
+    engine = create_engine("postgresql+asyncpg://folio:secret@127.0.0.1:1/folio")
+    try:
+        events = EventLog(sessions=session_factory(engine))
+        with pytest.raises(StoreError) as raised:
+            await events.first_time("Ev1", "T1")
+    finally:
+        await engine.dispose()
+
+    assert "DATABASE_URL" in (raised.value.detail or "")
+    assert "secret" not in raised.value.user_message
+
+
+async def test_an_unmigrated_database_raises_store_error(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{(tmp_path / 'blank.db').as_posix()}")
+    try:
+        settings = ChannelSettingsStore(sessions=session_factory(engine))
+        with pytest.raises(StoreError, match="channel_settings"):
+            await settings.get("T1", "C1")
+    finally:
+        await engine.dispose()
