@@ -1,0 +1,154 @@
+"""PDFs with PyMuPDF: text blocks with boxes, a page render, and figures for every page."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rag._figures import find_figures
+from rag._mupdf import pymupdf
+from rag.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    PageTooLarge,
+    TooManyPages,
+)
+from rag.settings import ParseLimits
+from rag.types import BBox, ParsedDocument, ParsedPage, TextBlock
+
+logger = logging.getLogger(__name__)
+
+MAX_RENDER_SIDE = 1600
+# Keep whitespace and clip to the page; leave ligatures off so "ﬁ" reads as "fi".
+_TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+# What PyMuPDF raises for bad bytes: FileDataError (a RuntimeError), MuPDF's own errors.
+_MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
+
+
+def parse_pdf(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
+    """Every page of a PDF, parsed; bad files raise the DocumentError that says why."""
+    with _opened(data, file_name) as doc:
+        count = doc.page_count
+        if count == 0:
+            raise _damaged(file_name) if doc.is_repaired else _empty(file_name)
+        if count > limits.max_pages:
+            raise TooManyPages(
+                f"{file_name} has {count} pages; folio reads up to {limits.max_pages}. "
+                "Split it into smaller files and share those.",
+                detail=f"{count} pages",
+            )
+        if doc.is_repaired and _all_blank(doc):
+            # MuPDF rebuilt a cut-off file into pages with nothing on them.
+            raise _damaged(file_name)
+        pages = tuple(_parse_page(doc, i, file_name, limits) for i in range(count))
+    return ParsedDocument(kind="pdf", pages=pages)
+
+
+@contextmanager
+def _opened(data: bytes, file_name: str) -> Iterator[Any]:
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except _MUPDF_ERRORS as exc:
+        raise _damaged(file_name) from _unless_memory(exc)
+    try:
+        if doc.needs_pass:
+            raise EncryptedDocument(
+                f"{file_name} is password-protected; upload an unlocked copy.",
+                detail="PDF needs a password",
+            )
+        yield doc
+    finally:
+        doc.close()
+
+
+def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> ParsedPage:
+    number = index + 1
+    try:
+        page = doc.load_page(index)
+        rect = page.rect
+        _check_size(rect, number, file_name, limits)
+        return ParsedPage(
+            number=number,
+            width=float(rect.width),
+            height=float(rect.height),
+            blocks=_text_blocks(page),
+            render_png=render_png(page, dpi=limits.render_dpi),
+            figures=find_figures(page, number),
+        )
+    except _MUPDF_ERRORS as exc:
+        raise CorruptDocument(
+            f"Page {number} of {file_name} could not be read; the file may be damaged. "
+            "Re-export it as a PDF and share it again.",
+            detail=f"page {number}: {type(exc).__name__}: {exc}",
+        ) from _unless_memory(exc)
+
+
+def _check_size(rect: Any, number: int, file_name: str, limits: ParseLimits) -> None:
+    # Checked before any rendering: a 200-inch page would need gigabytes of pixels.
+    limit = limits.max_page_points
+    for side, size in (("wide", rect.width), ("tall", rect.height)):
+        if size > limit:
+            raise PageTooLarge(
+                f"Page {number} of {file_name} is {size:.0f} pt {side} (folio reads pages "
+                f"up to {limit:.0f} pt); export it at a normal page size and share it again.",
+                detail=f"page {number} is {rect.width:.0f} x {rect.height:.0f} pt",
+            )
+
+
+def _text_blocks(page: Any) -> tuple[TextBlock, ...]:
+    blocks = []
+    # Coordinates come unrotated; the rotation matrix puts them on the page as shown.
+    turn = page.rotation_matrix
+    for x0, y0, x1, y1, text, _no, kind in page.get_text("blocks", sort=True, flags=_TEXT_FLAGS):
+        if kind != 0:
+            continue
+        clean = normalise_text(text)
+        box = (pymupdf.Rect(x0, y0, x1, y1) * turn) & page.rect
+        if clean and not box.is_empty:
+            blocks.append(TextBlock(clean, BBox(box.x0, box.y0, box.x1, box.y1)))
+    return tuple(blocks)
+
+
+def normalise_text(text: str) -> str:
+    """NFKC (ligatures, full-width forms, odd spaces) and single spaces between words."""
+    return " ".join(unicodedata.normalize("NFKC", text).replace("\ufffd", " ").split())
+
+
+def render_png(page: Any, *, dpi: int, max_side: int = MAX_RENDER_SIDE) -> bytes:
+    """The page as PNG at ``dpi``, scaled down so no side exceeds ``max_side`` pixels."""
+    return bytes(render_pixmap(page, dpi=dpi, max_side=max_side).tobytes("png"))
+
+
+def render_pixmap(page: Any, *, dpi: int, max_side: int) -> Any:
+    """The page as an RGB pixmap at ``dpi``, no side over ``max_side`` pixels."""
+    rect = page.rect
+    zoom = min(dpi / 72, max_side / max(rect.width, rect.height, 1.0))
+    return page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+
+
+def _all_blank(doc: Any) -> bool:
+    # The bbox log lists everything a page draws; empty means nothing shows at all.
+    return all(not doc.load_page(i).get_bboxlog() for i in range(doc.page_count))
+
+
+def _unless_memory(exc: BaseException) -> BaseException:
+    message = str(exc).lower()
+    if "malloc" in message or "out of memory" in message:
+        # The memory limit was hit inside MuPDF: report it as memory, not a bad file.
+        raise MemoryError(str(exc)) from exc
+    return exc
+
+
+def _damaged(file_name: str) -> CorruptDocument:
+    return CorruptDocument(
+        f"{file_name} could not be read; it looks damaged or cut off (an incomplete "
+        "download?). Download or export it again and share it again."
+    )
+
+
+def _empty(file_name: str) -> EmptyDocument:
+    return EmptyDocument(f"{file_name} has no pages; share a PDF with at least one page.")

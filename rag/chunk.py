@@ -1,0 +1,85 @@
+"""Split parsed pages into passages of about ``max_words`` words, keeping their boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.types import BBox, Chunk, ParsedDocument, ParsedPage, TextBlock
+
+DEFAULT_MAX_WORDS = 120
+
+
+def chunk_document(doc: ParsedDocument, *, max_words: int = DEFAULT_MAX_WORDS) -> list[Chunk]:
+    """Every page's chunks, page by page."""
+    return [chunk for page in doc.pages for chunk in chunk_page(page, max_words=max_words)]
+
+
+def chunk_page(page: ParsedPage, *, max_words: int = DEFAULT_MAX_WORDS) -> list[Chunk]:
+    """Consecutive blocks grouped into passages of at most ``max_words`` words.
+
+    A block longer than ``max_words`` is split by words; each piece gets the band of the
+    block's box that its share of the words covers (a good enough box to highlight).
+    Chunk indexes count from 0 on each page.
+    """
+    if max_words < 1:
+        raise ValueError("max_words must be at least 1")
+    builder = _Builder(page.number, max_words)
+    for block in page.blocks:
+        words = block.text.split()
+        if len(words) > max_words:
+            builder.flush()
+            builder.add_long_block(block, words)
+        else:
+            if builder.words + len(words) > max_words:
+                builder.flush()
+            builder.add(block.text, block.bbox, len(words))
+    builder.flush()
+    return builder.chunks
+
+
+@dataclass
+class _Builder:
+    """Collects blocks into the chunk being built and the chunks done."""
+
+    page_number: int
+    max_words: int
+    chunks: list[Chunk] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    boxes: list[BBox] = field(default_factory=list)
+    words: int = 0
+
+    def add(self, text: str, box: BBox, words: int) -> None:
+        """Add one block to the chunk being built."""
+        self.texts.append(text)
+        self.boxes.append(box)
+        self.words += words
+
+    def add_long_block(self, block: TextBlock, words: list[str]) -> None:
+        """Emit a long block as pieces of at most ``max_words`` words."""
+        total = len(words)
+        pieces = -(-total // self.max_words)
+        # Even pieces, so the last one is not a stub of a few words.
+        size = -(-total // pieces)
+        for start in range(0, total, size):
+            end = min(start + size, total)
+            self.add(" ".join(words[start:end]), _band(block.bbox, start, end, total), end - start)
+            self.flush()
+
+    def flush(self) -> None:
+        """Close the chunk being built, if it has any text."""
+        if self.texts:
+            self.chunks.append(
+                Chunk(
+                    page_number=self.page_number,
+                    index=len(self.chunks),
+                    text="\n".join(self.texts),
+                    bboxes=tuple(self.boxes),
+                )
+            )
+        self.texts, self.boxes, self.words = [], [], 0
+
+
+def _band(box: BBox, start: int, end: int, total: int) -> BBox:
+    """The horizontal band of ``box`` holding words ``start:end`` of ``total`` (by share)."""
+    height = box.y1 - box.y0
+    return BBox(box.x0, box.y0 + height * start / total, box.x1, box.y0 + height * end / total)
