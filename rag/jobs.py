@@ -100,6 +100,11 @@ class JobRunner:
     async def _run(self, job: Job) -> JobOutcome | None:
         try:
             document_id, summary = await self._handler.run(job)
+        except asyncio.CancelledError:
+            # The process is shutting down mid-job: give the job back for another worker now
+            # rather than after its lease runs out.
+            await self._queue.release(job.id, self._worker_id)
+            raise
         except TRANSIENT_ERRORS as exc:
             logger.warning("job %s: transient error: %s", job.id, exc.detail or exc.user_message)
             if await self._queue.retry_later(job.id, exc.user_message):

@@ -93,7 +93,11 @@ class JobQueue:
 
     @translated("queueing a file")
     async def enqueue(self, spec: JobSpec) -> tuple[Job, bool]:
-        """Queue a job; for a Slack file already queued in this channel, (that job, False)."""
+        """Queue a job; for a Slack file already queued in this channel, (that job, False).
+
+        The existing job is returned whatever its status, failed included: Slack reports one
+        share more than once (file_shared and the message), and a re-run would repeat replies.
+        """
         now = self._clock()
         values = {
             **_spec_values(spec),
@@ -106,13 +110,9 @@ class JobQueue:
         }
         key = ["team_id", "channel_id", "slack_file_id"]
         async with self._sessions() as session, session.begin():
-            statement = insert_for(session, IngestionJobRow).values(**values)
-            created = (
-                rowcount(
-                    await session.execute(statement.on_conflict_do_nothing(index_elements=key))
-                )
-                == 1
-            )
+            insert = insert_for(session, IngestionJobRow).values(**values)
+            result = await session.execute(insert.on_conflict_do_nothing(index_elements=key))
+            created = rowcount(result) == 1
             if created:
                 row = await session.get_one(IngestionJobRow, values["id"])
             else:
@@ -217,6 +217,28 @@ class JobQueue:
             return True
         await self.fail(job_id, user_message)
         return False
+
+    async def release(self, job_id: str, worker_id: str) -> bool:
+        """Hand a running job back to the queue, unharmed: the worker is shutting down.
+
+        The attempt is not counted, and nothing happens if the job is no longer this
+        worker's. True when the job was released.
+        """
+        released = await self._update(
+            [
+                IngestionJobRow.id == job_id,
+                IngestionJobRow.status == "running",
+                IngestionJobRow.worker_id == worker_id,
+            ],
+            status="queued",
+            attempts=IngestionJobRow.attempts - 1,
+            lease_until=None,
+            worker_id=None,
+            updated_at=self._clock(),
+        )
+        if released:
+            logger.info("worker %s released job %s", worker_id, job_id)
+        return released == 1
 
     @translated("reading a job")
     async def get(self, job_id: str) -> Job | None:

@@ -381,6 +381,29 @@ async def test_a_failing_notification_does_not_undo_the_work(
     assert stored is not None and stored.status == "done"
 
 
+async def test_a_cancelled_worker_hands_its_job_back(queue: JobQueue) -> None:
+    started = asyncio.Event()
+
+    async def work(job: Job) -> tuple[str, str]:
+        started.set()
+        await asyncio.Event().wait()  # never finishes on its own
+        raise AssertionError("unreachable")
+
+    job, _ = await queue.enqueue(spec())
+    runner = JobRunner(queue=queue, handler=RecordingHandler(work), worker_id="w1")
+    task = asyncio.create_task(runner.run_once())
+    await asyncio.wait_for(started.wait(), timeout=5)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    back = await queue.get(job.id)
+    assert back is not None and back.status == "queued" and back.attempts == 0
+    again = await queue.claim("w2")
+    assert again is not None and again.id == job.id
+
+
 async def test_run_once_with_nothing_queued_returns_false(queue: JobQueue) -> None:
     handler = RecordingHandler(raising(AssertionError("no job should run")))
 
