@@ -151,9 +151,14 @@ class HybridQuery:
         object.__setattr__(self, "_legs", self._build_legs())
 
     def _build_legs(self) -> tuple[Leg, ...]:
-        legs = [Leg(CLIP, tuple(vector), self.clip_weight) for vector in self.clip if vector]
-        if self.text:
-            legs.append(Leg(TEXT, tuple(self.text), self.text_weight))
+        # as_floats: callers may hand numpy arrays despite the annotation.
+        legs = [
+            Leg(CLIP, tuple(as_floats(vector)), self.clip_weight)
+            for vector in self.clip
+            if len(vector)
+        ]
+        if self.text is not None and len(self.text):
+            legs.append(Leg(TEXT, tuple(as_floats(self.text)), self.text_weight))
         if self.bm25 is not None and _has_terms(self.bm25):
             legs.append(Leg(BM25, self.bm25, self.bm25_weight))
         return tuple(leg for leg in legs if leg.weight > 0)
@@ -230,6 +235,18 @@ def dims_mismatch(
         "previous models again.",
         detail=detail,
     )
+
+
+def as_floats(vector: Sequence[float]) -> list[float]:
+    """A plain list of floats for the engine; cheap for lists and numpy arrays."""
+    if isinstance(vector, list):
+        return vector
+    if isinstance(vector, tuple):
+        return list(vector)
+    tolist = getattr(vector, "tolist", None)  # numpy: one C call, not a float() per item
+    if callable(tolist):
+        return cast(list[float], tolist())
+    return [float(v) for v in vector]
 
 
 def _has_terms(vector: SparseVector | None) -> bool:

@@ -2,6 +2,9 @@
 
 Edge is synchronous and single-process: every call runs in a worker thread behind one
 lock, and a second process (or a second EdgeIndex) on the same path gets StoreLocked.
+qdrant-edge-py 0.9.0 keeps the GIL while it works, so the thread keeps blocking work off
+the event loop's code path but not off the interpreter: a query stalls other coroutines
+for its ~10 ms, an upsert batch for tens of ms, ``optimize()`` for its whole run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rag.index.base import (
     IndexPoint,
     VectorDims,
     VectorIndex,
+    as_floats,
     dims_mismatch,
     hit_from_payload,
 )
@@ -74,8 +78,8 @@ class EdgeIndex(VectorIndex):
         for point in points:
             point.check(dims)
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = [_edge_point(point) for point in points[start : start + UPSERT_BATCH]]
-            await self._call(partial(_update, qe.UpdateOperation.upsert_points(batch)))
+            # Conversion runs in the worker thread too: tens of ms per batch at folio's dims.
+            await self._call(partial(_upsert_batch, points[start : start + UPSERT_BATCH]))
         if points:
             await self._call(lambda shard: shard.flush())
 
@@ -126,7 +130,10 @@ class EdgeIndex(VectorIndex):
     async def optimize(self) -> bool:
         """Run Edge's segment optimizers (merge, vacuum, HNSW build); True if anything changed.
 
-        Edge only optimizes when asked; worth calling after a bulk load or many deletes.
+        Edge only optimizes when asked. At 20k points it took 40-100 s on 2 cores and
+        roughly halved query latency (bench/index_scale.py); qdrant-edge-py holds the GIL
+        throughout, so the whole process stalls: call it from batch commands (eval, bulk
+        ingest), never from a process that serves Slack.
         """
         return await self._call(lambda shard: shard.optimize())
 
@@ -203,8 +210,8 @@ class EdgeIndex(VectorIndex):
                 raise IndexUnavailable(detail=f"edge {self._path}: {exc}") from exc
 
 
-def _update(operation: qe.UpdateOperation, shard: qe.EdgeShard) -> None:
-    shard.update(operation)
+def _upsert_batch(points: Sequence[IndexPoint], shard: qe.EdgeShard) -> None:
+    shard.update(qe.UpdateOperation.upsert_points([_edge_point(point) for point in points]))
 
 
 def _edge_config(dims: VectorDims) -> qe.EdgeConfig:
@@ -246,9 +253,9 @@ def _edge_vector(vector: tuple[float, ...] | SparseVector) -> NamedVector:
 def _edge_point(point: IndexPoint) -> qe.Point:
     vectors: dict[str, NamedVector] = {}
     if point.clip is not None:
-        vectors[CLIP] = [float(v) for v in point.clip]
+        vectors[CLIP] = as_floats(point.clip)
     if point.text is not None:
-        vectors[TEXT] = [float(v) for v in point.text]
+        vectors[TEXT] = as_floats(point.text)
     if point.bm25 is not None and point.bm25.indices:
         vectors[BM25] = _edge_vector(point.bm25)
     return qe.Point(point.id, vectors, point.payload.to_dict())

@@ -26,6 +26,7 @@ from rag.index.base import (
     IndexPoint,
     VectorDims,
     VectorIndex,
+    as_floats,
     dims_mismatch,
     hit_from_payload,
 )
@@ -190,9 +191,9 @@ def _query_vector(vector: tuple[float, ...] | SparseVector) -> list[float] | mod
 def _point_struct(point: IndexPoint) -> models.PointStruct:
     vectors: dict[str, Any] = {}
     if point.clip is not None:
-        vectors[CLIP] = [float(v) for v in point.clip]
+        vectors[CLIP] = as_floats(point.clip)
     if point.text is not None:
-        vectors[TEXT] = [float(v) for v in point.text]
+        vectors[TEXT] = as_floats(point.text)
     if point.bm25 is not None and point.bm25.indices:
         vectors[BM25] = _query_vector(point.bm25)
     return models.PointStruct(id=point.id, vector=vectors, payload=point.payload.to_dict())

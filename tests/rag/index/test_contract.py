@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rag.errors import ConfigError
@@ -163,6 +164,16 @@ async def test_each_clip_vector_is_its_own_prefetch(index: VectorIndex) -> None:
     )
 
     assert sorted(docs(hits)) == ["image-match", "question-match"]
+
+
+async def test_numpy_vectors_are_accepted(index: VectorIndex) -> None:
+    clip = np.asarray(clip_vec((6, 1.0)), dtype=np.float32)
+    text = np.asarray(text_vec((5, 1.0)), dtype=np.float32)
+    await index.upsert([point(payload("array"), clip=clip, text=text)])
+
+    query = HybridQuery(HERE, clip=(clip,), text=text)  # type: ignore[arg-type]
+
+    assert docs(await index.query(query)) == ["array"]
 
 
 async def test_limit_caps_the_fused_hits(index: VectorIndex) -> None:
