@@ -1,0 +1,18 @@
+"""Slack listeners: each translates one kind of request into one call on folio's parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import actions, commands, files, home, mentions, messages
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Attach every listener to ``app``."""
+    for module in (mentions, messages, commands, files, home, actions):
+        module.register(app, parts)

@@ -1,0 +1,177 @@
+"""`folio serve` and `folio worker` (plugins of rag's CLI), and what they start.
+
+``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT.
+With the embedded stores only one process may open the data dir, so ``serve`` also runs the
+ingestion worker in-process; with a Qdrant server, ``folio worker`` processes do that.
+SIGTERM or SIGINT stops taking new work, lets answers being written and the job in hand
+finish, then closes everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import aiohttp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_app, build_parts
+from bot.metrics import Metrics
+from bot.server import run_http, run_socket
+from bot.startup import transport
+from bot.tasks import InFlight
+from rag.errors import ConfigError
+from rag.jobs import JobRunner
+from rag.services import Services, open_services
+from rag.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 30.0
+NO_BOT_TOKEN = (
+    "folio worker needs SLACK_BOT_TOKEN (the xoxb- Bot User OAuth Token) to read shared "
+    "files; set it in the environment or in .env."
+)
+
+
+def slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The Web API client: SLACK_API_URL, the bot token, and Slack's retry handlers."""
+    if settings.slack_bot_token is None:
+        raise ConfigError(detail=NO_BOT_TOKEN)
+    return AsyncWebClient(
+        token=settings.slack_bot_token.value,
+        base_url=settings.slack_api_url,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(),
+        ],
+    )
+
+
+def worker_id() -> str:
+    """This process, as the job queue records who holds a job."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run the bot until SIGTERM/SIGINT (or ``stop``); returns the exit code."""
+    mode = transport(settings)  # missing tokens stop start-up before anything opens
+    stop = stop or asyncio.Event()
+    inflight = InFlight()
+    with _stop_on_signals(stop):
+        async with _slack(settings) as (services, session, client):
+            metrics = Metrics()
+            app = build_app(
+                settings,
+                services,
+                client=client,
+                session=session,
+                metrics=metrics,
+                inflight=inflight,
+            )
+            worker = None
+            if settings.embedded_index:
+                runner = _job_runner(settings, services, client, session, metrics)
+                worker = asyncio.create_task(runner.run_forever(stop))
+            try:
+                if mode == "socket":
+                    await run_socket(app, settings=settings, stop=stop)
+                else:
+                    await run_http(app, settings=settings, metrics=metrics, stop=stop)
+            finally:
+                stop.set()
+                if not await inflight.idle(SHUTDOWN_GRACE_S):
+                    logger.warning("stopping with %d answers unfinished", inflight.running)
+                if worker is not None:
+                    await worker
+    return 0
+
+
+async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run only the ingestion worker until SIGTERM/SIGINT (or ``stop``)."""
+    stop = stop or asyncio.Event()
+    with _stop_on_signals(stop):
+        async with _slack(settings) as (services, session, client):
+            runner = _job_runner(settings, services, client, session, Metrics())
+            await runner.run_forever(stop)
+    return 0
+
+
+class ServeCommand:
+    """`folio serve`: the Slack bot (the same as `python -m bot`)."""
+
+    help = "run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """No options: everything comes from the environment."""
+
+    async def run(self, settings: Settings, args: argparse.Namespace) -> int:
+        """Serve until stopped."""
+        return await serve(settings)
+
+
+class WorkerCommand:
+    """`folio worker`: index shared files from the job queue (PostgreSQL + Qdrant server)."""
+
+    help = "run the ingestion worker only (for deployments on PostgreSQL and a Qdrant server)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """No options: everything comes from the environment."""
+
+    async def run(self, settings: Settings, args: argparse.Namespace) -> int:
+        """Work until stopped."""
+        return await work(settings)
+
+
+@contextlib.asynccontextmanager
+async def _slack(
+    settings: Settings,
+) -> AsyncIterator[tuple[Services, aiohttp.ClientSession, AsyncWebClient]]:
+    """rag's services, one HTTP session and the Slack client, closed in order."""
+    if settings.slack_bot_token is None:
+        raise ConfigError(detail=NO_BOT_TOKEN)
+    async with open_services(settings) as services, aiohttp.ClientSession() as session:
+        yield services, session, slack_client(settings, session)
+
+
+def _job_runner(
+    settings: Settings,
+    services: Services,
+    client: AsyncWebClient,
+    session: aiohttp.ClientSession,
+    metrics: Metrics,
+) -> JobRunner:
+    parts = build_parts(settings, services, client=client, session=session, metrics=metrics)
+    return JobRunner(queue=services.jobs, handler=parts.indexer, worker_id=worker_id())
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (only where the loop can take signals)."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    handler: Callable[[], None] = stop.set
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            logger.debug("cannot handle %s here", sig.name)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,74 @@
+"""The bot's one error handler: a FolioError becomes a reply, anything else an apology.
+
+Listeners let errors propagate; bolt hands them here. The reply goes where the request
+naturally answers (the event's thread, or privately to whoever ran a command), unless a
+listener named another place in the context under ``REPLY_KEY`` (a `/folio ask` thread).
+Developer mistakes (ConfigError) and bugs are logged with their traceback and never shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import render
+from bot.metrics import Metrics
+from bot.replies import Reply, reply_for
+from rag.errors import ConfigError, FolioError
+
+logger = logging.getLogger(__name__)
+
+REPLY_KEY = "folio_reply"
+APOLOGY = (
+    "Sorry, folio hit an unexpected problem and could not finish that; the team has been told."
+)
+
+ErrorHandler = Callable[..., Awaitable[None]]
+
+
+def user_message(error: BaseException) -> str:
+    """What the person sees: a FolioError's user_message, else a short apology."""
+    if isinstance(error, FolioError) and not isinstance(error, ConfigError):
+        return error.user_message
+    return APOLOGY
+
+
+def error_handler(metrics: Metrics) -> ErrorHandler:
+    """The function to register with ``app.error``."""
+
+    async def handle_error(
+        error: Exception, body: dict[str, Any], context: Mapping[str, Any], client: AsyncWebClient
+    ) -> None:
+        metrics.inc("folio_errors_total", kind=type(error).__name__)
+        if isinstance(error, FolioError) and not isinstance(error, ConfigError):
+            logger.info(
+                "%s for %s: %s", type(error).__name__, _what(body), error.detail or "(no detail)"
+            )
+        else:
+            logger.error("unexpected error handling %s", _what(body), exc_info=error)
+        reply = context.get(REPLY_KEY)
+        target = reply if isinstance(reply, Reply) else reply_for(body)
+        if target is None:
+            return
+        try:
+            await target.send(client, render.error_message(user_message(error)))
+        except Exception:
+            logger.exception("could not tell the user about the error in %s", target.channel)
+
+    return handle_error
+
+
+def _what(body: Mapping[str, Any]) -> str:
+    """A loggable description of a request: ids only, never message text."""
+    event = body.get("event")
+    if isinstance(event, Mapping):
+        return (
+            f"event {event.get('type')} {body.get('event_id')} "
+            f"in {event.get('channel') or event.get('channel_id')}"
+        )
+    if body.get("command"):
+        return f"command {body.get('command')} in {body.get('channel_id')}"
+    return f"request of type {body.get('type')}"

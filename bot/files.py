@@ -1,0 +1,124 @@
+"""Slack files as folio sees them: which kind they are, their full info, and their bytes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack_io import download_file
+from rag.errors import DownloadError
+from rag.files import SUPPORTED_SUFFIXES
+from rag.types import QueryImage
+
+logger = logging.getLogger(__name__)
+
+SlackFile = Mapping[str, Any]
+FileKind = Literal["pdf", "image"]
+
+MAX_QUERY_IMAGES = 4
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/tiff"})
+
+
+def file_name(file: SlackFile) -> str:
+    """The file's name as shared (its title when Slack gives no name)."""
+    return str(file.get("name") or file.get("title") or file.get("id") or "file")
+
+
+def kind_of(file: SlackFile) -> FileKind | None:
+    """``pdf`` or ``image`` when folio can read the file, else None."""
+    mimetype = str(file.get("mimetype") or "").lower()
+    suffix = PurePosixPath(file_name(file)).suffix.lower()
+    if mimetype == "application/pdf" or (not mimetype and suffix == ".pdf"):
+        return "pdf"
+    if mimetype in IMAGE_TYPES or (not mimetype and suffix in SUPPORTED_SUFFIXES):
+        return "image"
+    return None
+
+
+class SlackFiles:
+    """Reads Slack files with the bot token, sending it only to the allowed file hosts."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        session: aiohttp.ClientSession | None,
+        token: str,
+        allowed_hosts: Sequence[str],
+        max_bytes: int,
+    ) -> None:
+        self._client = client
+        self._session = session
+        self._token = token
+        self._allowed_hosts = tuple(allowed_hosts)
+        self._max_bytes = max_bytes
+
+    async def info(self, file_id: str) -> dict[str, Any]:
+        """files.info for one file; a missing or unreadable file is a DownloadError."""
+        try:
+            response = await self._client.files_info(file=file_id)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            raise DownloadError(
+                "Slack could not find that file any more; it may have been deleted."
+                if error == "file_not_found"
+                else f"Slack refused to describe that file ({error}); try sharing it again.",
+                detail=f"files.info {file_id}: {error}",
+            ) from exc
+        except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadError(
+                "folio could not reach Slack to read that file; try again in a few minutes.",
+                detail=f"files.info {file_id}: {type(exc).__name__}",
+            ) from exc
+        return dict(response["file"])
+
+    async def complete(self, file: SlackFile) -> SlackFile:
+        """The file with its name, type and URLs (events may carry only the id)."""
+        if file.get("name") and file.get("mimetype") and _url(file):
+            return file
+        return await self.info(str(file["id"]))
+
+    async def download(self, file: SlackFile) -> bytes:
+        """The file's bytes (ForbiddenFileHost, LoginPageInsteadOfFile, FileTooLarge...)."""
+        url = _url(file)
+        name = file_name(file)
+        if not url:
+            raise DownloadError(f"Slack gave no download address for {name}; share it again.")
+        if self._session is not None:
+            return await self._download(self._session, url, name)
+        async with aiohttp.ClientSession() as session:
+            return await self._download(session, url, name)
+
+    async def query_images(self, files: Sequence[SlackFile]) -> list[QueryImage]:
+        """The pictures attached to a question, downloaded (at most ``MAX_QUERY_IMAGES``)."""
+        images: list[QueryImage] = []
+        for raw in files:
+            if len(images) >= MAX_QUERY_IMAGES:
+                break
+            file = await self.complete(raw)
+            if kind_of(file) != "image":
+                logger.debug("question attachment %s is not an image; skipped", file.get("id"))
+                continue
+            images.append(QueryImage(data=await self.download(file), name=file_name(file)))
+        return images
+
+    async def _download(self, session: aiohttp.ClientSession, url: str, name: str) -> bytes:
+        return await download_file(
+            session,
+            url,
+            token=self._token,
+            allowed_hosts=self._allowed_hosts,
+            max_bytes=self._max_bytes,
+            file_name=name,
+        )
+
+
+def _url(file: SlackFile) -> str | None:
+    url = file.get("url_private_download") or file.get("url_private")
+    return str(url) if url else None

@@ -1,0 +1,35 @@
+"""👍 / 👎 under an answer: stored as feedback, thanked privately."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import notice
+from bot.render import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.replies import reply_for
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+THANKS = "Thanks, folio noted your feedback on that answer."
+GONE = "That answer is no longer on record, so the feedback was not saved."
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Handle the feedback buttons."""
+
+    @app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))
+    async def on_feedback(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        vote = 1 if action["action_id"] == FEEDBACK_UP else -1
+        user = str(body["user"]["id"])
+        saved = await parts.services.answers.add_feedback(str(action["value"]), user, vote)
+        where = reply_for(body)
+        if where is not None:
+            await where.send(client, notice(THANKS if saved else GONE))

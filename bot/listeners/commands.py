@@ -1,0 +1,43 @@
+"""/folio: ask in a new thread, or run a subcommand and tell only the person who ran it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import render
+from bot.ask import Question
+from bot.commands import split_command
+from bot.errors import REPLY_KEY
+from bot.replies import Reply
+from rag.types import Audience
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Handle the /folio slash command."""
+
+    @app.command("/folio")
+    async def on_folio(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        name, arg = split_command(str(command.get("text") or ""))
+        user, channel = str(command["user_id"]), str(command["channel_id"])
+        private = Reply(channel, user=user)
+        if name == "ask" and arg:
+            thread = await parts.asker.announce(command, arg)
+            context[REPLY_KEY] = thread
+            await parts.asker.ask(Question.from_command(command, arg, thread))
+            return
+        audience = Audience(str(command["team_id"]), channel)
+        message = (
+            render.help_message()
+            if name == "ask"
+            else await parts.commands.run(name, arg, audience=audience, user_id=user)
+        )
+        await private.send(client, message)

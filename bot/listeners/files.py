@@ -1,0 +1,18 @@
+"""A file deleted in Slack leaves folio's index."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Handle file_deleted events."""
+
+    @app.event("file_deleted")
+    async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        await parts.indexer.forget_file(str(context.team_id), str(event["file_id"]))

@@ -1,0 +1,24 @@
+"""The App Home tab: documents, indexing channels and the person's recent questions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Publish the Home tab when it is opened."""
+
+    @app.event("app_home_opened")
+    async def on_home(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        view = await parts.commands.home(str(context.team_id), str(event["user"]))
+        await client.views_publish(user_id=str(event["user"]), view=view)

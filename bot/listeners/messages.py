@@ -1,0 +1,56 @@
+"""Message events: files shared in indexing channels, DMs, and follow-ups in folio's threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+
+from bot.ask import Question, Source
+
+if TYPE_CHECKING:
+    from bot.app import Parts
+
+MessageKind = Literal["ignore", "dm", "file_share", "thread"]
+
+# Subtypes that carry something a person wrote or shared; edits, deletions, joins and
+# the like are not questions.
+USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+
+def classify(event: Mapping[str, Any], bot_user_id: str | None) -> MessageKind:
+    """What a message event is to folio."""
+    if event.get("bot_id") or event.get("subtype") not in USER_SUBTYPES or not event.get("user"):
+        return "ignore"
+    if event.get("channel_type") == "im":
+        return "dm"
+    if bot_user_id and f"<@{bot_user_id}>" in str(event.get("text") or ""):
+        return "ignore"  # the app_mention event answers it
+    if event.get("files"):
+        return "file_share"
+    if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+        return "thread"
+    return "ignore"
+
+
+def register(app: AsyncApp, parts: Parts) -> None:
+    """Route message events."""
+
+    @app.event("message")
+    async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        kind = classify(event, context.bot_user_id)
+        team, channel = str(context.team_id), str(event.get("channel"))
+        if kind == "file_share" and await parts.indexer.indexing_on(team, channel):
+            await parts.indexer.enqueue_shares(event, team_id=team)
+            return
+        if kind == "file_share" and event.get("thread_ts"):
+            kind = "thread"  # a picture sent as a follow-up
+        if kind == "dm" or (
+            kind == "thread" and await parts.asker.is_followup(team, channel, event["thread_ts"])
+        ):
+            source: Source = "dm" if kind == "dm" else "followup"
+            bot = context.bot_user_id
+            await parts.asker.ask(
+                Question.from_event(event, team_id=team, source=source, bot_user_id=bot)
+            )

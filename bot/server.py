@@ -1,0 +1,98 @@
+"""Transports: HTTP (aiohttp: /slack/events, /healthz, /metrics) and Socket Mode.
+
+The HTTP side is bolt's aiohttp adapter plus one repair. bolt parses any form body that
+contains the substring "payload" as an interactivity payload, so the slash command
+``/folio ask what is the payload size`` would reach the app as an empty body and be dropped.
+``slack_request`` re-parses such a body as the plain form it is; signature verification
+reads the raw body, which is left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.metrics import Metrics
+from rag.errors import ConfigError
+from rag.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+async def slack_request(request: web.Request) -> AsyncBoltRequest:
+    """bolt's request for an aiohttp request, with slash commands always parsed as forms."""
+    bolt_request = await to_bolt_request(request)
+    if "command" not in bolt_request.body and request.content_type == (
+        "application/x-www-form-urlencoded"
+    ):
+        form = dict(parse_qsl(bolt_request.raw_body, keep_blank_values=True))
+        if "command" in form:
+            bolt_request.body = form
+            bolt_request.context = build_async_context(AsyncBoltContext({}), form)
+    return bolt_request
+
+
+def web_app(app: AsyncApp, *, metrics: Metrics) -> web.Application:
+    """The aiohttp application serving Slack's requests, health and metrics."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def metrics_text(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render().encode(), headers={"Content-Type": METRICS_TYPE})
+
+    application = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    application.router.add_post(EVENTS_PATH, events)
+    application.router.add_get("/healthz", healthz)
+    application.router.add_get("/metrics", metrics_text)
+    return application
+
+
+async def run_http(
+    app: AsyncApp,
+    *,
+    settings: Settings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    host: str = "0.0.0.0",
+) -> None:
+    """Serve HTTP on ``settings.port`` until ``stop`` is set."""
+    if settings.slack_signing_secret is None:
+        raise ConfigError(detail="SLACK_SIGNING_SECRET is required for HTTP mode.")
+    runner = web.AppRunner(web_app(app, metrics=metrics), handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, settings.port).start()
+        logger.info("folio listening on %s:%d (HTTP mode)", host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def run_socket(app: AsyncApp, *, settings: Settings, stop: asyncio.Event) -> None:
+    """Hold a Socket Mode connection until ``stop`` is set."""
+    if settings.slack_app_token is None:
+        raise ConfigError(detail="SLACK_APP_TOKEN is required for Socket Mode.")
+    handler = AsyncSocketModeHandler(app, settings.slack_app_token.value)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    logger.info("folio connected to Slack (Socket Mode)")
+    try:
+        await stop.wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]

@@ -1,0 +1,42 @@
+"""Work in flight, so a shutdown can let answers being written finish first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class InFlight:
+    """Counts running pieces of work; ``idle`` waits until none is left."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def running(self) -> int:
+        """How many pieces of work are running now."""
+        return self._running
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count the work done inside this block."""
+        self._running += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def idle(self, timeout: float) -> bool:  # noqa: ASYNC109 - a grace period in seconds
+        """Wait until nothing is running, at most ``timeout`` seconds; True when idle."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
