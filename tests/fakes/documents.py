@@ -29,6 +29,13 @@ def financebench_pdf(name: str = "ULTABEAUTY_2023Q4_EARNINGS.pdf") -> bytes:
     return (FINANCEBENCH_PDFS / name).read_bytes()
 
 
+def financebench_pages(name: str, pages: Sequence[int]) -> bytes:
+    """A PDF of the given 1-based pages of a real filing (real content, quick to parse)."""
+    doc = pymupdf.open(stream=financebench_pdf(name), filetype="pdf")
+    doc.select([number - 1 for number in pages])
+    return bytes(doc.tobytes(garbage=1))
+
+
 def text_pdf(pages: Sequence[str], *, size: tuple[float, float] = LETTER) -> bytes:
     """A PDF with one page per string; blank lines split a page's text into blocks."""
     doc = pymupdf.open()
@@ -65,10 +72,13 @@ def truncated_pdf(name: str = "ULTABEAUTY_2023Q4_EARNINGS.pdf", keep: float = 0.
 
 def zero_page_pdf() -> bytes:
     """A well-formed PDF whose page tree is empty (PyMuPDF refuses to save one)."""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [] /Count 0 >>",
-    ]
+    return _hand_written_pdf(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    )
+
+
+def _hand_written_pdf(objects: Sequence[bytes]) -> bytes:
+    """A PDF of ``objects`` (numbered from 1; object 1 is the catalog) with a correct xref."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -83,6 +93,31 @@ def zero_page_pdf() -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def image_bomb_pdf(side: int = 20000) -> bytes:
+    """A one-page PDF showing a ``side`` x ``side`` grey picture that compresses to little.
+
+    Small on disk, ``side``² bytes once decoded: the memory limit has to stop it.
+    """
+    compressor = zlib.compressobj(1)
+    rows = [compressor.compress(bytes(side) * 100) for _ in range(side // 100)]
+    picture_stream = b"".join([*rows, compressor.flush()])
+    content = b"q 500 0 0 600 50 100 cm /Im0 Do Q"
+    return _hand_written_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /XObject << /Im0 5 0 R >> >> /Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n"
+            % (side, side, len(picture_stream))
+            + picture_stream
+            + b"\nendstream",
+        ]
+    )
 
 
 def html_renamed_pdf() -> bytes:
