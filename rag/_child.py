@@ -1,6 +1,6 @@
 """The child side of ``run_isolated``: limit resources, run one function, write the outcome.
 
-Started as ``python -I -c <bootstrap> <sys.path json> <workdir> <memory_mb>`` by
+Started as ``python -I -c <bootstrap> <sys.path json> <workdir> <memory_mb> <timeout_s>`` by
 ``rag.isolate``. It reads ``(fn, args)`` from ``workdir/in.pkl`` and writes one
 outcome tuple to ``workdir/out.pkl``:
 
@@ -14,28 +14,31 @@ A hard crash (signal, ``os._exit``) leaves no outcome; the parent reads the exit
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import resource
+import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 IN_FILE = "in.pkl"
+_ORPHAN_GRACE_S = 10
 OUT_FILE = "out.pkl"
 
 
 def main(argv: list[str]) -> None:
     """Entry point of the child process."""
     workdir = Path(argv[0])
-    _limit_resources(int(argv[1]))
+    _limit_resources(int(argv[1]), float(argv[2]))
     _block_heavy_imports()
     outcome = _run(workdir / IN_FILE)
     _write(workdir / OUT_FILE, outcome)
 
 
-def _limit_resources(memory_mb: int) -> None:
+def _limit_resources(memory_mb: int, timeout_s: float) -> None:
     memory = memory_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
@@ -43,6 +46,9 @@ def _limit_resources(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
     # A crash in a parser must not leave a core file the size of the address space.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # The parent kills the child at timeout_s; should the parent itself die first, the
+    # alarm (whose default action ends the process) still stops the child soon after.
+    signal.alarm(math.ceil(timeout_s) + _ORPHAN_GRACE_S)
 
 
 def _block_heavy_imports() -> None:

@@ -18,7 +18,7 @@ from rag.errors import (
     TooManyPages,
 )
 from rag.settings import ParseLimits
-from rag.types import BBox, ParsedDocument, ParsedPage, TextBlock
+from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> Pa
             height=float(rect.height),
             blocks=_text_blocks(page),
             render_png=render_png(page, dpi=limits.render_dpi),
-            figures=find_figures(page, number),
+            figures=_figures(page, number),
         )
     except _MUPDF_ERRORS as exc:
         raise CorruptDocument(
@@ -85,6 +85,16 @@ def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> Pa
             "Re-export it as a PDF and share it again.",
             detail=f"page {number}: {type(exc).__name__}: {exc}",
         ) from _unless_memory(exc)
+
+
+def _figures(page: Any, number: int) -> tuple[Figure, ...]:
+    # Figures are extra: a page whose pictures MuPDF cannot cut out still has its text.
+    try:
+        return find_figures(page, number)
+    except _MUPDF_ERRORS as exc:
+        _unless_memory(exc)
+        logger.warning("figures skipped on page %d: %s: %s", number, type(exc).__name__, exc)
+        return ()
 
 
 def _check_size(rect: Any, number: int, file_name: str, limits: ParseLimits) -> None:

@@ -73,7 +73,7 @@ async def run_isolated(
 
 async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int) -> int | None:
     """Start the child and wait for it; None means it was killed at the deadline."""
-    argv, env = _child_command(workdir, memory_mb)
+    argv, env = _child_command(workdir, memory_mb, timeout_s)
     stderr = await asyncio.to_thread((workdir / _ERR_FILE).open, "wb")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -99,10 +99,13 @@ async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int) -> int 
             await asyncio.shield(proc.wait())
 
 
-def _child_command(workdir: Path, memory_mb: int) -> tuple[list[str], dict[str, str]]:
+def _child_command(
+    workdir: Path, memory_mb: int, timeout_s: float
+) -> tuple[list[str], dict[str, str]]:
     """The child's argv (the parent's import path, made absolute) and scrubbed environment."""
     paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
-    argv = [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(paths), str(workdir), str(memory_mb)]
+    argv = [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(paths), str(workdir)]
+    argv += [str(memory_mb), str(timeout_s)]
     env = {name: os.environ[name] for name in _ENV_KEEP if name in os.environ}
     return argv, env
 
