@@ -23,7 +23,7 @@ from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
 logger = logging.getLogger(__name__)
 
 MAX_RENDER_SIDE = 1600
-# Keep whitespace and clip to the page; leave ligatures off so "ﬁ" reads as "fi".
+# Clip to the page; without TEXT_PRESERVE_LIGATURES, "ﬁ" comes out as "fi".
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 # What PyMuPDF raises for bad bytes: FileDataError (a RuntimeError), MuPDF's own errors.
 _MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)

@@ -51,23 +51,24 @@ async def run_isolated(
     the child is raised again here with its class and user_message; any other exception
     becomes CorruptDocument. ``label`` (usually the file name) names the input in messages.
     """
+    name = getattr(fn, "__qualname__", type(fn).__name__)  # partials have no name
     workdir = Path(tempfile.mkdtemp(prefix="folio-isolate-"))
     started = time.monotonic()
     try:
         await asyncio.to_thread(_write_input, workdir, fn, args)
         returncode = await _run_child(workdir, timeout_s=timeout_s, memory_mb=memory_mb)
         if returncode is None:
-            logger.warning("isolated %s stopped after %.1f s", fn.__name__, timeout_s)
+            logger.warning("isolated %s stopped after %.1f s", name, timeout_s)
             raise ParseTimeout(
                 f"{label} took longer than {timeout_s:g} s to read and was stopped; "
                 "try a smaller or simpler file.",
-                detail=f"{fn.__name__} ran past {timeout_s:g} s",
+                detail=f"{name} ran past {timeout_s:g} s",
             )
         outcome = await asyncio.to_thread(_read_outcome, workdir, returncode)
         result: T = _result(outcome, label=label, memory_mb=memory_mb)
         return result
     finally:
-        logger.debug("isolated %s took %.2f s", fn.__name__, time.monotonic() - started)
+        logger.debug("isolated %s took %.2f s", name, time.monotonic() - started)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

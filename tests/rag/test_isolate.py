@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tempfile
 import time
@@ -195,3 +196,8 @@ async def test_parsing_in_the_child_imports_neither_torch_nor_a_layout_model() -
     assert "pymupdf" in modules
     heavy = {"torch", "transformers", "onnxruntime", "pymupdf.layout", "numpy", "sqlalchemy"}
     assert heavy.isdisjoint(modules)
+
+
+async def test_a_partial_function_runs_too() -> None:
+    add_two = functools.partial(child_tasks.add, 2)
+    assert await run_isolated(add_two, 40, timeout_s=30, memory_mb=512, label="x") == 42
