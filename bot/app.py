@@ -37,6 +37,7 @@ class Parts:
     indexer: SlackIndexer
     commands: Commands
     metrics: Metrics
+    inflight: InFlight
 
 
 def build_parts(
@@ -60,15 +61,9 @@ def build_parts(
         max_bytes=settings.parse.max_bytes,
     )
     indexer = SlackIndexer(services=services, client=client, files=files, metrics=metrics)
-    asker = Asker(
-        services=services,
-        client=client,
-        files=files,
-        metrics=metrics,
-        inflight=inflight or InFlight(),
-    )
+    asker = Asker(services=services, client=client, files=files, metrics=metrics)
     commands = Commands(services=services, client=client, indexer=indexer)
-    return Parts(settings, services, asker, indexer, commands, metrics)
+    return Parts(settings, services, asker, indexer, commands, metrics, inflight or InFlight())
 
 
 def build_app(

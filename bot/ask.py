@@ -24,7 +24,6 @@ from bot.files import SlackFile, SlackFiles
 from bot.metrics import Metrics
 from bot.replies import Reply, working
 from bot.slack_io import PageImage, upload_page_images
-from bot.tasks import InFlight
 from rag.mrkdwn import mrkdwn_safe
 from rag.services import Services
 from rag.types import Answer, Audience, BBox, Citation, Document, QueryImage, Turn
@@ -108,13 +107,11 @@ class Asker:
         client: AsyncWebClient,
         files: SlackFiles,
         metrics: Metrics,
-        inflight: InFlight,
     ) -> None:
         self._services = services
         self._client = client
         self._files = files
         self._metrics = metrics
-        self._inflight = inflight
 
     async def is_followup(self, team_id: str, channel_id: str, thread_ts: str) -> bool:
         """True when folio answered in this thread and the channel wants follow-ups answered."""
@@ -146,7 +143,7 @@ class Asker:
             logger.info("question %s already claimed", claim)
             return None
         thread = Reply(question.channel_id, question.thread_ts)
-        async with self._inflight.track(), working(self._client, question.channel_id, question.ts):
+        async with working(self._client, question.channel_id, question.ts):
             started = time.perf_counter()
             images = await self._files.query_images(question.files)
             if not question.text and not images:

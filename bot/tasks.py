@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class InFlight:
@@ -31,6 +36,16 @@ class InFlight:
             self._running -= 1
             if self._running == 0:
                 self._idle.set()
+
+    def tracked(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        """Decorate a listener so its whole run counts (bolt reads the wrapped signature)."""
+
+        @functools.wraps(func)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            async with self.track():
+                return await func(*args, **kwargs)
+
+        return run
 
     async def idle(self, timeout: float) -> bool:  # noqa: ASYNC109 - a grace period in seconds
         """Wait until nothing is running, at most ``timeout`` seconds; True when idle."""

@@ -23,6 +23,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Handle the feedback buttons."""
 
     @app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))
+    @parts.inflight.tracked
     async def on_feedback(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:

@@ -22,6 +22,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Handle the /folio slash command."""
 
     @app.command("/folio")
+    @parts.inflight.tracked
     async def on_folio(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:

@@ -14,5 +14,6 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Handle file_deleted events."""
 
     @app.event("file_deleted")
+    @parts.inflight.tracked
     async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
         await parts.indexer.forget_file(str(context.team_id), str(event["file_id"]))

@@ -15,6 +15,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Publish the Home tab when it is opened."""
 
     @app.event("app_home_opened")
+    @parts.inflight.tracked
     async def on_home(
         event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:

@@ -16,6 +16,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Answer app_mention events."""
 
     @app.event("app_mention")
+    @parts.inflight.tracked
     async def on_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
         question = Question.from_event(
             event, team_id=str(context.team_id), source="mention", bot_user_id=context.bot_user_id

@@ -38,6 +38,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     """Route message events."""
 
     @app.event("message")
+    @parts.inflight.tracked
     async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
         kind = classify(event, context.bot_user_id)
         team, channel = str(context.team_id), str(event.get("channel"))

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import io
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,17 @@ class Bot:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Share a file in a channel; (the message event, the file's info)."""
         info = self.fake.add_file(
-            self.fake.new_id("F"), name, data, mimetype, channels=(channel,), user=user, **file_options
+            self.fake.new_id("F"),
+            name,
+            data,
+            mimetype,
+            channels=(channel,),
+            user=user,
+            **file_options,
         )
-        event = file_share_message_event([info], channel=channel, channel_type=channel_type, user=user)
+        event = file_share_message_event(
+            [info], channel=channel, channel_type=channel_type, user=user
+        )
         await self.event(event)
         return event, info
 
@@ -257,6 +265,21 @@ class Bot:
 def text_of(call: Recorded) -> str:
     """Everything a posted message says: its text and all of its blocks, as JSON."""
     return f"{call.params.get('text', '')}\n{json.dumps(call.params.get('blocks') or [])}"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    empty: bool = False,
+    timeout: float = WAIT_S,  # noqa: ASYNC109 - a plain number keeps call sites short
+) -> Any:
+    """Poll an async ``probe`` until its result is truthy (or, with ``empty``, falsy)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await probe()
+            if bool(result) != empty:
+                return result
+            await asyncio.sleep(0.05)
 
 
 def _has_feedback(params: Mapping[str, Any]) -> bool:

@@ -1,0 +1,175 @@
+"""`folio serve` / `python -m bot` and `folio worker` as a whole: start, work, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from slack_bolt.request.internals import parse_body
+
+from bot.cli import serve, work
+from bot.startup import MISSING_TOKENS
+from rag.errors import ConfigError
+from rag.jobs import JobSpec
+from rag.services import open_services
+from rag.settings import Settings
+from tests.bot.harness import (
+    DOCS_CHANNEL,
+    SECRET,
+    bot_settings,
+    pdf_bytes,
+    text_of,
+)
+from tests.fakes.slack import (
+    CHANNEL_ID,
+    FakeSlack,
+    app_mention_event,
+    event_callback,
+    event_request,
+    file_share_message_event,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+REPORT = ["The payload size of the report is 42 kilobytes, measured in March."]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _healthy(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(400):
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} never answered")
+
+
+async def _post(session: aiohttp.ClientSession, base: str, event: dict[str, Any]) -> int:
+    raw, headers = event_request(event_callback(event), SECRET)
+    async with session.post(base + "/slack/events", data=raw, headers=headers) as reply:
+        return reply.status
+
+
+async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
+    fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+):
+    port = _free_port()
+    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, PORT=str(port))
+    served = asyncio.create_task(serve(settings))
+    base = f"http://127.0.0.1:{port}"
+    await _healthy(base + "/healthz")
+    info = fake_slack.add_file("F0SERVE", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
+    share = file_share_message_event([info], channel=DOCS_CHANNEL)
+    mention = app_mention_event("what is the payload size?")
+
+    async with aiohttp.ClientSession() as session:
+        assert await _post(session, base, share) == 200
+        await fake_slack.wait_for(
+            "chat.postMessage", lambda c: c.params.get("thread_ts") == share["ts"], 30
+        )
+        assert await _post(session, base, mention) == 200
+    await fake_slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == mention["ts"])
+    os.kill(os.getpid(), signal.SIGTERM)  # the answer in progress is finished first
+
+    assert await asyncio.wait_for(served, 30) == 0
+    [answer] = [
+        c
+        for c in fake_slack.calls("chat.postMessage")
+        if c.params.get("thread_ts") == mention["ts"] and c.params.get("blocks")
+    ]
+    assert "42 kilobytes" in text_of(answer)
+    assert fake_slack.uploads_in(CHANNEL_ID, mention["ts"])
+
+
+async def test_serve_in_socket_mode_indexes_with_its_in_process_worker_and_stops(
+    fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+):
+    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, socket=True)
+    stop = asyncio.Event()
+    served = asyncio.create_task(serve(settings, stop=stop))
+    info = fake_slack.add_file("F0SOCK", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
+    share = file_share_message_event([info], channel=DOCS_CHANNEL)
+
+    envelope = await fake_slack.send_envelope("events_api", event_callback(share), timeout=60)
+    await fake_slack.wait_for_ack(envelope)
+    line = await fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == share["ts"], 30
+    )
+    stop.set()
+
+    assert await asyncio.wait_for(served, 30) == 0
+    assert line.params["text"] == "Indexed q3.pdf: 1 page, 0 figures"
+
+
+async def test_folio_worker_indexes_queued_jobs_and_reports_in_the_thread(
+    fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+):
+    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir)
+    fake_slack.add_file("F0WORK", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
+    async with open_services(settings) as services:
+        await services.jobs.enqueue(
+            JobSpec(
+                team_id=fake_slack.team_id,
+                channel_id=DOCS_CHANNEL,
+                channel_private=False,
+                file_name="q3.pdf",
+                slack_file_id="F0WORK",
+                user_id="U0ALICE",
+                message_ts="1700000000.000100",
+            )
+        )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(work(settings, stop=stop))
+
+    line = await fake_slack.wait_for(
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == "1700000000.000100", 60
+    )
+    stop.set()
+
+    assert await asyncio.wait_for(worker, 30) == 0
+    assert line.params["text"] == "Indexed q3.pdf: 1 page, 0 figures"
+    assert fake_slack.reactions[(DOCS_CHANNEL, "1700000000.000100")] == ["white_check_mark"]
+
+
+async def test_serve_without_tokens_stops_before_opening_anything(tmp_path: Path):
+    settings = Settings.from_env({"FOLIO_DATA_DIR": str(tmp_path / "data")})
+
+    with pytest.raises(ConfigError) as caught:
+        await serve(settings)
+
+    assert caught.value.detail == MISSING_TOKENS
+    assert not (tmp_path / "data").exists()
+
+
+def test_python_m_bot_says_what_to_set_when_the_tokens_are_missing(tmp_path: Path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 2
+    assert "folio needs a Slack app before it can start" in done.stderr
+
+
+def test_bolt_alone_drops_a_slash_command_whose_text_says_payload():
+    # Why bot.server re-parses forms: without it this command would never reach folio.
+    raw = "command=%2Ffolio&text=ask+what+is+the+payload+size&user_id=U1"
+
+    assert parse_body(raw, "application/x-www-form-urlencoded") == {}
