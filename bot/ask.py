@@ -147,7 +147,8 @@ class Asker:
             started = time.perf_counter()
             images = await self._files.query_images(question.files)
             if not question.text and not images:
-                await thread.send(self._client, render.error_message(EMPTY_QUESTION))
+                if not question.files:  # files without a question are the indexer's business
+                    await thread.send(self._client, render.error_message(EMPTY_QUESTION))
                 return None
             answer = await self._answer(question, images)
             await self._post(question, answer, thread)

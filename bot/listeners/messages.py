@@ -12,23 +12,23 @@ from bot.ask import Question, Source
 if TYPE_CHECKING:
     from bot.app import Parts
 
-MessageKind = Literal["ignore", "dm", "file_share", "thread"]
+MessageKind = Literal["ignore", "dm", "index", "thread"]
 
 # Subtypes that carry something a person wrote or shared; edits, deletions, joins and
 # the like are not questions.
 USER_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 
-def classify(event: Mapping[str, Any], bot_user_id: str | None) -> MessageKind:
-    """What a message event is to folio."""
+def classify(event: Mapping[str, Any], bot_user_id: str | None, *, indexing: bool) -> MessageKind:
+    """What a message event is to folio (``indexing``: its channel indexes file shares)."""
     if event.get("bot_id") or event.get("subtype") not in USER_SUBTYPES or not event.get("user"):
         return "ignore"
     if event.get("channel_type") == "im":
         return "dm"
+    if indexing and event.get("files"):
+        return "index"
     if bot_user_id and f"<@{bot_user_id}>" in str(event.get("text") or ""):
         return "ignore"  # the app_mention event answers it
-    if event.get("files"):
-        return "file_share"
     if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
         return "thread"
     return "ignore"
@@ -40,14 +40,12 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("message")
     @parts.inflight.tracked
     async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        kind = classify(event, context.bot_user_id)
         team, channel = str(context.team_id), str(event.get("channel"))
-        if kind == "file_share" and await parts.indexer.indexing_on(team, channel):
+        indexing = bool(event.get("files")) and await parts.indexer.indexing_on(team, channel)
+        kind = classify(event, context.bot_user_id, indexing=indexing)
+        if kind == "index":
             await parts.indexer.enqueue_shares(event, team_id=team)
-            return
-        if kind == "file_share" and event.get("thread_ts"):
-            kind = "thread"  # a picture sent as a follow-up
-        if kind == "dm" or (
+        elif kind == "dm" or (
             kind == "thread" and await parts.asker.is_followup(team, channel, event["thread_ts"])
         ):
             source: Source = "dm" if kind == "dm" else "followup"

@@ -28,6 +28,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import build_app, build_parts
 from bot.cli import slack_client
 from bot.metrics import Metrics
+from bot.replies import WORKING
 from bot.server import EVENTS_PATH, web_app
 from bot.tasks import InFlight
 from rag.jobs import JobRunner
@@ -198,11 +199,14 @@ class Bot:
         mimetype: str,
         *,
         channel: str = DOCS_CHANNEL,
-        channel_type: str = "channel",
+        channel_type: str | None = "channel",
         user: str = USER_ID,
         **file_options: Any,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Share a file in a channel; (the message event, the file's info)."""
+        """Share a file in a channel; (the message event, the file's info).
+
+        ``channel_type=None`` leaves it out of the event, as some deliveries do.
+        """
         info = self.fake.add_file(
             self.fake.new_id("F"),
             name,
@@ -213,8 +217,10 @@ class Bot:
             **file_options,
         )
         event = file_share_message_event(
-            [info], channel=channel, channel_type=channel_type, user=user
+            [info], channel=channel, channel_type=channel_type or "channel", user=user
         )
+        if channel_type is None:
+            del event["channel_type"]
         await self.event(event)
         return event, info
 
@@ -237,7 +243,11 @@ class Bot:
         """Wait until folio removed its working reaction from the question ``ts``."""
         await self.fake.wait_for(
             "reactions.remove",
-            lambda c: c.params.get("timestamp") == ts and c.params.get("channel") == channel,
+            lambda c: (
+                c.params.get("timestamp") == ts
+                and c.params.get("channel") == channel
+                and c.params.get("name") == WORKING
+            ),
             WAIT_S,
         )
 

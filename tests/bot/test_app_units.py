@@ -22,24 +22,25 @@ from tests.fakes.slack import (
 def test_messages_are_classified_the_way_folio_acts_on_them():
     dm = message_event("hi", channel="D1", channel_type="im")
     thread = message_event("and?", thread_ts="1.1")
-    shared = message_event("", files=[{"id": "F1"}])
+    shared = message_event(f"<@{BOT_USER_ID}> the report", files=[{"id": "F1"}])
     mention = message_event(f"<@{BOT_USER_ID}> what?", thread_ts="1.1")
     own = message_event("hi", bot_id=BOT_ID)
     edited = message_event("hi", subtype="message_changed")
     joined = message_event("joined", subtype="channel_join")
     top_level = message_event("lunch?")
 
-    kinds = [classify(e, BOT_USER_ID) for e in (dm, thread, shared, mention)]
-    ignored = [classify(e, BOT_USER_ID) for e in (own, edited, joined, top_level)]
+    kinds = [classify(e, BOT_USER_ID, indexing=True) for e in (dm, thread, shared, mention)]
+    ignored = [classify(e, BOT_USER_ID, indexing=True) for e in (own, edited, joined, top_level)]
 
-    assert kinds == ["dm", "thread", "file_share", "ignore"]
+    assert kinds == ["dm", "thread", "index", "ignore"]
     assert ignored == ["ignore"] * 4
+    assert classify(shared, BOT_USER_ID, indexing=False) == "ignore"
 
 
 def test_a_dm_that_mentions_folio_is_still_a_question():
     dm = message_event(f"<@{BOT_USER_ID}> hi", channel="D1", channel_type="im")
 
-    assert classify(dm, BOT_USER_ID) == "dm"
+    assert classify(dm, BOT_USER_ID, indexing=False) == "dm"
 
 
 def test_a_question_from_a_mention_drops_the_mention_and_knows_its_thread():

@@ -7,12 +7,14 @@ import json
 from rag.types import Audience
 from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
 from tests.fakes.slack import (
+    BOT_USER_ID,
     CHANNEL_ID,
     USER_ID,
     app_home_opened_event,
     app_mention_event,
     block_actions_payload,
     file_deleted_event,
+    file_share_message_event,
     message_event,
 )
 
@@ -261,3 +263,22 @@ async def test_an_unexpected_error_gets_a_short_apology_in_the_thread(http_bot: 
 
 def _audience(bot: Bot) -> Audience:
     return Audience(bot.fake.team_id, CHANNEL_ID)
+
+
+async def test_a_pdf_shared_with_a_mention_in_an_indexing_channel_is_indexed_without_a_reply(
+    http_bot: Bot,
+):
+    info = http_bot.fake.add_file("F0MENT", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
+    shared = file_share_message_event(
+        [info], text=f"<@{BOT_USER_ID}> here you go", channel=DOCS_CHANNEL
+    )
+    mention = app_mention_event("", channel=DOCS_CHANNEL, ts=shared["ts"], files=[info])
+
+    await http_bot.event(shared)
+    await http_bot.event(mention)
+    line = await http_bot.indexed(DOCS_CHANNEL, shared["ts"])
+    await http_bot.done(DOCS_CHANNEL, shared["ts"])
+    await http_bot.inflight.idle(10)
+
+    assert line.params["text"] == "Indexed q3.pdf: 2 pages, 0 figures"
+    assert http_bot.posted(DOCS_CHANNEL, shared["ts"]) == [line]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from rag.types import Audience
 from tests.bot.harness import (
     BOT_TOKEN,
     DOCS_CHANNEL,
@@ -30,7 +31,7 @@ PUBLIC_NOTE = ["The cafeteria opens at nine and serves soup on Fridays."]
 
 
 async def _index(
-    bot: Bot, name: str, pages: list[str], channel: str = DOCS_CHANNEL, kind: str = "channel"
+    bot: Bot, name: str, pages: list[str], channel: str = DOCS_CHANNEL, kind: str | None = "channel"
 ) -> str:
     event, _ = await bot.share(
         name, pdf_bytes(pages), "application/pdf", channel=channel, channel_type=kind
@@ -96,7 +97,8 @@ async def test_a_document_shared_in_a_private_channel_is_never_cited_in_another_
     http_bot.fake.add_channel("G0SECRET", "secret", is_private=True)
     await http_bot.command("index here", channel="G0SECRET")
     await http_bot.fake.wait_for("chat.postEphemeral", lambda c: "index" in c.params["text"])
-    await _index(http_bot, "nightingale.pdf", SECRET_PLAN, channel="G0SECRET", kind="group")
+    # The event does not say the channel is private: folio asks conversations.info.
+    await _index(http_bot, "nightingale.pdf", SECRET_PLAN, channel="G0SECRET", kind=None)
     await _index(http_bot, "cafeteria.pdf", PUBLIC_NOTE)
 
     elsewhere = app_mention_event("who does project nightingale acquire?")
@@ -112,6 +114,12 @@ async def test_a_document_shared_in_a_private_channel_is_never_cited_in_another_
         assert all(not f["name"].startswith("nightingale") for f in upload["files"])
     [private_answer] = http_bot.answers("G0SECRET", inside["ts"])
     assert "nightingale.pdf" in text_of(private_answer)
+    visible = await http_bot.services.catalog.visible(Audience(http_bot.fake.team_id, "G0SECRET"))
+    assert {d.file_name: d.scope.channel_private for d in visible} == {
+        "nightingale.pdf": True,
+        "cafeteria.pdf": False,
+    }
+    assert http_bot.fake.calls("conversations.info")[0].params["channel"] == "G0SECRET"
 
 
 async def test_a_download_answered_with_a_login_page_gets_a_clear_threaded_error(http_bot: Bot):
@@ -165,3 +173,14 @@ async def test_messages_from_bots_and_edits_are_ignored(http_bot: Bot):
     answered = {c.params.get("thread_ts") for c in http_bot.fake.calls("chat.postMessage")}
     assert genuine["ts"] in answered
     assert not {own["ts"], other["ts"], edited["ts"]} & answered
+
+
+async def test_slacks_url_verification_challenge_is_answered(http_bot: Bot):
+    body = {"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    raw, headers = event_request({**body, "type": "url_verification"}, SECRET)
+
+    assert http_bot.http is not None
+    response = await http_bot.http.post("/slack/events", data=raw, headers=headers)
+
+    assert response.status == 200
+    assert (await response.json()) == {"challenge": body["challenge"]}
