@@ -1,16 +1,24 @@
-"""The small pure parts of the bot: message routing, questions, metrics text, replies."""
+"""The bot's small parts: message routing, questions, metrics text, replies, the client."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import aiohttp
+
 from bot.ask import Question
+from bot.cli import slack_client
 from bot.commands import split_command
 from bot.files import kind_of
 from bot.listeners.messages import classify
 from bot.metrics import Metrics
 from bot.replies import Reply, reply_for
+from rag.settings import Settings
+from tests.bot.harness import BOT_TOKEN
 from tests.fakes.slack import (
     BOT_ID,
     BOT_USER_ID,
+    FakeSlack,
     app_mention_event,
     block_actions_payload,
     event_callback,
@@ -94,3 +102,28 @@ def test_metrics_render_counters_and_summaries_in_prometheus_text():
     assert "folio_answer_seconds_sum 4.5\nfolio_answer_seconds_count 3" in text
     assert 'folio_ingest_seconds{quantile="0.9"} NaN' in text
     assert "# TYPE folio_ingest_total counter" in text
+
+
+async def test_the_entry_points_client_retries_a_rate_limited_call(
+    fake_slack: FakeSlack, tmp_path: Path
+):
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": fake_slack.api_url,
+            "FOLIO_DATA_DIR": str(tmp_path),
+        }
+    )
+    fake_slack.fail_next("chat.postMessage")  # 429 with Retry-After: 1
+
+    async with aiohttp.ClientSession() as session:
+        client = slack_client(settings, session)
+        response = await client.chat_postMessage(channel="C1", text="hello")
+
+    assert response["ok"] is True
+    assert len(fake_slack.calls("chat.postMessage")) == 2
+    assert {type(h).__name__ for h in client.retry_handlers} == {
+        "AsyncConnectionErrorRetryHandler",
+        "AsyncRateLimitErrorRetryHandler",
+        "AsyncServerErrorRetryHandler",
+    }
