@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
         if not args.verbose and args.command not in ("serve", "worker"):
             logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(args.handler(settings, args))
+        return int(asyncio.run(args.handler(settings, args)))
     except FolioError as exc:
         print(f"folio: {_sentence(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import statistics
@@ -98,9 +99,13 @@ async def evaluate(
                 rows.append({"id": q.id, "ranked": ranked, **score_ranking(ranked, q.relevant)})
     report = _summary(rows, latencies, ingest_s)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "eval.json").write_text(json.dumps({**report, "per_question": rows}, indent=2))
+        await asyncio.to_thread(_write, out_dir / "eval.json", {**report, "per_question": rows})
     return report
+
+
+def _write(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 async def _ingest_all(ingestor: Any, docs_dir: Path, max_bytes: int) -> float:

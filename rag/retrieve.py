@@ -6,6 +6,9 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.index import HybridQuery, VectorIndex
 from rag.settings import RetrievalConfig
@@ -19,7 +22,7 @@ _HITS_PER_PAGE = 4
 
 
 class Retriever:
-    """Turns a question (and pictures) into ranked pages, only from documents the audience may see."""
+    """Turns a question and pictures into ranked pages the audience may see."""
 
     def __init__(
         self,
@@ -110,5 +113,5 @@ def group_by_page(hits: Iterable[Hit]) -> list[PageHit]:
     return pages
 
 
-def _rows(matrix: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
-    return [tuple(float(v) for v in row) for row in matrix]
+def _rows(matrix: NDArray[np.float32]) -> list[tuple[float, ...]]:
+    return [tuple(row) for row in matrix.tolist()]

@@ -180,7 +180,9 @@ class _Env:
         if value is None:
             return None
         if prefix and not value.startswith(prefix):
-            raise ConfigError(detail=f"{name} must start with {prefix!r}; copy it again from Slack.")
+            raise ConfigError(
+                detail=f"{name} must start with {prefix!r}; copy it again from Slack."
+            )
         return Secret(value)
 
     def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
