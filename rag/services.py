@@ -75,8 +75,8 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
     return clip, text
 
 
-def build_model(settings: Settings) -> VisionModel | None:
-    """The vision/answer model client, or None when no key is configured."""
+def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None:
+    """The vision/answer model (None without a key); its client closes with ``stack``."""
     if settings.openai_api_key is None:
         return None
     client = AsyncOpenAI(
@@ -85,6 +85,7 @@ def build_model(settings: Settings) -> VisionModel | None:
         max_retries=0,  # VisionModel retries itself, honouring Retry-After
         timeout=settings.llm.timeout_s,
     )
+    stack.push_async_callback(client.close)
     return VisionModel(client=client, config=settings.llm)
 
 
@@ -105,7 +106,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await index.open(VectorDims(clip=clip.dim, text=text.dim))
         stack.push_async_callback(index.close)
         catalog = Catalog(sessions=sessions)
-        model = build_model(settings)
+        model = build_model(settings, stack)
         captioner = None
         if model is not None and settings.llm.max_captions_per_document > 0:
             captioner = Captioner(

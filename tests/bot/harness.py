@@ -324,15 +324,6 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
         finally:
             stop.set()
             await worker
-            await _close_model_client(services)
-
-
-async def _close_model_client(services: Services) -> None:
-    # rag.services.open_services does not close the AsyncOpenAI client it builds (reported to
-    # the lead); until it does, close it here so its sockets do not leak into later tests.
-    client = getattr(services.model, "_client", None)
-    if client is not None:
-        await client.close()
 
 
 @contextlib.asynccontextmanager

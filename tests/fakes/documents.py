@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 import struct
 import zipfile
 import zlib
@@ -20,7 +21,26 @@ from PIL import Image, ImageDraw
 from rag._mupdf import pymupdf
 
 REPO = Path(__file__).resolve().parents[2]
-FINANCEBENCH_PDFS = REPO.parent / "shared" / "bench" / "financebench" / "pdfs"
+
+
+def _financebench() -> Path:
+    """The shared financebench corpus: $FOLIO_FINANCEBENCH, else ../shared beside the checkout.
+
+    CI may run from a fresh clone elsewhere on this machine, so the workplace's own
+    shared folder is the last place looked.
+    """
+    candidates = [REPO.parent / "shared", Path("/work/shared")]
+    override = os.environ.get("FOLIO_FINANCEBENCH")
+    if override:
+        return Path(override)
+    for shared in candidates:
+        if (shared / "bench" / "financebench").is_dir():
+            return shared / "bench" / "financebench"
+    return candidates[0] / "bench" / "financebench"
+
+
+FINANCEBENCH = _financebench()
+FINANCEBENCH_PDFS = FINANCEBENCH / "pdfs"
 LETTER = (612.0, 792.0)
 
 

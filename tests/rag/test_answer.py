@@ -6,7 +6,6 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,10 +20,10 @@ from rag.llm import VisionModel
 from rag.mrkdwn import mrkdwn_safe
 from rag.settings import LlmConfig
 from rag.types import Audience, BBox, Hit, PageHit, QueryImage, Turn
+from tests.fakes.documents import FINANCEBENCH_PDFS
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 
-REPO = Path(__file__).resolve().parents[2]
-ULTA = REPO.parent / "shared" / "bench" / "financebench" / "pdfs" / "ULTABEAUTY_2023Q4_EARNINGS.pdf"
+ULTA = FINANCEBENCH_PDFS / "ULTABEAUTY_2023Q4_EARNINGS.pdf"
 AUDIENCE = Audience(team_id="T1", channel_id="C1")
 CONFIG = LlmConfig(vision_model="vision-x", answer_model="answer-y", answer_page_images=2)
 INVENTORIES = "What drove the increase in Ulta Beauty's merchandise inventories balance?"
