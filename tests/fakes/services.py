@@ -2,8 +2,8 @@
 
 - ``settings_for(tmp_path, tiny_clip_dir, minilm_dir, **extra)``: Settings.from_env with the
   tiny CLIP, the real MiniLM and a data dir under ``tmp_path``; ``extra`` adds variables.
-- ``open_test_services(settings)``: ``rag.services.open_services`` that also closes the model
-  client it built (open_services leaves it open; reported to the lead).
+- ``open_test_services(settings)``: ``rag.services.open_services``, the one seam tests open
+  services through.
 - ``use_env(monkeypatch, env, cwd)``: the process environment exactly as a shell would have it
   for the ``folio`` command: every variable folio reads is cleared, then ``env`` is set.
 """
@@ -81,14 +81,9 @@ def model_env(fake_url: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def open_test_services(settings: Settings) -> AsyncIterator[Services]:
-    """open_services, closing the AsyncOpenAI client it built so no socket outlives the test."""
+    """open_services as the app runs it (it closes stores and the model client on exit)."""
     async with open_services(settings) as services:
-        try:
-            yield services
-        finally:
-            client = getattr(services.model, "_client", None)
-            if client is not None:
-                await client.close()
+        yield services
 
 
 async def ingest(services: Services, data: bytes, name: str, scope: Scope) -> IngestResult:
