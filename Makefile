@@ -42,7 +42,7 @@ test: lint typecheck unit
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.quality
-	$(BIN)/python -m bench.retrieval
+	$(BIN)/python -m bench.index_scale
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

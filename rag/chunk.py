@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rag.types import BBox, Chunk, ParsedDocument, ParsedPage, TextBlock
 
 DEFAULT_MAX_WORDS = 120
+_NAME_SEPARATORS = re.compile(r"[_\-.]+")
 
 
 def chunk_document(doc: ParsedDocument, *, max_words: int = DEFAULT_MAX_WORDS) -> list[Chunk]:
@@ -83,3 +85,15 @@ def _band(box: BBox, start: int, end: int, total: int) -> BBox:
     """The horizontal band of ``box`` holding words ``start:end`` of ``total`` (by share)."""
     height = box.y1 - box.y0
     return BBox(box.x0, box.y0 + height * start / total, box.x1, box.y0 + height * end / total)
+
+
+def document_header(file_name: str, doc: ParsedDocument, *, words: int = 30) -> str:
+    """A short context line for every passage: the file's name and the start of its first page.
+
+    Pages rarely repeat what they belong to ("Ulta Beauty", "Q4 2022"); a document's name
+    and opening words usually say it, so each passage is indexed with them in front.
+    """
+    stem = file_name.rsplit(".", 1)[0]
+    name = " ".join(_NAME_SEPARATORS.sub(" ", stem).split())
+    opening = " ".join(doc.pages[0].text.split()[:words]) if doc.pages else ""
+    return f"{name}. {opening}".strip() if opening else name

@@ -8,19 +8,25 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
 from rag.files import expand_paths, read_file
 from rag.settings import Settings
-from rag.types import Audience, Scope
+from rag.types import Audience, PageHit, Scope
+
+if TYPE_CHECKING:
+    from rag.ingest import Ingestor
+    from rag.retrieve import Retriever
+    from rag.services import Services
 
 PageKey = tuple[str, int]
 _SCOPE = Scope(team_id="eval", channel_id="eval")
-_AUDIENCE = Audience(team_id="eval", channel_id="eval")
+AUDIENCE = Audience(team_id="eval", channel_id="eval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +78,28 @@ def score_ranking(ranked: Sequence[PageKey], relevant: set[PageKey]) -> dict[str
     return scores
 
 
+Search = Callable[[str], Awaitable[list[PageHit]]]
+
+
 async def evaluate(
     settings: Settings, *, qa_path: Path, docs_dir: Path, out_dir: Path | None = None
 ) -> dict[str, Any]:
     """Ingest ``docs_dir`` into a fresh embedded index, ask every question, report metrics."""
+    questions = load_questions(qa_path)
+    async with fresh_services(settings) as services:
+        ingest_s = await ingest_corpus(services.ingestor, docs_dir, settings.parse.max_bytes)
+        report, rows = await run_questions(_searcher(services.retriever), questions)
+    report["ingest_s"] = round(ingest_s, 1)
+    if out_dir is not None:
+        await asyncio.to_thread(_write, out_dir / "eval.json", {**report, "per_question": rows})
+    return report
+
+
+@asynccontextmanager
+async def fresh_services(settings: Settings) -> AsyncIterator[Services]:
+    """Services over a throwaway SQLite database and embedded index, with the same models."""
     from rag.services import open_services
 
-    questions = load_questions(qa_path)
-    if not questions:
-        raise ConfigError(detail=f"{qa_path} holds no questions.")
     with tempfile.TemporaryDirectory(prefix="folio-eval-") as tmp:
         fresh = replace(
             settings,
@@ -89,18 +108,43 @@ async def evaluate(
             qdrant_url=None,
         )
         async with open_services(fresh) as services:
-            ingest_s = await _ingest_all(services.ingestor, docs_dir, settings.parse.max_bytes)
-            rows, latencies = [], []
-            for q in questions:
-                started = time.perf_counter()
-                pages = await services.retriever.search(q.question, audience=_AUDIENCE, limit=10)
-                latencies.append((time.perf_counter() - started) * 1000)
-                ranked = [(p.file_name, p.page_number) for p in pages]
-                rows.append({"id": q.id, "ranked": ranked, **score_ranking(ranked, q.relevant)})
-    report = _summary(rows, latencies, ingest_s)
-    if out_dir is not None:
-        await asyncio.to_thread(_write, out_dir / "eval.json", {**report, "per_question": rows})
-    return report
+            yield services
+
+
+async def ingest_corpus(ingestor: Ingestor, docs_dir: Path, max_bytes: int) -> float:
+    """Ingest every supported file under ``docs_dir`` for the eval audience; seconds taken."""
+    from tqdm import tqdm
+
+    files = expand_paths([docs_dir])
+    if not files:
+        raise ConfigError(detail=f"{docs_dir} holds no PDFs or images to evaluate on.")
+    started = time.perf_counter()
+    for path in tqdm(files, unit="file", desc="ingest"):
+        await ingestor.ingest(read_file(path, max_bytes), file_name=path.name, scope=_SCOPE)
+    return time.perf_counter() - started
+
+
+async def run_questions(
+    search: Search, questions: Sequence[Question]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ask every question through ``search``; the summary and one row per question."""
+    if not questions:
+        raise ConfigError(detail="The QA file holds no questions.")
+    rows, latencies = [], []
+    for q in questions:
+        started = time.perf_counter()
+        pages = await search(q.question)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked = [(p.file_name, p.page_number) for p in pages]
+        rows.append({"id": q.id, "ranked": ranked, **score_ranking(ranked, q.relevant)})
+    return _summary(rows, latencies), rows
+
+
+def _searcher(retriever: Retriever) -> Search:
+    async def search(question: str) -> list[PageHit]:
+        return await retriever.search(question, audience=AUDIENCE, limit=10)
+
+    return search
 
 
 def _write(path: Path, report: dict[str, Any]) -> None:
@@ -108,16 +152,7 @@ def _write(path: Path, report: dict[str, Any]) -> None:
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
-async def _ingest_all(ingestor: Any, docs_dir: Path, max_bytes: int) -> float:
-    from tqdm import tqdm
-
-    started = time.perf_counter()
-    for path in tqdm(expand_paths([docs_dir]), unit="file", desc="ingest"):
-        await ingestor.ingest(read_file(path, max_bytes), file_name=path.name, scope=_SCOPE)
-    return time.perf_counter() - started
-
-
-def _summary(rows: list[dict[str, Any]], latencies: list[float], ingest_s: float) -> dict[str, Any]:
+def _summary(rows: list[dict[str, Any]], latencies: list[float]) -> dict[str, Any]:
     metrics = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@5")
     report: dict[str, Any] = {"questions": len(rows)}
     for name in metrics:
@@ -127,5 +162,4 @@ def _summary(rows: list[dict[str, Any]], latencies: list[float], ingest_s: float
         "p50": round(statistics.median(ordered), 1),
         "p95": round(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)], 1),
     }
-    report["ingest_s"] = round(ingest_s, 1)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rag.captions import Captioner
-from rag.chunk import chunk_document
+from rag.chunk import chunk_document, document_header
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.errors import DocumentNotFound
@@ -20,7 +21,6 @@ from rag.parse import content_hash, parse_document
 from rag.settings import ParseLimits
 from rag.types import (
     BBox,
-    Chunk,
     Document,
     IngestResult,
     PageInfo,
@@ -144,37 +144,46 @@ class Ingestor:
             raise
 
     async def _points(self, document: Document, parsed: ParsedDocument) -> list[IndexPoint]:
+        header = document_header(document.file_name, parsed)
         chunks = chunk_document(parsed)
         visuals = _visuals(parsed)
         captions = await self._captions(visuals)
-        visual_texts = [caption or v.context for caption, v in zip(captions, visuals, strict=True)]
-        chunk_texts = [c.text for c in chunks]
-        text_vectors = await self._text.aembed(chunk_texts + visual_texts)
-        clip_vectors = await self._clip.aembed_images([v.png for v in visuals])
-        points = [
-            self._chunk_point(document, chunk, text_vectors[i]) for i, chunk in enumerate(chunks)
+        texts = [c.text for c in chunks] + [
+            caption or v.context for caption, v in zip(captions, visuals, strict=True)
         ]
+        # The header ties every passage to its document ("which company, which quarter");
+        # figures share their page's text, so each distinct text is embedded once.
+        indexed = [f"{header}\n{text}" if text else "" for text in texts]
+        # Sorted by length, so each batch pads little.
+        distinct = sorted({t for t in indexed if t}, key=len)
+        vectors: list[list[float]] = (await self._text.aembed(distinct)).tolist()
+        by_text = dict(zip(distinct, vectors, strict=True))
+        clip_vectors = (await self._clip.aembed_images([v.png for v in visuals])).tolist()
+        points = []
+        for i, chunk in enumerate(chunks):
+            payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)
+            key = f"chunk/{chunk.page_number}/{chunk.index}"
+            points.append(self._point(document, key, payload, indexed[i], by_text))
         for j, visual in enumerate(visuals):
-            text = visual_texts[j]
-            points.append(
-                IndexPoint(
-                    id=_point_id(document.id, visual.key),
-                    payload=_payload(
-                        document, visual.page_number, visual.kind, text, visual.bboxes
-                    ),
-                    clip=[float(v) for v in clip_vectors[j]],
-                    text=[float(v) for v in text_vectors[len(chunks) + j]] if text else None,
-                    bm25=self._sparse(text),
-                )
-            )
+            text = texts[len(chunks) + j]
+            payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
+            point = self._point(document, visual.key, payload, indexed[len(chunks) + j], by_text)
+            points.append(dataclasses.replace(point, clip=clip_vectors[j]))
         return points
 
-    def _chunk_point(self, document: Document, chunk: Chunk, vector: Sequence[float]) -> IndexPoint:
+    def _point(
+        self,
+        document: Document,
+        key: str,
+        payload: PointPayload,
+        indexed: str,
+        vectors: dict[str, list[float]],
+    ) -> IndexPoint:
         return IndexPoint(
-            id=_point_id(document.id, f"chunk/{chunk.page_number}/{chunk.index}"),
-            payload=_payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes),
-            text=[float(v) for v in vector],
-            bm25=self._sparse(chunk.text),
+            id=_point_id(document.id, key),
+            payload=payload,
+            text=vectors.get(indexed),
+            bm25=self._sparse(indexed),
         )
 
     def _sparse(self, text: str) -> SparseVector | None:

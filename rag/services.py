@@ -44,6 +44,9 @@ class Services:
     engine: AsyncEngine
     catalog: Catalog
     index: VectorIndex
+    clip: ClipEmbedder
+    text: TextEmbedder
+    bm25: Bm25Encoder
     retriever: Retriever
     ingestor: Ingestor
     answerer: Answerer
@@ -125,6 +128,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             engine=engine,
             catalog=catalog,
             index=index,
+            clip=clip,
+            text=text,
+            bm25=bm25,
             retriever=retriever,
             ingestor=Ingestor(
                 catalog=catalog,
