@@ -46,3 +46,10 @@ class ModelGate:
             if lock is None:
                 lock = self._loop_locks[loop] = asyncio.Lock()
         return lock
+
+
+def quiet_progress_bars() -> None:
+    """Keep transformers' "Loading weights" bars off the terminal; folio shows its own."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rag.embed._shared import ModelGate
+from rag.embed._shared import ModelGate, quiet_progress_bars
 from rag.errors import ConfigError, CorruptDocument, PageTooLarge
 
 if TYPE_CHECKING:
@@ -182,6 +182,7 @@ def _load_parts(model: str) -> _ClipParts:
     # Imported here so importing rag (or just BM25) never pays for torch's start-up.
     from transformers import AutoConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
+    quiet_progress_bars()
     started = time.perf_counter()
     try:
         config = AutoConfig.from_pretrained(model)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed._shared import ModelGate
+from rag.embed._shared import ModelGate, quiet_progress_bars
 from rag.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,8 @@ def _load_model(model: str) -> Any:
     """Load a SentenceTransformer on CPU; any failure names FOLIO_TEXT_MODEL."""
     # Imported here so importing rag never pays for sentence-transformers' start-up.
     from sentence_transformers import SentenceTransformer
+
+    quiet_progress_bars()
 
     started = time.perf_counter()
     try:
