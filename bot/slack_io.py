@@ -18,6 +18,7 @@ from yarl import URL
 
 from rag.errors import (
     DownloadError,
+    DownloadUnavailable,
     FileTooLarge,
     FolioError,
     ForbiddenFileHost,
@@ -127,6 +128,12 @@ def _status_error(status: int, file_name: str) -> DownloadError:
             f"Slack refused to send {file_name} (HTTP {status}); "
             "reinstall folio so it has the files:read scope."
         )
+    elif status >= 500 or status == 429:
+        return DownloadUnavailable(
+            f"Slack answered HTTP {status} when folio downloaded {file_name}; "
+            "folio will try again in a few minutes.",
+            detail=f"download answered HTTP {status}",
+        )
     else:
         message = (
             f"Slack answered HTTP {status} when folio downloaded {file_name}; "
@@ -190,8 +197,8 @@ async def download_file(
                     return data
                 target = _redirect_target(response, target, file_name)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DownloadError(
-                f"folio could not reach Slack to download {file_name}; try again in a few minutes.",
+            raise DownloadUnavailable(
+                f"folio could not reach Slack to download {file_name}; it will try again shortly.",
                 detail=f"{type(exc).__name__} from {target.host}",
             ) from exc
     raise DownloadError(

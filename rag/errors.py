@@ -16,7 +16,8 @@ The tree::
     │   └── ParseCrashed             the parser died (memory limit, crash)
     ├── DownloadError                a Slack file could not be fetched safely
     │   ├── ForbiddenFileHost        the URL is not on an allowed Slack file host
-    │   └── LoginPageInsteadOfFile   Slack answered with an HTML page (token or scope)
+    │   ├── LoginPageInsteadOfFile   Slack answered with an HTML page (token or scope)
+    │   └── DownloadUnavailable      Slack's file servers failed or could not be reached (retried)
     ├── StoreError                   a database or vector store problem
     │   ├── StoreLocked              another process holds the embedded store
     │   └── IndexUnavailable         the vector index cannot be reached or failed
@@ -103,6 +104,10 @@ class ForbiddenFileHost(DownloadError):
 
 class LoginPageInsteadOfFile(DownloadError):
     """Slack answered the download with an HTML page instead of the file."""
+
+
+class DownloadUnavailable(DownloadError):
+    """Slack's file servers failed (5xx) or could not be reached; worth retrying later."""
 
 
 class StoreError(FolioError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
-from rag.errors import FolioError, ModelError, StoreError
+from rag.errors import DownloadUnavailable, FolioError, ModelError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Errors that may pass on their own: a busy or unreachable store, a failing model.
-TRANSIENT_ERRORS: tuple[type[FolioError], ...] = (StoreError, ModelError)
+TRANSIENT_ERRORS: tuple[type[FolioError], ...] = (StoreError, ModelError, DownloadUnavailable)
 APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has been told."
 
 

@@ -10,7 +10,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_io import PageImage, PageImagesNotUploaded, download_file, upload_page_images
-from rag.errors import DownloadError, FileTooLarge, ForbiddenFileHost, LoginPageInsteadOfFile
+from rag.errors import (
+    DownloadError,
+    DownloadUnavailable,
+    FileTooLarge,
+    ForbiddenFileHost,
+    LoginPageInsteadOfFile,
+)
 from tests.fakes.slack import FakeSlack
 
 TOKEN = "xoxb-secret-bot-token"
@@ -180,11 +186,13 @@ async def test_a_missing_file_is_a_download_error_that_says_so(fake_slack: FakeS
     assert "could not find q3.pdf (HTTP 404)" in caught.value.user_message
 
 
-async def test_an_unreachable_host_is_a_download_error(fake_slack: FakeSlack, session):
+async def test_an_unreachable_host_is_a_download_error_worth_retrying(
+    fake_slack: FakeSlack, session
+):
     port = fake_slack.port
     await fake_slack.stop()
 
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadUnavailable) as caught:
         await fetch(session, f"http://127.0.0.1:{port}/files-pri/T-F1/q3.pdf", ["127.0.0.1"])
 
     assert isinstance(caught.value.__cause__, aiohttp.ClientError)

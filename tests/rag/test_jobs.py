@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db import Catalog, create_engine, session_factory
-from rag.errors import EncryptedDocument, FolioError, IndexUnavailable, ModelUnavailable
+from rag.errors import (
+    DownloadUnavailable,
+    EncryptedDocument,
+    FolioError,
+    IndexUnavailable,
+    ModelUnavailable,
+)
 from rag.jobs import Job, JobOutcome, JobQueue, JobRunner, JobSpec
 from rag.types import Document, Scope
 from tests.fakes import database as db
@@ -319,7 +325,12 @@ async def test_a_folio_error_fails_the_job_with_its_user_message(queue: JobQueue
 
 
 @pytest.mark.parametrize(
-    "error", [ModelUnavailable("The model is down."), IndexUnavailable("Qdrant is down.")]
+    "error",
+    [
+        ModelUnavailable("The model is down."),
+        IndexUnavailable("Qdrant is down."),
+        DownloadUnavailable("Slack's file servers answered 503."),
+    ],
 )
 async def test_a_transient_error_queues_the_job_again_quietly(
     queue: JobQueue, error: FolioError
