@@ -347,6 +347,7 @@ HELP_TEXT = """*folio* answers questions about the documents your team shares, w
 • `/folio forget DOCUMENT` — remove a document from the index (its uploader or an admin)
 • `/folio index here` — index every PDF or image shared in this channel from now on
 • `/folio index off` — stop indexing this channel
+• `/folio followups on|off` — answer (or not) replies in threads folio answered, without a mention
 • `/folio status` — what folio is doing and how it is set up
 • `/folio help` — this message
 Attach a screenshot or photo to a question to search with the picture too."""
@@ -355,7 +356,7 @@ Attach a screenshot or photo to a question to search with the picture too."""
 def help_message() -> RenderedMessage:
     """How to use folio: every ``/folio`` subcommand."""
     return RenderedMessage(
-        text="folio help: /folio ask|search|docs|forget|index here|index off|status|help",
+        text="folio help: /folio ask|search|docs|forget|index here|index off|followups|status|help",
         blocks=[_section(HELP_TEXT)],
     )
 
