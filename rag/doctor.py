@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rag.db.migrate import current_revision, head_revision
 from rag.embed import ClipEmbedder, TextEmbedder
-from rag.errors import FolioError
+from rag.errors import ConfigError, FolioError, IndexUnavailable
 from rag.index import VectorDims, open_index
 from rag.settings import Settings
 
@@ -51,8 +51,10 @@ def _configuration(settings: Settings) -> Check:
 async def _check(name: str, probe: Callable[[], Awaitable[str]]) -> Check:
     try:
         return Check(name, True, await probe())
-    except FolioError as exc:
+    except ConfigError as exc:
         return Check(name, False, exc.detail or exc.user_message)
+    except FolioError as exc:
+        return Check(name, False, exc.user_message)
 
 
 async def _database(settings: Settings) -> str:
@@ -61,7 +63,7 @@ async def _database(settings: Settings) -> str:
     scheme = settings.database_url.split(":", 1)[0]
     if revision != head:
         raise FolioError(
-            detail=f"{scheme} is at revision {revision or 'none'}, not {head}; "
+            f"The {scheme} database is at revision {revision or 'none'}, not {head}; "
             "run `folio db upgrade`."
         )
     return f"{scheme} reachable, schema at {head}"
@@ -89,6 +91,13 @@ async def _vectors(settings: Settings, dims: dict[str, int]) -> str:
     try:
         await index.open(VectorDims(clip=dims["clip"], text=dims["text"]))
         points = await index.count()
+    except IndexUnavailable as exc:
+        if settings.qdrant_url is None:
+            raise
+        raise FolioError(
+            f"The Qdrant server at QDRANT_URL={settings.qdrant_url} cannot be used "
+            f"({exc.detail or 'no answer'})."
+        ) from exc
     finally:
         await index.close()
     return f"reachable, {points} points"

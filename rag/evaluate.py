@@ -52,18 +52,19 @@ def load_questions(path: Path) -> list[Question]:
             continue
         try:
             row = json.loads(line)
-            questions.append(
-                Question(
-                    id=str(row["id"]),
-                    question=str(row["question"]),
-                    doc=str(row["doc"]),
-                    pages=tuple(int(p) for p in row["pages"]),
-                )
+            question = Question(
+                id=str(row["id"]),
+                question=str(row["question"]),
+                doc=str(row["doc"]),
+                pages=tuple(int(p) for p in row["pages"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
                 detail=f"{path} line {number} is not a valid QA row ({exc})."
             ) from exc
+        if not question.pages:
+            raise ConfigError(detail=f"{path} line {number} names no evidence pages.")
+        questions.append(question)
     return questions
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -156,8 +157,14 @@ class Settings:
         rows = []
         for f in fields(self):
             value = getattr(self, f.name)
-            rows.append((f.name, "(unset)" if value is None else str(value)))
+            shown = "(unset)" if value is None else str(value)
+            rows.append((f.name, redact_url(shown) if f.name == "database_url" else shown))
         return rows
+
+    def __repr__(self) -> str:
+        # database_url may hold a password: shown redacted, never raw.
+        shown = ", ".join(f"{name}={value}" for name, value in self.describe())
+        return f"Settings({shown})"
 
 
 class _Env:
@@ -208,6 +215,8 @@ class _Env:
         except ValueError:
             raise ConfigError(detail=f"{name} must be a number, not {value!r}.") from None
         number = float(parsed)  # type: ignore[arg-type]
+        if not math.isfinite(number):
+            raise ConfigError(detail=f"{name} must be a finite number, not {value!r}.")
         if (low is not None and number < low) or (high is not None and number > high):
             bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             raise ConfigError(detail=f"{name} must be {bounds}, not {value}.")
@@ -230,6 +239,15 @@ class _Env:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(detail=f"{name} must be an http(s) URL, not {value!r}.")
         return value
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()
 
 
 def _with_slash(url: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,3 +55,20 @@ def quiet_progress_bars() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def load_failure(env_var: str, model: str, what: str, reason: str) -> str:
+    """One sentence saying why ``model`` did not load and what to set ``env_var`` to."""
+    looks_local = model.startswith(("/", ".", "~")) or os.sep in model.strip(os.sep).rstrip()
+    if looks_local and not Path(model).expanduser().exists():
+        return (
+            f"{env_var} points at {model}, which does not exist; set it to a folder holding "
+            f"a saved {what} or to a Hugging Face model id."
+        )
+    # Only the first sentence of the library's reason, so ours stays one sentence.
+    first = reason.strip().splitlines()[0] if reason.strip() else "unknown error"
+    first = first.split(". ")[0].rstrip(".")
+    return (
+        f"{env_var}={model!r} could not be loaded as a {what} ({first}); point it at a local "
+        "folder holding one, or allow downloading from the Hugging Face Hub."
+    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rag.embed._shared import ModelGate, quiet_progress_bars
+from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
 from rag.errors import ConfigError, CorruptDocument, PageTooLarge
 
 if TYPE_CHECKING:
@@ -213,8 +213,4 @@ def _load_parts(model: str) -> _ClipParts:
 
 
 def _load_failure(model: str, reason: str) -> str:
-    return (
-        f"{_ENV_VAR}={model!r} could not be loaded as a CLIP model ({reason}). "
-        f"Point {_ENV_VAR} at a local folder holding a saved CLIP model, "
-        "or allow downloading from the Hugging Face Hub."
-    )
+    return load_failure(_ENV_VAR, model, "CLIP model", reason)

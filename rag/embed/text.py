@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed._shared import ModelGate, quiet_progress_bars
+from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
 from rag.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -112,13 +112,9 @@ def _load_model(model: str) -> Any:
     try:
         loaded = SentenceTransformer(model, device="cpu")
     except (OSError, ValueError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = str(exc) or type(exc).__name__
         raise ConfigError(
-            detail=(
-                f"{_ENV_VAR}={model!r} could not be loaded ({reason}). "
-                f"Point {_ENV_VAR} at a local folder holding a sentence-transformers model, "
-                "or allow downloading from the Hugging Face Hub."
-            )
+            detail=load_failure(_ENV_VAR, model, "sentence-transformers model", reason)
         ) from exc
     logger.info("loaded text model %s in %.1f s", model, time.perf_counter() - started)
     return loaded

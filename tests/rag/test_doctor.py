@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from rag.db.migrate import aupgrade_database, head_revision
 from rag.doctor import Check, run_checks
 from rag.index import VectorDims
@@ -87,7 +85,8 @@ async def test_a_database_behind_the_schema_names_the_command_that_fixes_it(
     database = by_name(await run_checks(settings))["database"]
     assert not database.ok
     assert database.detail == (
-        f"sqlite+aiosqlite is at revision none, not {head_revision()}; run `folio db upgrade`."
+        f"The sqlite+aiosqlite database is at revision none, not {head_revision()}; "
+        "run `folio db upgrade`."
     )
 
 
@@ -101,20 +100,12 @@ async def test_a_missing_clip_folder_fails_its_check_and_skips_the_vector_store(
     found = by_name(await run_checks(settings))
     assert not found["CLIP model"].ok
     assert found["CLIP model"].detail.startswith(
-        f"FOLIO_CLIP_MODEL='{missing}' could not be loaded"
+        f"FOLIO_CLIP_MODEL points at {missing}, which does not exist"
     )
     assert found["text model"].ok and found["database"].ok
     assert "vector store" not in found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rag/embed/clip.py _load_failure writes two sentences and embeds transformers' "
-    "own text ('Repo id must be in the form ... Use `repo_type` argument if needed.') for a "
-    "local path that does not exist; a missing folder should read as one sentence, e.g. "
-    '"FOLIO_CLIP_MODEL points at /x/model, which does not exist; set it to a folder holding a '
-    'saved CLIP model or to a Hugging Face model id."',
-)
 async def test_a_missing_clip_folder_is_reported_in_one_sentence(
     tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ) -> None:
@@ -152,12 +143,6 @@ async def test_a_vector_store_held_by_another_process_is_reported_not_raised(
     assert "WouldBlock" in vectors.detail or "Another folio process" in vectors.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=DOCTOR_DETAIL_BUG + ' Here it prints "Service runtime error: failed to open WAL '
-    "...: Can't init WAL: Kind(WouldBlock)\" instead of StoreLocked's \"Another folio process "
-    'is using the vector store in ...; stop it, or run folio with QDRANT_URL set ..."',
-)
 async def test_a_vector_store_held_by_another_process_is_reported_in_a_sentence_saying_what_to_do(
     tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ) -> None:
@@ -179,12 +164,6 @@ async def test_an_unreachable_qdrant_server_is_reported_not_raised(
     assert found["vector store"].detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=DOCTOR_DETAIL_BUG + ' Here it prints "qdrant open on folio: All connection '
-    'attempts failed", which is not a sentence and does not name QDRANT_URL (rag/index/'
-    "server.py _unavailable's user_message does not name it either).",
-)
 async def test_an_unreachable_qdrant_server_is_reported_in_a_sentence_naming_qdrant_url(
     tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ) -> None:

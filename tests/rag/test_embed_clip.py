@@ -116,7 +116,7 @@ def test_a_missing_model_folder_raises_config_error_naming_the_variable(tmp_path
         ClipEmbedder.load(str(tmp_path / "no-such-model"))
     message = str(raised.value)
     assert "FOLIO_CLIP_MODEL" in message
-    assert "local folder" in message
+    assert "does not exist" in message
 
 
 def test_a_hub_id_offline_raises_config_error_naming_the_variable() -> None:

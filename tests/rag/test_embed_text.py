@@ -63,7 +63,7 @@ def test_a_missing_model_folder_raises_config_error_naming_the_variable(tmp_path
     with pytest.raises(ConfigError) as raised:
         TextEmbedder.load(str(tmp_path / "no-such-model"))
     assert "FOLIO_TEXT_MODEL" in str(raised.value)
-    assert "local folder" in str(raised.value)
+    assert "does not exist" in str(raised.value)
 
 
 def test_a_hub_id_offline_raises_config_error_naming_the_variable() -> None:

@@ -120,12 +120,6 @@ def test_a_malformed_line_raises_config_error_naming_its_number(
     assert f"{qa} line 2 is not a valid QA row" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG: rag/evaluate.py load_questions accepts "pages": [], then score_ranking divides '
-    "by len(relevant) == 0 and `folio eval` dies with a ZeroDivisionError traceback; reject a "
-    "row without evidence pages as a ConfigError naming its line.",
-)
 def test_a_line_without_evidence_pages_raises_config_error(tmp_path: Path) -> None:
     qa = write_qa(tmp_path / "qa.jsonl", [{"id": 1, "question": "q?", "doc": "d.pdf", "pages": []}])
     with pytest.raises(ConfigError) as caught:

@@ -167,11 +167,6 @@ def test_secrets_never_appear_in_repr_str_or_describe() -> None:
     assert rows["openai_base_url"] == "(unset)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings.database_url is a plain str, so a DATABASE_URL password prints in "
-    "repr(settings) and describe() (rag/settings.py, Settings.describe)",
-)
 def test_a_database_password_never_appears_in_repr_or_describe() -> None:
     settings = Settings.from_env({"DATABASE_URL": "postgresql+asyncpg://folio:hunter2@db/folio"})
     assert "hunter2" not in repr(settings)
@@ -194,12 +189,6 @@ def test_a_malformed_token_is_not_echoed_in_the_error() -> None:
     assert "leaked" not in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _Env.number accepts nan/inf (comparisons with nan are False), so "
-    "FOLIO_WEIGHT_CLIP=nan passes start-up and HybridQuery raises ValueError at the first "
-    "search (rag/settings.py, _Env.number)",
-)
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("FOLIO_WEIGHT_CLIP", "nan"), ("FOLIO_WEIGHT_TEXT", "inf"), ("FOLIO_PARSE_TIMEOUT_S", "nan")],
