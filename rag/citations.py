@@ -85,24 +85,37 @@ def _inert(match: re.Match[str]) -> str:
     return label if label.startswith(("@", "#")) else ("@" if sigil == "!" else sigil) + label
 
 
+NO_TEXT_NOTE = "A page without text matches best; see its image."
+
+
 def extractive(query: str, sources: Sequence[PageHit], *, limit: int = 3) -> Checked:
     """Without a model: the best passages quoted, each followed by its ``[n]``."""
     terms = key_terms(query)
-    chosen: list[tuple[Citation, str]] = []
+    chosen: list[tuple[Citation, str | None]] = []
     for number, page in enumerate(sources, start=1):
         if len(chosen) == limit:
             break
         found = _best_on_page(page, terms)
-        if found is None or (chosen and found[2] == 0):
+        if found is None:
+            if not chosen:  # the best match is a page without text (a scan, a picture)
+                chosen.append((citation(number, page), None))
+            continue
+        hit, quote, overlap = found
+        if chosen and overlap == 0:
             continue  # after the top page, only quote pages that share words with the query
-        hit, quote, _ = found
         cited = citation(number, page)
         if hit.kind == "chunk":  # highlight the passage actually quoted
             cited = replace(cited, passage=hit.text, bboxes=hit.bboxes or page.bboxes)
         chosen.append((cited, quote))
     lines = [EXTRACTIVE_LABEL]
-    lines += [f"\u201c{defuse_mentions(quote)}\u201d [{c.number}]" for c, quote in chosen]
+    lines += [_quoted(quote, c.number) for c, quote in chosen]
     return Checked("\n\n".join(lines), tuple(c for c, _ in chosen))
+
+
+def _quoted(quote: str | None, number: int) -> str:
+    if quote is None:
+        return f"{NO_TEXT_NOTE} [{number}]"
+    return f"\u201c{defuse_mentions(quote)}\u201d [{number}]"
 
 
 def _best_on_page(page: PageHit, terms: Sequence[str]) -> tuple[Hit, str, int] | None:

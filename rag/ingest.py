@@ -155,7 +155,7 @@ class Ingestor:
         # figures share their page's text, so each distinct text is embedded once.
         indexed = [f"{header}\n{text}" if text else "" for text in texts]
         # Sorted by length, so each batch pads little.
-        distinct = sorted({t for t in indexed if t}, key=len)
+        distinct = sorted({t for t in indexed if t}, key=lambda t: (len(t), t))
         vectors: list[list[float]] = (await self._text.aembed(distinct)).tolist()
         by_text = dict(zip(distinct, vectors, strict=True))
         clip_vectors = (await self._clip.aembed_images([v.png for v in visuals])).tolist()

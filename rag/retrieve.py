@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,13 +13,25 @@ from numpy.typing import NDArray
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.index import HybridQuery, VectorIndex
 from rag.settings import RetrievalConfig
-from rag.types import Audience, Hit, PageHit
+from rag.types import Audience, Hit, PageHit, SparseVector
 
 logger = logging.getLogger(__name__)
 
 # Several points can land on one page (chunks, the page render, figures); fetch
 # enough fused hits that `limit` distinct pages survive the grouping.
 _HITS_PER_PAGE = 4
+# A query picture votes for the few pages that look most like it: near-duplicates are
+# what image similarity finds well; its long tail would only add noise to the words' ranking.
+_PICTURE_PAGES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Legs:
+    """The query vectors of one hybrid query."""
+
+    clip: list[tuple[float, ...]]
+    text: tuple[float, ...] | None = None
+    bm25: SparseVector | None = None
 
 
 class Retriever:
@@ -47,12 +60,23 @@ class Retriever:
         images: Sequence[bytes] = (),
         limit: int | None = None,
     ) -> list[PageHit]:
-        """Ranked pages for ``text`` (text, BM25 and CLIP-text legs) and ``images`` (CLIP leg)."""
+        """Ranked pages for ``text`` (text, BM25 and CLIP-text legs) and ``images`` (CLIP leg).
+
+        With both, the words and the pictures are searched separately and the two page
+        rankings take turns (words first), so the page that looks most like the picture (a
+        scan without text, say) is among the results even when the words miss it.
+        """
         started = time.perf_counter()
         limit = limit or self._config.top_k
-        query = await self._query(text, images, audience, limit)
-        hits = await self._index.query(query)
-        pages = group_by_page(hits)[:limit]
+        text = text.strip()
+        rankings = []
+        if text:
+            rankings.append(await self._pages(await self._text_legs(text), audience, limit))
+        if images:
+            pictures = _rows(await self._clip.aembed_images(list(images)))
+            looks_like = await self._pages(_Legs(clip=pictures), audience, limit)
+            rankings.append(looks_like[:_PICTURE_PAGES] if text else looks_like)
+        pages = interleave(rankings, k=self._config.rrf_k)[:limit]
         logger.info(
             "search team=%s channel=%s images=%d pages=%d in %.0f ms",
             audience.team_id,
@@ -63,26 +87,19 @@ class Retriever:
         )
         return pages
 
-    async def _query(
-        self, text: str, images: Sequence[bytes], audience: Audience, limit: int
-    ) -> HybridQuery:
-        text = text.strip()
-        clip_vectors: list[tuple[float, ...]] = []
-        text_vector: tuple[float, ...] | None = None
-        sparse = None
-        if text:
-            clip_vectors.extend(_rows(await self._clip.aembed_texts([text])))
-            text_vector = _rows(await self._text.aembed([text]))[0]
-            encoded = self._bm25.encode_query(text)
-            sparse = encoded if encoded.indices else None
-        if images:
-            clip_vectors.extend(_rows(await self._clip.aembed_images(list(images))))
+    async def _text_legs(self, text: str) -> _Legs:
+        clip = _rows(await self._clip.aembed_texts([text]))
+        vector = _rows(await self._text.aembed([text]))[0]
+        sparse = self._bm25.encode_query(text)
+        return _Legs(clip=clip, text=vector, bm25=sparse if sparse.indices else None)
+
+    async def _pages(self, legs: _Legs, audience: Audience, limit: int) -> list[PageHit]:
         config = self._config
-        return HybridQuery(
+        query = HybridQuery(
             audience=audience,
-            clip=tuple(clip_vectors),
-            text=text_vector,
-            bm25=sparse,
+            clip=tuple(legs.clip),
+            text=legs.text,
+            bm25=legs.bm25,
             limit=limit * _HITS_PER_PAGE,
             prefetch_limit=max(config.prefetch_limit, limit * _HITS_PER_PAGE),
             rrf_k=config.rrf_k,
@@ -90,6 +107,7 @@ class Retriever:
             text_weight=config.text_weight,
             bm25_weight=config.bm25_weight,
         )
+        return group_by_page(await self._index.query(query))
 
 
 def group_by_page(hits: Iterable[Hit]) -> list[PageHit]:
@@ -111,6 +129,35 @@ def group_by_page(hits: Iterable[Hit]) -> list[PageHit]:
         )
     pages.sort(key=lambda p: p.score, reverse=True)
     return pages
+
+
+def interleave(rankings: Sequence[Sequence[PageHit]], *, k: int = 60) -> list[PageHit]:
+    """Merge page rankings by taking turns, first ranking first, skipping pages already taken.
+
+    Each page keeps the hits every ranking found for it (once each); its score becomes
+    the reciprocal rank of its merged position.
+    """
+    if len(rankings) == 1:
+        return list(rankings[0])
+    found: dict[tuple[str, int], list[Hit]] = {}
+    order: list[PageHit] = []
+    for turn in range(max((len(r) for r in rankings), default=0)):
+        for ranking in rankings:
+            if turn < len(ranking):
+                page = ranking[turn]
+                key = (page.document_id, page.page_number)
+                if key not in found:
+                    order.append(page)
+                found.setdefault(key, []).extend(page.hits)
+    merged = []
+    for position, page in enumerate(order):
+        best: dict[str, Hit] = {}
+        for hit in found[(page.document_id, page.page_number)]:
+            if hit.point_id not in best or hit.score > best[hit.point_id].score:
+                best[hit.point_id] = hit
+        hits = sorted(best.values(), key=lambda h: h.score, reverse=True)
+        merged.append(replace(page, score=1.0 / (k + position + 1), hits=tuple(hits)))
+    return merged
 
 
 def _rows(matrix: NDArray[np.float32]) -> list[tuple[float, ...]]:

@@ -53,7 +53,7 @@ def financebench_pages(name: str, pages: Sequence[int]) -> bytes:
     """A PDF of the given 1-based pages of a real filing (real content, quick to parse)."""
     doc = pymupdf.open(stream=financebench_pdf(name), filetype="pdf")
     doc.select([number - 1 for number in pages])
-    return bytes(doc.tobytes(garbage=1))
+    return bytes(doc.tobytes(garbage=1, no_new_id=True))
 
 
 def text_pdf(pages: Sequence[str], *, size: tuple[float, float] = LETTER) -> bytes:
@@ -69,7 +69,7 @@ def text_pdf(pages: Sequence[str], *, size: tuple[float, float] = LETTER) -> byt
             box = pymupdf.Rect(72, top, size[0] - 72, top + lines * 15)
             page.insert_textbox(box, paragraph, fontsize=11, fontname="helv")
             top = box.y1 + 18
-    return bytes(doc.tobytes())
+    return bytes(doc.tobytes(no_new_id=True))
 
 
 def encrypted_pdf(password: str = "secret") -> bytes:
@@ -190,7 +190,7 @@ def huge_mediabox_pdf(width: float = 14400.0, *, page_number: int = 1) -> bytes:
         doc.new_page(width=LETTER[0], height=LETTER[1]).insert_text((72, 72), "A normal page.")
     page = doc.new_page(width=width, height=LETTER[1])
     page.insert_text((72, 72), "A banner as wide as a building.")
-    return bytes(doc.tobytes())
+    return bytes(doc.tobytes(no_new_id=True))
 
 
 def picture(size: tuple[int, int] = (640, 480), *, fmt: str = "PNG", mode: str = "RGB") -> bytes:
@@ -215,7 +215,7 @@ def scanned_pdf() -> bytes:
     doc = pymupdf.open()
     page = doc.new_page(width=LETTER[0], height=LETTER[1])
     page.insert_image(page.rect, stream=picture((850, 1100)))
-    return bytes(doc.tobytes())
+    return bytes(doc.tobytes(no_new_id=True))
 
 
 def pdf_with_figure() -> bytes:
@@ -231,7 +231,7 @@ def pdf_with_figure() -> bytes:
     page.insert_image(pymupdf.Rect(72, 150, 312, 330), stream=picture((400, 300)))
     _bar_chart(page, pymupdf.Rect(72, 400, 300, 600))
     _pie_chart(page, pymupdf.Point(430, 500), 80)
-    return bytes(doc.tobytes())
+    return bytes(doc.tobytes(no_new_id=True))
 
 
 def _bar_chart(page: object, area: pymupdf.Rect) -> None:
