@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from rag.types import Citation, Hit, PageHit
+from rag.types import BBox, Citation, Hit, PageHit
 
 # A citation group: [2], [1, 3], [1;3]. At most three digits so "[2023]" stays prose.
 _GROUP = re.compile(r"(\s*)\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
@@ -105,11 +105,29 @@ def extractive(query: str, sources: Sequence[PageHit], *, limit: int = 3) -> Che
             continue  # after the top page, only quote pages that share words with the query
         cited = citation(number, page)
         if hit.kind == "chunk":  # highlight the passage actually quoted
-            cited = replace(cited, passage=hit.text, bboxes=hit.bboxes or page.bboxes)
+            cited = replace(cited, passage=hit.text, bboxes=quoted_boxes(hit, quote) or page.bboxes)
         chosen.append((cited, quote))
     lines = [EXTRACTIVE_LABEL]
     lines += [_quoted(quote, c.number) for c, quote in chosen]
     return Checked("\n\n".join(lines), tuple(c for c, _ in chosen))
+
+
+def quoted_boxes(hit: Hit, quote: str) -> tuple[BBox, ...]:
+    """The boxes of ``hit``'s blocks that the quote draws on (all of them when unsure).
+
+    A chunk's text is its blocks joined by newlines, one box per block, so a block whose
+    words mostly appear in the quote is one the reader should see highlighted.
+    """
+    blocks = hit.text.split("\n")
+    if len(blocks) != len(hit.bboxes):
+        return hit.bboxes
+    quoted = set(" ".join(quote.strip("\u2026").split()).lower().split())
+    picked = []
+    for block, box in zip(blocks, hit.bboxes, strict=True):
+        words = block.lower().split()
+        if words and sum(w in quoted for w in words) >= 0.6 * len(words):
+            picked.append(box)
+    return tuple(picked) or hit.bboxes
 
 
 def _quoted(quote: str | None, number: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from dotenv import dotenv_values
 
+from rag.citations import best_excerpt, key_terms
 from rag.errors import ConfigError, DocumentNotFound, FolioError
 from rag.files import SUPPORTED_SUFFIXES, expand_paths, read_file
 from rag.settings import Settings
@@ -56,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `folio docs | head`: the reader left early, which is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: Path = Path(".env")) -> Settings:
@@ -182,8 +187,9 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
         )
     if not pages:
         print("No matching pages.")
+    terms = key_terms(args.question)
     for rank, page in enumerate(pages, 1):
-        snippet = " ".join(page.passage.split())[:160]
+        snippet = best_excerpt(page.passage, terms, size=160)[0]
         print(f"{rank:>2}. {page.file_name}  p.{page.page_number}  score {page.score:.4f}")
         if snippet:
             print(f"    {snippet}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import best_excerpt, check_citations, defuse_mentions, key_terms
+from rag.citations import (
+    best_excerpt,
+    check_citations,
+    defuse_mentions,
+    extractive,
+    key_terms,
+    quoted_boxes,
+)
 from rag.types import BBox, Hit, PageHit
 
 
@@ -88,3 +95,34 @@ def test_best_excerpt_cuts_one_very_long_sentence_around_the_first_term() -> Non
     assert "inventories rose" in quote
     assert quote.startswith("…") and quote.endswith("…")
     assert len(quote) <= 302
+
+
+def test_an_extractive_quote_highlights_only_the_blocks_it_quotes() -> None:
+    boxes = (BBox(0, 0, 100, 10), BBox(0, 20, 100, 30), BBox(0, 40, 100, 50))
+    hit = Hit(
+        point_id="p",
+        document_id="d",
+        file_name="q3.pdf",
+        page_number=3,
+        kind="chunk",
+        score=1.0,
+        text="Diluted earnings per share increased 33.5% to $24.01 including a benefit from "
+        "stock-based compensation accounting, compared with $17.98 in the prior fiscal year, "
+        "while the board approved a new repurchase authorisation and management reiterated "
+        "its long-term targets for operating margin, store growth, loyalty membership and "
+        "digital sales penetration across every region."
+        "\nCash was $737.9 million at the end of the year, up from last year.\n"
+        "Merchandise inventories rose by $104.2 million due to 47 new stores.",
+        bboxes=boxes,
+    )
+    page = PageHit("d", "q3.pdf", 3, 1.0, (hit,))
+    checked = extractive("What drove the increase in merchandise inventories?", [page])
+    [cited] = checked.citations
+    assert "Merchandise inventories rose" in checked.text
+    assert boxes[0] not in cited.bboxes and boxes[2] in cited.bboxes
+
+
+def test_blocks_that_do_not_line_up_with_boxes_keep_every_box() -> None:
+    boxes = (BBox(0, 0, 100, 10),)
+    hit = Hit("p", "d", "q3.pdf", 1, "chunk", 1.0, "one\ntwo", boxes)
+    assert quoted_boxes(hit, "one") == boxes
