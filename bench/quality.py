@@ -1,5 +1,5 @@
 """Retrieval quality on financebench: folio's fused retrieval against its own legs and a
-concatenation baseline (LlamaIndex-style: text hits, then image hits, no fusion).
+concatenation baseline (LlamaIndex-style: top 5 text hits, then top 5 image hits, no fusion).
 
 Ingests the corpus once into a throwaway store, then asks every question through each
 retrieval variant over the same index. Writes bench/out/quality.json and quality.png.
@@ -56,8 +56,9 @@ def _variants(services: Services) -> dict[str, Search]:
     clip_only = only(text_weight=0, bm25_weight=0)
 
     async def concatenated(question: str) -> list[PageHit]:
+        # Like a multimodal vector store retriever: top text hits, then top image hits.
         seen, pages = set(), []
-        for page in [*await text_only(question), *await clip_only(question)]:
+        for page in [*(await text_only(question))[:5], *(await clip_only(question))[:5]]:
             key = (page.document_id, page.page_number)
             if key not in seen:
                 seen.add(key)
@@ -69,7 +70,7 @@ def _variants(services: Services) -> dict[str, Search]:
         "text + bm25 (RRF, no clip)": only(clip_weight=0),
         "text model only": text_only,
         "bm25 only": only(clip_weight=0, text_weight=0),
-        "concatenate text then clip (no fusion)": concatenated,
+        "concatenate text top 5 + clip top 5 (no fusion)": concatenated,
     }
 
 
