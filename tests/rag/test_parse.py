@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import time
 from dataclasses import replace
 
 import pytest
@@ -304,12 +303,9 @@ async def test_a_word_document_raises_unsupported_file() -> None:
 
 
 async def test_a_huge_picture_is_refused_before_it_is_decoded() -> None:
-    started = time.monotonic()
     error = await parse_error(documents.huge_png(20000, 20000), "poster.png")
     assert type(error) is PageTooLarge
     assert "400 megapixels" in error.user_message
-    # Decoding 400 million pixels would take far longer (and more memory than allowed).
-    assert time.monotonic() - started < 5
 
 
 def test_a_picture_just_over_the_limit_names_its_size() -> None:
