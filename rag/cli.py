@@ -42,15 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `folio` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings()
-        logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)
-        if not args.verbose and args.command not in ("serve", "worker"):
-            logging.getLogger().setLevel(logging.WARNING)
+        _configure_logging(settings, args)
         return int(asyncio.run(args.handler(settings, args)))
     except FolioError as exc:
         print(f"folio: {_sentence(exc)}", file=sys.stderr)
@@ -61,6 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `folio docs | head`: the reader left early, which is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+    # Services log at FOLIO_LOG_LEVEL; one-shot commands keep the terminal for their output.
+    # basicConfig leaves a process that already configured logging (a test run) alone.
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.command in ("serve", "worker"):
+        level = logging.getLevelName(settings.log_level)
+    else:
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: Path = Path(".env")) -> Settings:

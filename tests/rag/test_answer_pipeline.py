@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import logging
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,15 +64,6 @@ def folio(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> Iterator[None]:
-    # main() sets the root logger's level for the process; keep other tests' logging as it was.
-    root = logging.getLogger()
-    level = root.level
-    yield
-    root.setLevel(level)
-
-
 @pytest.fixture(scope="module")
 def corpus(
     tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path, minilm_dir: Path
@@ -87,12 +77,10 @@ def corpus(
         (filings / name).write_bytes(documents.financebench_pages(name, pages))
     (scans / "scan.pdf").write_bytes(documents.scanned_pdf())
     env = base_env(root / "data", tiny_clip_dir, minilm_dir)
-    level = logging.getLogger().level
     with pytest.MonkeyPatch.context() as patch:
         use_env(patch, env, root)
         assert folio("ingest", str(filings))[0] == 0
         assert folio("ingest", str(scans), "--channel", "scans", "--private")[0] == 0
-    logging.getLogger().setLevel(level)
     return Corpus(root, env)
 
 

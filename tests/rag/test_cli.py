@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import re
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -60,15 +59,6 @@ class Corpus:
     ingest: Run
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> Iterator[None]:
-    # main() sets the root logger's level for the process; keep other tests' logging as it was.
-    root = logging.getLogger()
-    level = root.level
-    yield
-    root.setLevel(level)
-
-
 @pytest.fixture(scope="module")
 def corpus(
     tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path, minilm_dir: Path
@@ -84,9 +74,7 @@ def corpus(
     env = base_env(root / "data", tiny_clip_dir, minilm_dir)
     with pytest.MonkeyPatch.context() as patch:
         use_env(patch, env, root)
-        level = logging.getLogger().level
         run = folio("ingest", str(docs))
-        logging.getLogger().setLevel(level)
     yield Corpus(root, env, run)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import math
-from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -147,16 +145,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture
-def _restore_root_logging() -> Iterator[None]:
-    # main() sets the root logger's level for the process; keep other tests' logging as it was.
-    root = logging.getLogger()
-    level = root.level
-    yield
-    root.setLevel(level)
-
-
-@pytest.mark.usefixtures("_restore_root_logging")
 def test_folio_eval_prints_the_design_metrics_and_writes_eval_json(
     tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
