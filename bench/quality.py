@@ -32,6 +32,7 @@ from rag.evaluate import (
     ingest_corpus,
     load_questions,
     run_questions,
+    searcher,
 )
 from rag.retrieve import Retriever
 from rag.services import Services
@@ -50,7 +51,7 @@ def _variants(services: Services) -> dict[str, Search]:
     base = services.settings.retrieval
 
     def only(**weights: Any) -> Search:
-        return _search(_retriever(services, replace(base, **weights)))
+        return searcher(_retriever(services, replace(base, **weights)))
 
     text_only = only(clip_weight=0, bm25_weight=0)
     clip_only = only(text_weight=0, bm25_weight=0)
@@ -66,7 +67,7 @@ def _variants(services: Services) -> dict[str, Search]:
         return pages[:10]
 
     return {
-        "folio hybrid (RRF: clip + text + bm25)": _search(services.retriever),
+        "folio hybrid (RRF: clip + text + bm25)": searcher(services.retriever),
         "text + bm25 (RRF, no clip)": only(clip_weight=0),
         "text model only": text_only,
         "bm25 only": only(clip_weight=0, text_weight=0),
@@ -82,13 +83,6 @@ def _retriever(services: Services, config: RetrievalConfig) -> Retriever:
         bm25=services.bm25,
         config=config,
     )
-
-
-def _search(retriever: Retriever) -> Search:
-    async def search(question: str) -> list[PageHit]:
-        return await retriever.search(question, audience=AUDIENCE, limit=10)
-
-    return search
 
 
 def _settings(tmp: Path) -> tuple[Settings, str]:

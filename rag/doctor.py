@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rag.db.migrate import current_revision, head_revision
 from rag.embed import ClipEmbedder, TextEmbedder
 from rag.errors import ConfigError, FolioError, IndexUnavailable
-from rag.index import VectorDims, open_index
+from rag.index import VectorDims
 from rag.settings import Settings
 
 
@@ -82,12 +82,9 @@ async def _text(settings: Settings, dims: dict[str, int]) -> str:
 
 
 async def _vectors(settings: Settings, dims: dict[str, int]) -> str:
-    index = open_index(
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key.value if settings.qdrant_api_key else None,
-        path=settings.qdrant_path,
-        collection=settings.qdrant_collection,
-    )
+    from rag.services import settings_index
+
+    index = settings_index(settings)
     try:
         await index.open(VectorDims(clip=dims["clip"], text=dims["text"]))
         points = await index.count()

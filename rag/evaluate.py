@@ -89,7 +89,7 @@ async def evaluate(
     questions = load_questions(qa_path)
     async with fresh_services(settings) as services:
         ingest_s = await ingest_corpus(services.ingestor, docs_dir, settings.parse.max_bytes)
-        report, rows = await run_questions(_searcher(services.retriever), questions)
+        report, rows = await run_questions(searcher(services.retriever), questions)
     report["ingest_s"] = round(ingest_s, 1)
     if out_dir is not None:
         await asyncio.to_thread(_write, out_dir / "eval.json", {**report, "per_question": rows})
@@ -141,7 +141,9 @@ async def run_questions(
     return _summary(rows, latencies), rows
 
 
-def _searcher(retriever: Retriever) -> Search:
+def searcher(retriever: Retriever) -> Search:
+    """``retriever`` asked as the eval audience, for the top 10 pages."""
+
     async def search(question: str) -> list[PageHit]:
         return await retriever.search(question, audience=AUDIENCE, limit=10)
 

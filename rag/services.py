@@ -78,6 +78,16 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
     return clip, text
 
 
+def settings_index(settings: Settings) -> VectorIndex:
+    """The vector index Settings name (Edge under the data dir, or a Qdrant server); not opened."""
+    return open_index(
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key.value if settings.qdrant_api_key else None,
+        path=settings.qdrant_path,
+        collection=settings.qdrant_collection,
+    )
+
+
 def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None:
     """The vision/answer model (None without a key); its client closes with ``stack``."""
     if settings.openai_api_key is None:
@@ -100,12 +110,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
         clip, text = await load_models(settings)
-        index = open_index(
-            qdrant_url=settings.qdrant_url,
-            qdrant_api_key=settings.qdrant_api_key.value if settings.qdrant_api_key else None,
-            path=settings.qdrant_path,
-            collection=settings.qdrant_collection,
-        )
+        index = settings_index(settings)
         await index.open(VectorDims(clip=clip.dim, text=text.dim))
         stack.push_async_callback(index.close)
         catalog = Catalog(sessions=sessions)
