@@ -24,8 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rag.cli import load_settings
-from rag.evaluate import (
+from rag._evaluate import (
     AUDIENCE,
     Search,
     fresh_services,
@@ -34,8 +33,9 @@ from rag.evaluate import (
     run_questions,
     searcher,
 )
-from rag.retrieve import Retriever
-from rag.services import Services
+from rag._services import Services
+from rag.answer._retrieve import Retriever
+from rag.cli import load_settings
 from rag.settings import RetrievalConfig, Settings
 from rag.types import PageHit
 

@@ -20,8 +20,8 @@ from bot.indexing import SlackIndexer
 from bot.listeners import register
 from bot.metrics import Metrics
 from bot.tasks import InFlight
+from rag._services import Services
 from rag.errors import ConfigError
-from rag.services import Services
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render
 from bot.files import SlackFile, SlackFiles
 from bot.metrics import Metrics
+from bot.mrkdwn import mrkdwn_safe
 from bot.replies import Reply, working
 from bot.slack_io import PageImage, upload_page_images
-from rag.mrkdwn import mrkdwn_safe
-from rag.services import Services
+from rag._services import Services
 from rag.types import Answer, Audience, BBox, Citation, Document, QueryImage, Turn
 
 logger = logging.getLogger(__name__)

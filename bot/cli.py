@@ -31,9 +31,9 @@ from bot.metrics import Metrics
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
+from rag._jobs import JobRunner
+from rag._services import Services, open_services
 from rag.errors import ConfigError
-from rag.jobs import JobRunner
-from rag.services import Services, open_services
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
 from bot.indexing import SlackIndexer
+from bot.mrkdwn import mrkdwn_safe
 from bot.render import RenderedMessage
+from rag._services import Services
 from rag.errors import DocumentNotFound, NotAllowed
-from rag.mrkdwn import mrkdwn_safe
-from rag.services import Services
 from rag.types import Audience, Document
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_io import download_file
 from rag.errors import DownloadError
-from rag.files import SUPPORTED_SUFFIXES
+from rag.ingest._files import SUPPORTED_SUFFIXES
 from rag.types import QueryImage
 
 logger = logging.getLogger(__name__)

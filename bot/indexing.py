@@ -20,9 +20,9 @@ from bot import render
 from bot.files import SlackFiles, file_name, kind_of
 from bot.metrics import Metrics
 from bot.replies import DONE, FAILED, QUEUED, Reply, react, unreact
+from rag._jobs import Job, JobOutcome, JobSpec
+from rag._services import Services
 from rag.errors import DocumentError, DocumentNotFound
-from rag.jobs import Job, JobOutcome, JobSpec
-from rag.services import Services
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.mrkdwn import mrkdwn_safe
+from bot.mrkdwn import mrkdwn_safe
 from rag.types import Answer, Citation, Document, PageHit
 
 Block = dict[str, Any]

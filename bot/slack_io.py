@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
+from bot.mrkdwn import mrkdwn_safe
 from rag.errors import (
     DownloadError,
     DownloadUnavailable,
@@ -24,7 +25,6 @@ from rag.errors import (
     ForbiddenFileHost,
     LoginPageInsteadOfFile,
 )
-from rag.mrkdwn import mrkdwn_safe
 
 logger = logging.getLogger(__name__)
 

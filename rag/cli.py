@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from dotenv import dotenv_values
 
-from rag.citations import best_excerpt, key_terms
+from rag.answer._citations import best_excerpt, key_terms
 from rag.errors import ConfigError, DocumentNotFound, FolioError
-from rag.files import SUPPORTED_SUFFIXES, expand_paths, read_file
+from rag.ingest._files import SUPPORTED_SUFFIXES, expand_paths, read_file
 from rag.settings import Settings
 from rag.types import Audience, QueryImage, Scope
 
@@ -154,7 +154,7 @@ def _audience(args: argparse.Namespace) -> Audience:
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rag.services import open_services
+    from rag._services import open_services
 
     files = expand_paths(args.paths)
     if not files:
@@ -184,7 +184,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _search(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.services import open_services
+    from rag._services import open_services
 
     images = [read_file(path, settings.parse.max_bytes) for path in args.image]
     async with open_services(settings) as services:
@@ -203,7 +203,7 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.services import open_services
+    from rag._services import open_services
 
     images = [QueryImage(read_file(p, settings.parse.max_bytes), p.name) for p in args.image]
     async with open_services(settings) as services:
@@ -230,7 +230,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _docs(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.services import open_services
+    from rag._services import open_services
 
     async with open_services(settings) as services:
         documents = await services.catalog.visible(_audience(args))
@@ -243,7 +243,7 @@ async def _docs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _forget(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.services import open_services
+    from rag._services import open_services
 
     async with open_services(settings) as services:
         document = await services.catalog.find_visible(_audience(args), args.document)
@@ -255,7 +255,7 @@ async def _forget(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _eval(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.evaluate import evaluate
+    from rag._evaluate import evaluate
 
     report = await evaluate(settings, qa_path=args.qa, docs_dir=args.docs, out_dir=args.out)
     print(json.dumps(report, indent=2))
@@ -271,7 +271,7 @@ async def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.doctor import run_checks
+    from rag._doctor import run_checks
 
     ok = True
     for check in await run_checks(settings):

@@ -31,9 +31,9 @@ from bot.metrics import Metrics
 from bot.replies import WORKING
 from bot.server import EVENTS_PATH, web_app
 from bot.tasks import InFlight
-from rag.jobs import JobRunner
-from rag.prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
-from rag.services import Services, open_services
+from rag._jobs import JobRunner
+from rag._services import Services, open_services
+from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
 from rag.settings import Settings
 from tests.fakes.slack import (
     CHANNEL_ID,

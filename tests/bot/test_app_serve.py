@@ -17,9 +17,9 @@ from slack_bolt.request.internals import parse_body
 
 from bot.cli import serve, work
 from bot.startup import MISSING_TOKENS
+from rag._jobs import JobSpec
+from rag._services import open_services
 from rag.errors import ConfigError
-from rag.jobs import JobSpec
-from rag.services import open_services
 from rag.settings import Settings
 from tests.bot.harness import (
     DOCS_CHANNEL,

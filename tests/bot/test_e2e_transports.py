@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from rag.prompts import ANSWER_SYSTEM, DESCRIBE_SYSTEM
+from rag.answer._prompts import ANSWER_SYSTEM, DESCRIBE_SYSTEM
 from tests.bot.harness import (
     BOT_TOKEN,
     DOCS_CHANNEL,

@@ -70,7 +70,7 @@ def write_pid_and_sleep(path: str) -> None:
 
 def modules_after_parsing() -> list[str]:
     """Parse a small PDF in this process; return the names of the modules it imported."""
-    from rag.parse import parse_sync
+    from rag.ingest._parse import parse_sync
     from rag.settings import ParseLimits
     from tests.fakes.documents import text_pdf
 

@@ -2,7 +2,7 @@
 
 - ``settings_for(tmp_path, tiny_clip_dir, minilm_dir, **extra)``: Settings.from_env with the
   tiny CLIP, the real MiniLM and a data dir under ``tmp_path``; ``extra`` adds variables.
-- ``open_test_services(settings)``: ``rag.services.open_services``, the one seam tests open
+- ``open_test_services(settings)``: ``rag._services.open_services``, the one seam tests open
   services through.
 - ``use_env(monkeypatch, env, cwd)``: the process environment exactly as a shell would have it
   for the ``folio`` command: every variable folio reads is cleared, then ``env`` is set.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.services import Services, open_services
+from rag._services import Services, open_services
 from rag.settings import Settings
 from rag.types import IngestResult, Scope
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rag.citations import EXTRACTIVE_LABEL
+from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.cli import main
 from rag.db.migrate import current_revision, head_revision
 from tests.fakes import documents

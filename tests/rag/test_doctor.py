@@ -1,12 +1,12 @@
-"""`folio doctor`'s checks (rag.doctor.run_checks) on real settings, models and stores."""
+"""`folio doctor`'s checks (rag._doctor.run_checks) on real settings, models and stores."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from rag._doctor import Check, run_checks
 from rag.db.migrate import aupgrade_database, head_revision
-from rag.doctor import Check, run_checks
 from rag.index import VectorDims
 from rag.index.edge import EdgeIndex
 from rag.settings import Settings

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from rag._evaluate import Question, load_questions, score_ranking
 from rag.cli import main
 from rag.errors import ConfigError
-from rag.evaluate import Question, load_questions, score_ranking
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
 

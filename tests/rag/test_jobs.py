@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rag._jobs import Job, JobOutcome, JobQueue, JobRunner, JobSpec
 from rag.db import Catalog, create_engine, session_factory
 from rag.errors import (
     DownloadUnavailable,
@@ -19,7 +20,6 @@ from rag.errors import (
     IndexUnavailable,
     ModelUnavailable,
 )
-from rag.jobs import Job, JobOutcome, JobQueue, JobRunner, JobSpec
 from rag.types import Document, Scope
 from tests.fakes import database as db
 from tests.fakes.database import FakeClock
@@ -365,7 +365,7 @@ async def test_an_unexpected_error_is_logged_and_gets_an_apology(
     handler = RecordingHandler(raising(KeyError("internal detail")))
     job, _ = await queue.enqueue(spec())
 
-    with caplog.at_level(logging.ERROR, logger="rag.jobs"):
+    with caplog.at_level(logging.ERROR, logger="rag._jobs"):
         await JobRunner(queue=queue, handler=handler, worker_id="w1").run_once()
 
     stored = await queue.get(job.id)

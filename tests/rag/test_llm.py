@@ -14,8 +14,8 @@ import openai
 import pytest
 from PIL import Image, ImageDraw
 
+from rag._llm import SourceText, VisionModel
 from rag.errors import ModelRateLimited, ModelTimeout, ModelUnavailable, UnsupportedFile
-from rag.llm import SourceText, VisionModel
 from rag.settings import LlmConfig
 from rag.types import Turn
 from tests.fakes.openai_server import FakeOpenAI, Scripted

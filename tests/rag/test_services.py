@@ -1,4 +1,4 @@
-"""rag.services.open_services: what it builds from Settings, and how it opens and closes stores."""
+"""rag._services.open_services: what it builds from Settings, and how it opens and closes stores."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from rag._llm import VisionModel
+from rag._services import open_services
+from rag.answer._prompts import CAPTION_SYSTEM
 from rag.db.migrate import current_revision, head_revision
 from rag.errors import ConfigError, IndexUnavailable, StoreLocked
 from rag.index.edge import EdgeIndex
-from rag.llm import VisionModel
-from rag.prompts import CAPTION_SYSTEM
-from rag.services import open_services
 from rag.types import Audience, Scope
 from tests.fakes import documents
 from tests.fakes.database import postgres_base_url, throwaway_postgres_database

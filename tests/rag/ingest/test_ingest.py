@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from rag._services import Services
 from rag.errors import (
     CorruptDocument,
     DocumentError,
@@ -23,7 +24,6 @@ from rag.errors import (
     PageTooLarge,
     StoreError,
 )
-from rag.services import Services
 from rag.types import Audience, IngestResult, Scope
 from tests.fakes import documents
 from tests.fakes.services import ingest, open_test_services, settings_for, totals

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from rag.highlight import render_page_png
-from rag.parse import parse_sync
+from rag.answer._highlight import render_page_png
+from rag.ingest._parse import parse_sync
 from rag.settings import ParseLimits
 from rag.types import BBox
 from tests.fakes import documents

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import openai
 
-from rag.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
-from rag.prompts import (
+from rag.answer._prompts import (
     MAX_IMAGE_SIDE,
     Message,
     SourceText,
@@ -30,6 +29,7 @@ from rag.prompts import (
     image_data_url,
     rewrite_messages,
 )
+from rag.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
 from rag.settings import LlmConfig
 from rag.types import Turn
 
@@ -100,7 +100,7 @@ class VisionModel:
     async def answer(self, question: str, sources: Sequence[SourceText]) -> str:
         """The model's answer citing ``[n]``, from the numbered sources and their images.
 
-        Starts with ``rag.prompts.NOT_FOUND`` when the sources lack the answer.
+        Starts with ``rag.answer._prompts.NOT_FOUND`` when the sources lack the answer.
         """
         urls = await asyncio.gather(
             *(self._data_url(s.image) if s.image else _none() for s in sources)

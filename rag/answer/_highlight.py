@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
-from rag._image import downscale, open_image, png_bytes, upright_rgb, upright_size
 from rag.errors import CorruptDocument
+from rag.ingest._image import downscale, open_image, png_bytes, upright_rgb, upright_size
 from rag.types import BBox, DocumentKind
 
 HIGHLIGHT_FILL = (255, 221, 0, 96)  # translucent yellow: the text stays readable
@@ -46,7 +46,7 @@ def _pdf_page(
     data: bytes, page_number: int, *, dpi: int, max_side: int
 ) -> tuple[Image.Image, float]:
     from rag._mupdf import pymupdf
-    from rag._pdf import render_pixmap
+    from rag.ingest._pdf import render_pixmap
 
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")

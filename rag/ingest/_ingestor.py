@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rag.captions import Captioner
-from rag.chunk import chunk_document, document_header
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.errors import DocumentNotFound
 from rag.index import IndexPoint, PointPayload, VectorIndex
-from rag.parse import content_hash, parse_document
+from rag.ingest._captions import Captioner
+from rag.ingest._chunk import chunk_document, document_header
+from rag.ingest._parse import content_hash, parse_document
 from rag.settings import ParseLimits
 from rag.types import (
     BBox,

@@ -15,15 +15,15 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from rag.citations import (
+from rag._llm import VisionModel
+from rag.answer._citations import (
     check_citations,
     defuse_mentions,
     extractive,
     key_terms,
     strip_citations,
 )
-from rag.llm import VisionModel
-from rag.prompts import NOT_FOUND, SourceText
+from rag.answer._prompts import NOT_FOUND, SourceText
 from rag.settings import LlmConfig
 from rag.types import Answer, Audience, BBox, PageHit, QueryImage, Turn
 

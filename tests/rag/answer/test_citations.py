@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import (
+from rag.answer._citations import (
     best_excerpt,
     check_citations,
     defuse_mentions,

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rag._figures import find_figures
 from rag._mupdf import pymupdf
 from rag.errors import (
     CorruptDocument,
@@ -17,6 +16,7 @@ from rag.errors import (
     PageTooLarge,
     TooManyPages,
 )
+from rag.ingest._figures import find_figures
 from rag.settings import ParseLimits
 from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import CorruptDocument, EncryptedDocument, ParseCrashed, ParseTimeout
-from rag.isolate import run_isolated
+from rag.ingest._isolate import run_isolated
 from tests.fakes import child_tasks
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
-from rag.files import expand_paths, read_file
+from rag.ingest._files import expand_paths, read_file
 from rag.settings import Settings
 from rag.types import Audience, PageHit, Scope
 
 if TYPE_CHECKING:
-    from rag.ingest import Ingestor
-    from rag.retrieve import Retriever
-    from rag.services import Services
+    from rag._services import Services
+    from rag.answer._retrieve import Retriever
+    from rag.ingest._ingestor import Ingestor
 
 PageKey = tuple[str, int]
 _SCOPE = Scope(team_id="eval", channel_id="eval")
@@ -99,7 +99,7 @@ async def evaluate(
 @asynccontextmanager
 async def fresh_services(settings: Settings) -> AsyncIterator[Services]:
     """Services over a throwaway SQLite database and embedded index, with the same models."""
-    from rag.services import open_services
+    from rag._services import open_services
 
     with tempfile.TemporaryDirectory(prefix="folio-eval-") as tmp:
         fresh = replace(

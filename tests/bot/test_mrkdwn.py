@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.mrkdwn import mrkdwn_safe
+from bot.mrkdwn import mrkdwn_safe
 
 LIVE = [
     "<!channel>",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from rag.answer._highlight import render_page_png
 from rag.db import Catalog
-from rag.highlight import render_page_png
 from rag.types import BBox
 
 

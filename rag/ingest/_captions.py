@@ -8,8 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from rag._llm import VisionModel
 from rag.errors import FolioError
-from rag.llm import VisionModel
 
 __all__ = ["CaptionStore", "Captioner", "image_hash"]
 

@@ -10,8 +10,8 @@ import openai
 import pytest
 from PIL import Image, ImageDraw
 
-from rag.captions import Captioner, image_hash
-from rag.llm import VisionModel
+from rag._llm import VisionModel
+from rag.ingest._captions import Captioner, image_hash
 from rag.settings import LlmConfig
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag.answer import Answerer
-from rag.captions import Captioner
+from rag._jobs import JobQueue
+from rag._llm import VisionModel
+from rag.answer._answerer import Answerer
+from rag.answer._pages import PageRenderer
+from rag.answer._retrieve import Retriever
 from rag.db import (
     AnswerLog,
     CaptionCache,
@@ -26,11 +29,8 @@ from rag.db.migrate import aupgrade_database, current_revision, head_revision
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.errors import ConfigError
 from rag.index import VectorDims, VectorIndex, open_index
-from rag.ingest import Ingestor
-from rag.jobs import JobQueue
-from rag.llm import VisionModel
-from rag.pages import PageRenderer
-from rag.retrieve import Retriever
+from rag.ingest._captions import Captioner
+from rag.ingest._ingestor import Ingestor
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)

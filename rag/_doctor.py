@@ -82,7 +82,7 @@ async def _text(settings: Settings, dims: dict[str, int]) -> str:
 
 
 async def _vectors(settings: Settings, dims: dict[str, int]) -> str:
-    from rag.services import settings_index
+    from rag._services import settings_index
 
     index = settings_index(settings)
     try:

@@ -2,7 +2,7 @@
 
 ``parse_document`` is what ingestion calls: it checks what it can cheaply in-process,
 then runs ``parse_sync`` in a fresh child process under the time and memory limits of
-``ParseLimits`` (see ``rag.isolate``). ``parse_sync`` is the same work in-process, for
+``ParseLimits`` (see ``rag.ingest._isolate``). ``parse_sync`` is the same work in-process, for
 the child and for tests.
 """
 
@@ -16,7 +16,7 @@ import zipfile
 from io import BytesIO
 
 from rag.errors import CorruptDocument, EmptyDocument, FileTooLarge, UnsupportedFile
-from rag.isolate import run_isolated
+from rag.ingest._isolate import run_isolated
 from rag.settings import ParseLimits
 from rag.types import DocumentKind, ParsedDocument
 
@@ -105,10 +105,10 @@ def parse_sync(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocume
     """Parse in this process (the child's work): text, boxes, renders and figures."""
     _check_size(data, file_name, limits)
     if sniff(data, file_name) == "pdf":
-        from rag._pdf import parse_pdf  # PyMuPDF loads only where a PDF is parsed
+        from rag.ingest._pdf import parse_pdf  # PyMuPDF loads only where a PDF is parsed
 
         return parse_pdf(data, file_name, limits)
-    from rag._image import parse_image
+    from rag.ingest._image import parse_image
 
     return parse_image(data, file_name, limits)
 

@@ -1,7 +1,7 @@
 """The child side of ``run_isolated``: limit resources, run one function, write the outcome.
 
 Started as ``python -I -c <bootstrap> <sys.path json> <workdir> <memory_mb> <timeout_s>`` by
-``rag.isolate``. It reads ``(fn, args)`` from ``workdir/in.pkl`` and writes one
+``rag.ingest._isolate``. It reads ``(fn, args)`` from ``workdir/in.pkl`` and writes one
 outcome tuple to ``workdir/out.pkl``:
 
     ("ok", result)
@@ -92,5 +92,5 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-if __name__ == "__main__":  # pragma: no cover - started through rag.isolate's bootstrap
+if __name__ == "__main__":  # pragma: no cover - started through rag.ingest._isolate's bootstrap
     main(sys.argv[1:])

@@ -15,13 +15,13 @@ import pytest
 import pytest_asyncio
 from qdrant_client import AsyncQdrantClient
 
+from rag.answer._retrieve import Retriever
 from rag.db import Catalog, create_engine, session_factory
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.index import VectorDims, VectorIndex
 from rag.index.edge import EdgeIndex
 from rag.index.server import ServerIndex
-from rag.ingest import Ingestor
-from rag.retrieve import Retriever
+from rag.ingest._ingestor import Ingestor
 from rag.settings import ParseLimits, RetrievalConfig
 from rag.types import Audience, PageHit, Scope
 from tests.fakes import documents

@@ -73,7 +73,7 @@ def strip_citations(text: str) -> str:
 def defuse_mentions(text: str) -> str:
     """Turn Slack control sequences into inert text: ``<!channel>`` -> ``@channel``.
 
-    Defence in depth: renderers still escape with ``rag.mrkdwn.mrkdwn_safe``.
+    Defence in depth: renderers still escape with ``bot.mrkdwn.mrkdwn_safe``.
     """
     defused = _CONTROL.sub(_inert, text)
     return _STRAY.sub("", defused)

@@ -24,10 +24,10 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from rag.citations import EXTRACTIVE_LABEL
+from rag._services import Services
+from rag.answer._citations import EXTRACTIVE_LABEL
+from rag.answer._highlight import HIGHLIGHT_FILL, render_page_png
 from rag.cli import main
-from rag.highlight import HIGHLIGHT_FILL, render_page_png
-from rag.services import Services
 from rag.settings import Settings
 from rag.types import Answer, Audience, QueryImage
 from tests.fakes import documents

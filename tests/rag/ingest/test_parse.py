@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from rag._mupdf import pymupdf
-from rag._pdf import normalise_text
 from rag.errors import (
     CorruptDocument,
     EmptyDocument,
@@ -23,7 +22,8 @@ from rag.errors import (
     TooManyPages,
     UnsupportedFile,
 )
-from rag.parse import content_hash, parse_document, parse_sync, sniff
+from rag.ingest._parse import content_hash, parse_document, parse_sync, sniff
+from rag.ingest._pdf import normalise_text
 from rag.settings import ParseLimits
 from rag.types import BBox, ParsedDocument, ParsedPage
 from tests.fakes import documents

@@ -25,8 +25,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rag._child import IN_FILE, OUT_FILE
 from rag.errors import CorruptDocument, DocumentError, FolioError, ParseCrashed, ParseTimeout
+from rag.ingest._child import IN_FILE, OUT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 _BOOTSTRAP = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from rag._child import main; main(sys.argv[2:])"
+    "from rag.ingest._child import main; main(sys.argv[2:])"
 )
 # Only what a parser may need; tokens and API keys stay in the parent.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")

@@ -13,11 +13,11 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from rag.answer import NOTHING_FOUND, Answerer
-from rag.citations import EXTRACTIVE_LABEL
+from bot.mrkdwn import mrkdwn_safe
+from rag._llm import VisionModel
+from rag.answer._answerer import NOTHING_FOUND, Answerer
+from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.errors import ModelUnavailable
-from rag.llm import VisionModel
-from rag.mrkdwn import mrkdwn_safe
 from rag.settings import LlmConfig
 from rag.types import Audience, BBox, Hit, PageHit, QueryImage, Turn
 from tests.fakes.documents import FINANCEBENCH_PDFS

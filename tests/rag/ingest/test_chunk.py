@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunk import chunk_document, chunk_page
-from rag.parse import parse_sync
+from rag.ingest._chunk import chunk_document, chunk_page
+from rag.ingest._parse import parse_sync
 from rag.settings import ParseLimits
 from rag.types import BBox, ParsedDocument, ParsedPage, TextBlock
 from tests.fakes import documents
