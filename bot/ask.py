@@ -25,6 +25,7 @@ from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
 from bot.replies import Reply, working
 from bot.slack_io import PageImage, upload_page_images
+from rag import page_label
 from rag._services import Services
 from rag.types import Answer, Audience, BBox, Citation, Document, QueryImage, Turn
 
@@ -226,9 +227,11 @@ def _linked(citation: Citation, document: Document | None) -> Citation:
 def _page_image(citation: Citation, png: bytes) -> PageImage:
     stem = PurePosixPath(citation.file_name).stem or "page"
     safe_stem = re.sub(r"[^\w.-]+", "_", stem)[:80]
+    where = page_label(citation.file_name, citation.page_number, short=True)
     return PageImage(
         filename=f"{safe_stem}-p{citation.page_number}.png",
-        title=f"[{citation.number}] {citation.file_name}, p. {citation.page_number}",
+        title=f"[{citation.number}] {citation.file_name}, {where}",
         png=png,
-        alt_text=f"Page {citation.page_number} of {citation.file_name}, cited passage highlighted",
+        alt_text=f"{citation.page_label.capitalize()} of {citation.file_name}, cited passage "
+        "highlighted",
     )

@@ -12,17 +12,18 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_io import download_file
+from rag import SUPPORTED_SUFFIXES
 from rag.errors import DownloadError
-from rag.ingest._files import SUPPORTED_SUFFIXES
 from rag.types import QueryImage
 
 logger = logging.getLogger(__name__)
 
 SlackFile = Mapping[str, Any]
-FileKind = Literal["pdf", "image"]
+FileKind = Literal["pdf", "image", "document"]
 
 MAX_QUERY_IMAGES = 4
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/tiff"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff"})
 
 
 def file_name(file: SlackFile) -> str:
@@ -31,13 +32,15 @@ def file_name(file: SlackFile) -> str:
 
 
 def kind_of(file: SlackFile) -> FileKind | None:
-    """``pdf`` or ``image`` when folio can read the file, else None."""
+    """``pdf``, ``image`` or ``document`` (Office, text) when folio reads the file, else None."""
     mimetype = str(file.get("mimetype") or "").lower()
     suffix = PurePosixPath(file_name(file)).suffix.lower()
     if mimetype == "application/pdf" or (not mimetype and suffix == ".pdf"):
         return "pdf"
-    if mimetype in IMAGE_TYPES or (not mimetype and suffix in SUPPORTED_SUFFIXES):
+    if mimetype in IMAGE_TYPES or (not mimetype and suffix in IMAGE_SUFFIXES):
         return "image"
+    if suffix in SUPPORTED_SUFFIXES:  # rag sniffs the bytes; the name only admits the file
+        return "document"
     return None
 
 

@@ -20,6 +20,7 @@ from bot import render
 from bot.files import SlackFiles, file_name, kind_of
 from bot.metrics import Metrics
 from bot.replies import DONE, FAILED, QUEUED, Reply, react, unreact
+from rag import SUPPORTED_FORMATS
 from rag._jobs import Job, JobOutcome, JobSpec
 from rag._services import Services
 from rag.errors import DocumentError, DocumentNotFound
@@ -27,9 +28,7 @@ from rag.errors import DocumentError, DocumentNotFound
 logger = logging.getLogger(__name__)
 
 PRIVATE_CHANNEL_TYPES = frozenset({"group", "im", "mpim"})
-UNSUPPORTED_NOTE = (
-    "folio reads PDFs and images (PNG, JPEG, WebP, GIF, TIFF), so it did not index {names}."
-)
+UNSUPPORTED_NOTE = "folio reads " + SUPPORTED_FORMATS + ", so it did not index {names}."
 
 
 class SlackIndexer:

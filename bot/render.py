@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.mrkdwn import mrkdwn_safe
+from rag import page_label
 from rag.types import Answer, Citation, Document, PageHit
 
 Block = dict[str, Any]
@@ -213,9 +214,10 @@ def _answer_body(answer: Answer) -> list[Block]:
 
 
 def citation_line(citation: Citation) -> str:
-    """``[n] <permalink|file name>, p. N`` (unlinked when the permalink is unsafe or absent)."""
+    """``[n] <permalink|file name>, p. N`` (or ``slide N``; unlinked when the permalink is
+    unsafe or absent)."""
     name = safe_link(citation.permalink, _clip(citation.file_name, 150))
-    return f"[{citation.number}] {name}, p. {citation.page_number}"
+    return f"[{citation.number}] {name}, {_page(citation.file_name, citation.page_number)}"
 
 
 def _sources_blocks(citations: Sequence[Citation]) -> list[Block]:
@@ -293,7 +295,8 @@ def answer_message(answer: Answer, *, answer_id: str | None) -> RenderedMessage:
 def _hit_line(rank: int, hit: PageHit) -> str:
     snippet = mrkdwn_safe(_clip(hit.passage, 280)) or "_(no text on this page)_"
     name = mrkdwn_safe(_clip(hit.file_name, 150))
-    return f"*{rank}.* {name}, p. {hit.page_number} · score {hit.score:.3f}\n>{snippet}"
+    where = _page(hit.file_name, hit.page_number)
+    return f"*{rank}.* {name}, {where} · score {hit.score:.3f}\n>{snippet}"
 
 
 def search_message(hits: Sequence[PageHit]) -> RenderedMessage:
@@ -303,8 +306,14 @@ def search_message(hits: Sequence[PageHit]) -> RenderedMessage:
     shown = list(hits)[:10]
     blocks = [_section(f"*Top {len(shown)} pages*")]
     blocks += [_section(_hit_line(rank, hit)) for rank, hit in enumerate(shown, start=1)]
-    text = "; ".join(f"{mrkdwn_safe(_clip(h.file_name, 80))} p. {h.page_number}" for h in shown)
+    text = "; ".join(
+        f"{mrkdwn_safe(_clip(h.file_name, 80))} {_page(h.file_name, h.page_number)}" for h in shown
+    )
     return RenderedMessage(text=_truncate(f"Top pages: {text}", FALLBACK_LIMIT), blocks=blocks)
+
+
+def _page(file_name: str, number: int) -> str:
+    return page_label(file_name, number, short=True)
 
 
 def _plural(count: int, word: str) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rag.answer._retrieve import Retriever
     from rag.errors import FolioError
     from rag.ingest._ingestor import Ingestor
+    from rag.ingest._sniff import SUPPORTED_FORMATS, SUPPORTED_SUFFIXES
     from rag.settings import LlmConfig, ParseLimits, RetrievalConfig, Settings
     from rag.types import (
         Answer,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         QueryImage,
         Scope,
         Turn,
+        page_label,
     )
 
 _EXPORTS = {
@@ -51,6 +53,9 @@ _EXPORTS = {
     "QueryImage": "rag.types",
     "Scope": "rag.types",
     "Turn": "rag.types",
+    "page_label": "rag.types",
+    "SUPPORTED_SUFFIXES": "rag.ingest._sniff",
+    "SUPPORTED_FORMATS": "rag.ingest._sniff",
 }
 
 __all__ = [
@@ -68,12 +73,15 @@ __all__ = [
     "QueryImage",
     "RetrievalConfig",
     "Retriever",
+    "SUPPORTED_FORMATS",
+    "SUPPORTED_SUFFIXES",
     "Scope",
     "Services",
     "Settings",
     "Turn",
     "VisionModel",
     "open_services",
+    "page_label",
 ]
 
 if not TYPE_CHECKING:

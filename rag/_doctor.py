@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,15 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # Optional parts (LibreOffice, OCR) warn without failing the doctor.
+    required: bool = True
+
+    @property
+    def mark(self) -> str:
+        """✓, ✗ for a failed required check, or ! for a missing optional part."""
+        if self.ok:
+            return "✓"
+        return "✗" if self.required else "!"
 
 
 async def run_checks(settings: Settings) -> list[Check]:
@@ -31,6 +41,8 @@ async def run_checks(settings: Settings) -> list[Check]:
     checks.append(await _check("text model", lambda: _text(settings, dims)))
     if len(dims) == 2:
         checks.append(await _check("vector store", lambda: _vectors(settings, dims)))
+    checks.append(await asyncio.to_thread(_libreoffice))
+    checks.append(await asyncio.to_thread(_ocr, settings))
     return checks
 
 
@@ -55,6 +67,48 @@ async def _check(name: str, probe: Callable[[], Awaitable[str]]) -> Check:
         return Check(name, False, exc.detail or exc.user_message)
     except FolioError as exc:
         return Check(name, False, exc.user_message)
+
+
+def _libreoffice() -> Check:
+    from rag.ingest._office import INSTALL_ALL, find_soffice
+
+    name = "LibreOffice"
+    soffice = find_soffice()
+    if soffice is None:
+        return Check(
+            name,
+            False,
+            "not found on PATH, so Word, PowerPoint, Excel, OpenDocument, RTF and CSV files "
+            f"are refused; install it (Debian or Ubuntu: {INSTALL_ALL}).",
+            required=False,
+        )
+    try:
+        version = subprocess.run(
+            [soffice, "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check(name, False, f"{soffice} does not run ({exc}).", required=False)
+    return Check(name, True, f"{version or soffice} at {soffice}: Office files are read")
+
+
+def _ocr(settings: Settings) -> Check:
+    if not settings.parse.ocr:
+        detail = "off (FOLIO_OCR=off): scanned pages are indexed as pictures, without words"
+        return Check("OCR", True, detail)
+    try:
+        from rag.ingest._ocr import engine_version
+
+        version = engine_version()
+    except (ImportError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Check(
+            "OCR",
+            False,
+            f"RapidOCR does not load ({first}), so scanned pages get no words; reinstall "
+            "folio's dependencies.",
+            required=False,
+        )
+    return Check("OCR", True, f"{version}: pages without a text layer are read")
 
 
 async def _database(settings: Settings) -> str:

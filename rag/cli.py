@@ -19,7 +19,7 @@ from rag.answer._citations import best_excerpt, key_terms
 from rag.errors import ConfigError, DocumentNotFound, FolioError
 from rag.ingest._files import SUPPORTED_SUFFIXES, expand_paths, read_file
 from rag.settings import Settings
-from rag.types import Audience, QueryImage, Scope
+from rag.types import Audience, QueryImage, Scope, page_label
 
 logger = logging.getLogger("folio")
 
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ingest = _command(commands, "ingest", _ingest, "index PDFs and images (folders recurse)")
+    ingest = _command(commands, "ingest", _ingest, "index files: PDFs, Office, text, pictures (folders recurse)")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _scope_options(ingest, private=True)
 
@@ -196,7 +196,8 @@ async def _search(settings: Settings, args: argparse.Namespace) -> int:
     terms = key_terms(args.question)
     for rank, page in enumerate(pages, 1):
         snippet = best_excerpt(page.passage, terms, size=160)[0]
-        print(f"{rank:>2}. {page.file_name}  p.{page.page_number}  score {page.score:.4f}")
+        where = page_label(page.file_name, page.page_number, short=True)
+        print(f"{rank:>2}. {page.file_name}  {where}  score {page.score:.4f}")
         if snippet:
             print(f"    {snippet}")
     return 0
@@ -214,7 +215,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
         if answer.citations:
             print("\nSources:")
         for citation in answer.citations:
-            print(f"  [{citation.number}] {citation.file_name}, page {citation.page_number}")
+            print(f"  [{citation.number}] {citation.file_name}, {citation.page_label}")
             if args.out is None:
                 continue
             png = await services.pages.page_png(
@@ -275,6 +276,6 @@ async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
 
     ok = True
     for check in await run_checks(settings):
-        ok &= check.ok
-        print(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+        ok &= check.ok or not check.required
+        print(f"{check.mark} {check.name}: {check.detail}")
     return 0 if ok else 1

@@ -5,7 +5,8 @@ The tree::
     FolioError                       base; ``user_message`` is safe to show a user
     ├── ConfigError                  a setting is missing or malformed (developer-facing)
     ├── DocumentError                a file cannot be indexed
-    │   ├── UnsupportedFile          not a PDF or a supported image
+    │   ├── UnsupportedFile          not a format folio reads
+    │   ├── ConverterMissing         an Office file, but LibreOffice is not installed
     │   ├── EncryptedDocument        password-protected PDF
     │   ├── CorruptDocument          truncated or unreadable bytes
     │   ├── EmptyDocument            a PDF with no pages
@@ -57,7 +58,11 @@ class DocumentError(FolioError):
 
 
 class UnsupportedFile(DocumentError):
-    """Not a PDF or a supported image type."""
+    """Not a format folio reads."""
+
+
+class ConverterMissing(DocumentError):
+    """An Office file, but the LibreOffice that converts it is not installed."""
 
 
 class EncryptedDocument(DocumentError):

@@ -42,6 +42,7 @@ class ParseLimits:
     max_page_points: float = 5000.0
     max_image_pixels: int = 40_000_000
     render_dpi: int = 110
+    ocr: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,7 @@ class Settings:
                 max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),
                 timeout_s=env.number("FOLIO_PARSE_TIMEOUT_S", 120.0, float, low=1),
                 memory_mb=env.number("FOLIO_PARSE_MEMORY_MB", 2048, int, low=256),
+                ocr=env.choice("FOLIO_OCR", "ON", ("ON", "OFF")) == "ON",
             ),
             retrieval=RetrievalConfig(
                 top_k=env.number("FOLIO_TOP_K", 8, int, low=1, high=50),

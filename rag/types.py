@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Literal
 
 PointKind = Literal["chunk", "page", "figure"]
 AnswerMode = Literal["model", "extractive", "nothing_found"]
-DocumentKind = Literal["pdf", "image"]
+# What a document was shared as. Everything but a picture is read (and re-rendered for
+# answers) as PDF pages: Office files through LibreOffice, text laid out by PyMuPDF.
+DocumentKind = Literal["pdf", "image", "document", "presentation", "spreadsheet", "text"]
+# LibreOffice prints a deck one slide per page, and a workbook sheet by sheet over pages.
+_SLIDE_SUFFIXES = frozenset({".pptx", ".ppt", ".pps", ".ppsx", ".odp"})
+_SHEET_SUFFIXES = frozenset({".xlsx", ".xls", ".ods", ".csv"})
+
+
+def page_label(file_name: str, number: int, *, short: bool = False) -> str:
+    """How people name page ``number`` of this file: "slide 4" of a deck, "sheet page 2"
+    of a workbook, else "page 3" (``short``: "p. 3")."""
+    suffix = PurePosixPath(file_name.lower()).suffix
+    if suffix in _SLIDE_SUFFIXES:
+        return f"slide {number}"
+    if suffix in _SHEET_SUFFIXES:
+        return f"sheet page {number}"
+    return f"p. {number}" if short else f"page {number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +95,10 @@ class Figure:
 
 @dataclass(frozen=True, slots=True)
 class ParsedPage:
-    """One parsed page: its text blocks, a render, and its figures (1-based ``number``)."""
+    """One parsed page: its text blocks, a render, and its figures (1-based ``number``).
+
+    ``ocr`` marks a page without a (sufficient) text layer, whose words are read by OCR.
+    """
 
     number: int
     width: float
@@ -86,6 +106,7 @@ class ParsedPage:
     blocks: tuple[TextBlock, ...]
     render_png: bytes
     figures: tuple[Figure, ...] = ()
+    ocr: bool = False
 
     @property
     def text(self) -> str:
@@ -95,10 +116,15 @@ class ParsedPage:
 
 @dataclass(frozen=True, slots=True)
 class ParsedDocument:
-    """The result of parsing one file."""
+    """The result of parsing one file.
+
+    ``rendition`` is the PDF its pages were read from when that is not the file itself
+    (an Office file converted, a text file laid out): what is stored to render pages again.
+    """
 
     kind: DocumentKind
     pages: tuple[ParsedPage, ...]
+    rendition: bytes | None = field(default=None, repr=False)
 
     @property
     def figure_count(self) -> int:
@@ -175,6 +201,11 @@ class PageHit:
         return next((hit.text for hit in self.hits if hit.text), "")
 
     @property
+    def page_label(self) -> str:
+        """ "page 3", "slide 3" or "sheet page 3", as the file's kind names its pages."""
+        return page_label(self.file_name, self.page_number)
+
+    @property
     def bboxes(self) -> tuple[BBox, ...]:
         """Boxes of the best passage, for highlighting."""
         for hit in self.hits:
@@ -203,6 +234,11 @@ class Citation:
     bboxes: tuple[BBox, ...] = ()
     slack_file_id: str | None = None
     permalink: str | None = None
+
+    @property
+    def page_label(self) -> str:
+        """ "page 3", "slide 3" or "sheet page 3", as the file's kind names its pages."""
+        return page_label(self.file_name, self.page_number)
 
 
 @dataclass(frozen=True, slots=True)

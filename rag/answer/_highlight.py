@@ -31,12 +31,12 @@ def render_page_png(
     Boxes are in PDF points on the page as shown (what parsing reports); for pictures,
     in pixels of the original picture.
     """
-    if kind == "pdf":
-        image, scale = _pdf_page(data, page_number, dpi=dpi, max_side=max_side)
-    else:
+    if kind == "image":
         if page_number != 1:
             raise ValueError(f"a picture has one page, not page {page_number}")
         image, scale = _picture(data, max_side=max_side)
+    else:  # a PDF, or the PDF an Office or text file was read from
+        image, scale = _pdf_page(data, page_number, dpi=dpi, max_side=max_side)
     if bboxes:
         image = _highlight(image, bboxes, scale)
     return png_bytes(image)

@@ -17,7 +17,7 @@ from openai.types.chat import (
 from PIL import Image, UnidentifiedImageError
 
 from rag.errors import UnsupportedFile
-from rag.types import Turn
+from rag.types import Turn, page_label
 
 Message = ChatCompletionMessageParam
 
@@ -126,13 +126,15 @@ def answer_messages(
     """Messages asking for a cited answer; ``image_urls[i]`` is ``sources[i]``'s page image."""
     blocks = [f"Question: {question.strip()}", "", "Sources:"]
     for source in sources:
-        blocks.append(f"[{source.number}] {source.file_name}, page {source.page_number}")
+        where = page_label(source.file_name, source.page_number)
+        blocks.append(f"[{source.number}] {source.file_name}, {where}")
         blocks.append(f"<<<\n{source.text.strip()}\n>>>")
     parts: list[ChatCompletionContentPartParam] = [_text("\n".join(blocks))]
     for source, url in zip(sources, image_urls, strict=True):
         if url is not None:
-            label = f"Page image of source [{source.number}] ({source.file_name}, page "
-            parts += [_text(f"{label}{source.page_number}):"), _image(url)]
+            where = page_label(source.file_name, source.page_number)
+            label = f"Page image of source [{source.number}] ({source.file_name}, {where}):"
+            parts += [_text(label), _image(url)]
     parts.append(_text(f"Answer the question with citations: {question.strip()}"))
     return [
         {"role": "system", "content": ANSWER_SYSTEM},

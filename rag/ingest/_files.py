@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rag.errors import DocumentError, FileTooLarge
+from rag.ingest._sniff import SUPPORTED_SUFFIXES
 
-SUPPORTED_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff"})
+__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "read_file"]
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -138,7 +138,9 @@ class Ingestor:
         await self._index.delete_document(document.id)
         try:
             await self._index.upsert(points)
-            await self._catalog.add(document, pages, data, len(data))
+            # Office and text files keep the PDF their pages were read from: it renders the
+            # cited pages for answers without converting again.
+            await self._catalog.add(document, pages, parsed.rendition or data, len(data))
         except BaseException:
             await asyncio.shield(self._index.delete_document(document.id))
             raise

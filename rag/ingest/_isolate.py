@@ -93,9 +93,11 @@ async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int) -> int 
     except TimeoutError:
         return None
     finally:
+        # The whole group, also after a normal exit: a converter the parser started
+        # (LibreOffice) must not outlive it.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             # Reaped even when the caller was cancelled: no zombie outlives this call.
             await asyncio.shield(proc.wait())
 

@@ -1,52 +1,38 @@
-"""Untrusted bytes -> ParsedDocument: size cap, magic-byte sniffing, parsing in a child.
+"""Untrusted bytes -> ParsedDocument: size cap, then sniffing, conversion and parsing in children.
 
-``parse_document`` is what ingestion calls: it checks what it can cheaply in-process,
-then runs ``parse_sync`` in a fresh child process under the time and memory limits of
-``ParseLimits`` (see ``rag.ingest._isolate``). ``parse_sync`` is the same work in-process, for
-the child and for tests.
+``parse_document`` is what ingestion calls. It checks the size in-process, then runs
+``parse_sync`` in a fresh child process under the time and memory limits of ``ParseLimits``
+(see ``rag.ingest._isolate``): sniffing (magic bytes, the inside of ZIP and OLE files),
+LibreOffice for Office files, PyMuPDF's layout for text, then PyMuPDF for every page.
+Pages without a text layer are then read by OCR in further children, each under the same
+limits, so a long scan is not cut short by one deadline. ``parse_sync`` is the first step
+in-process, for the child and for tests.
 """
 
 from __future__ import annotations
 
-import codecs
+import dataclasses
 import hashlib
 import logging
 import time
-import zipfile
-from io import BytesIO
+from typing import Literal
 
-from rag.errors import CorruptDocument, EmptyDocument, FileTooLarge, UnsupportedFile
+from rag.errors import DocumentError, FileTooLarge
 from rag.ingest._isolate import run_isolated
+from rag.ingest._sniff import Format, sniff
 from rag.settings import ParseLimits
-from rag.types import DocumentKind, ParsedDocument
+from rag.types import ParsedDocument, TextBlock
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED = "PDFs and PNG, JPEG, WebP, GIF or TIFF pictures"
+__all__ = ["content_hash", "parse_document", "parse_sync", "sniff"]
 
-_IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG picture"),
-    (b"\xff\xd8\xff", "a JPEG picture"),
-    (b"GIF87a", "a GIF picture"),
-    (b"GIF89a", "a GIF picture"),
-    (b"II*\x00", "a TIFF picture"),
-    (b"MM\x00*", "a TIFF picture"),
-)
-# Kinds folio cannot read, so that a refusal can say what the file seems to be.
-_OTHER_MAGIC = (
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document"),
-    (b"{\\rtf", "an RTF document"),
-    (b"%!PS", "a PostScript file"),
-    (b"BM", "a BMP picture"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"),
-)
-_ZIP_KINDS = (
-    ("word/", "a Word document"),
-    ("xl/", "an Excel workbook"),
-    ("ppt/", "a PowerPoint presentation"),
-)
+# Share of the child's deadline one OCR child spends before it hands back what it read.
+_OCR_BUDGET = 0.5
+# Pages in a row OCR may fail on before it is taken as broken here (and left out).
+_OCR_FAILURES = 3
+# Share of the child's deadline LibreOffice may take (the rest parses its PDF).
+_CONVERT_BUDGET = 0.7
 
 
 def content_hash(data: bytes) -> str:
@@ -54,32 +40,9 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sniff(data: bytes, file_name: str) -> DocumentKind:
-    """What the bytes are (never what the name claims); refuse what folio cannot read."""
-    if not data:
-        raise EmptyDocument(f"{file_name} is empty (0 bytes); share the file again.")
-    if b"%PDF-" in data[:1024]:
-        return "pdf"
-    if _image_kind(data) is not None:
-        return "image"
-    what = _describe(data)
-    if file_name.lower().endswith(".pdf"):
-        raise CorruptDocument(
-            f"{file_name} is not a PDF (it looks like {what}); "
-            "download or export the real PDF and share it again.",
-            detail=f"not a PDF: {what}",
-        )
-    raise UnsupportedFile(
-        f"folio can't read {file_name} (it looks like {what}); it reads {SUPPORTED}. "
-        "Export it as a PDF and share it again.",
-        detail=f"unsupported: {what}",
-    )
-
-
 async def parse_document(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
-    """Check and parse one untrusted file in a child process under ``limits``."""
+    """Check and parse one untrusted file in child processes under ``limits``."""
     _check_size(data, file_name, limits)
-    kind = sniff(data, file_name)
     started = time.monotonic()
     parsed = await run_isolated(
         parse_sync,
@@ -90,11 +53,13 @@ async def parse_document(data: bytes, file_name: str, limits: ParseLimits) -> Pa
         memory_mb=limits.memory_mb,
         label=file_name,
     )
+    parsed = await _read_scanned(parsed, data, file_name, limits)
     logger.info(
-        "parsed a %s of %d bytes: %d pages, %d figures in %.2f s",
-        kind,
+        "parsed a %s of %d bytes: %d pages (%d by OCR), %d figures in %.2f s",
+        parsed.kind,
         len(data),
         len(parsed.pages),
+        sum(page.ocr for page in parsed.pages),
         parsed.figure_count,
         time.monotonic() - started,
     )
@@ -102,15 +67,104 @@ async def parse_document(data: bytes, file_name: str, limits: ParseLimits) -> Pa
 
 
 def parse_sync(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
-    """Parse in this process (the child's work): text, boxes, renders and figures."""
+    """Parse in this process (the child's work): text, boxes, renders and figures.
+
+    Pages that need OCR are marked (``ParsedPage.ocr``) but not read here; ``read_scanned``
+    does that.
+    """
     _check_size(data, file_name, limits)
-    if sniff(data, file_name) == "pdf":
-        from rag.ingest._pdf import parse_pdf  # PyMuPDF loads only where a PDF is parsed
+    fmt = sniff(data, file_name)
+    if fmt.route == "image":
+        from rag.ingest._image import parse_image
 
-        return parse_pdf(data, file_name, limits)
-    from rag.ingest._image import parse_image
+        parsed = parse_image(data, file_name, limits)
+        return _marked(parsed, (1,) if limits.ocr else ())
+    pdf = _as_pdf(data, fmt, file_name, limits)
+    from rag.ingest._pdf import parse_pdf  # PyMuPDF loads only where a PDF is parsed
 
-    return parse_image(data, file_name, limits)
+    parsed = parse_pdf(pdf, file_name, limits)
+    rendition = None if pdf is data else pdf
+    parsed = dataclasses.replace(parsed, kind=fmt.kind, rendition=rendition)
+    if not limits.ocr:
+        return parsed
+    from rag.ingest._ocr import scanned_pages
+
+    return _marked(parsed, scanned_pages(pdf, parsed))
+
+
+def read_scanned_sync(parsed: ParsedDocument, data: bytes) -> ParsedDocument:
+    """OCR every page marked as scanned, in this process (tests and benchmarks)."""
+    from rag.ingest._ocr import read_pages, with_ocr
+
+    numbers = [page.number for page in parsed.pages if page.ocr]
+    found = read_pages(*_ocr_source(parsed, data), numbers, budget_s=float("inf"))
+    pages = tuple(with_ocr(p, found[p.number]) if p.number in found else p for p in parsed.pages)
+    return dataclasses.replace(parsed, pages=pages)
+
+
+def _as_pdf(data: bytes, fmt: Format, file_name: str, limits: ParseLimits) -> bytes:
+    if fmt.route == "office":
+        from rag.ingest._office import convert_to_pdf
+
+        return convert_to_pdf(data, fmt, file_name, timeout_s=limits.timeout_s * _CONVERT_BUDGET)
+    if fmt.route == "text":
+        from rag.ingest._text import text_to_pdf
+
+        return text_to_pdf(data, fmt, file_name, max_pages=limits.max_pages)
+    return data
+
+
+def _marked(parsed: ParsedDocument, numbers: tuple[int, ...]) -> ParsedDocument:
+    wanted = set(numbers)
+    pages = tuple(
+        dataclasses.replace(page, ocr=True) if page.number in wanted else page
+        for page in parsed.pages
+    )
+    return dataclasses.replace(parsed, pages=pages)
+
+
+async def _read_scanned(
+    parsed: ParsedDocument, data: bytes, file_name: str, limits: ParseLimits
+) -> ParsedDocument:
+    """OCR the marked pages in children, a batch per child, until every page is read."""
+    todo = [page.number for page in parsed.pages if page.ocr]
+    if not todo:
+        return parsed
+    from rag.ingest._ocr import read_pages, with_ocr
+
+    found: dict[int, tuple[TextBlock, ...]] = {}
+    pdf, source = _ocr_source(parsed, data)
+    failures = 0
+    while todo and failures < _OCR_FAILURES:
+        try:
+            batch = await run_isolated(
+                read_pages,
+                pdf,
+                source,
+                todo,
+                limits.timeout_s * _OCR_BUDGET,
+                timeout_s=limits.timeout_s,
+                memory_mb=limits.memory_mb,
+                label=file_name,
+            )
+        except DocumentError as exc:
+            # That page alone was too much (time, memory, a reader crash): it keeps its
+            # picture, which CLIP still indexes, and the other pages are read.
+            logger.warning("OCR gave up on page %d: %s", todo[0], exc.detail or exc)
+            batch = {todo[0]: ()}
+            failures += 1
+        else:
+            failures = 0
+        found.update(batch)
+        todo = [number for number in todo if number not in found]
+    pages = tuple(with_ocr(p, found[p.number]) if p.number in found else p for p in parsed.pages)
+    return dataclasses.replace(parsed, pages=pages)
+
+
+def _ocr_source(parsed: ParsedDocument, data: bytes) -> tuple[bytes, Literal["pdf", "image"]]:
+    if parsed.kind == "image":
+        return data, "image"
+    return parsed.rendition or data, "pdf"
 
 
 def _check_size(data: bytes, file_name: str, limits: ParseLimits) -> None:
@@ -124,46 +178,3 @@ def _check_size(data: bytes, file_name: str, limits: ParseLimits) -> None:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
-
-
-def _image_kind(data: bytes) -> str | None:
-    for magic, what in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return what
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "a WebP picture"
-    return None
-
-
-def _describe(data: bytes) -> str:
-    """A guess at what the bytes are, for messages."""
-    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head:
-        return "a web page, perhaps a login page"
-    if data.startswith(b"PK\x03\x04"):
-        return _zip_kind(data)
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
-        return "a HEIC photo (save it as JPEG)"
-    if b"<svg" in head:
-        return "an SVG drawing"
-    for magic, what in _OTHER_MAGIC:
-        if data.startswith(magic):
-            return what
-    try:
-        # Incremental, so a character cut at the 4 KiB mark is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(data[:4096], final=False)
-    except UnicodeDecodeError:
-        return "an unknown kind of file"
-    return "plain text"
-
-
-def _zip_kind(data: bytes) -> str:
-    try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return "a ZIP archive"
-    for prefix, what in _ZIP_KINDS:
-        if any(name.startswith(prefix) for name in names):
-            return what
-    return "a ZIP archive"

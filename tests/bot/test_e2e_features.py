@@ -135,17 +135,13 @@ async def test_forget_by_someone_who_neither_shared_the_file_nor_is_an_admin_is_
 
 
 async def test_an_unsupported_file_type_gets_a_short_threaded_note(http_bot: Bot):
-    event, _ = await http_bot.share(
-        "notes.docx",
-        b"PK\x03\x04 not really a docx",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    )
+    event, _ = await http_bot.share("photos.zip", b"PK\x03\x04 an archive", "application/zip")
 
     note = await http_bot.fake.wait_for(
         "chat.postMessage", lambda c: c.params.get("thread_ts") == event["ts"]
     )
 
-    assert "did not index notes.docx" in text_of(note)
+    assert "did not index photos.zip" in text_of(note)
     assert await http_bot.services.jobs.pending() == 0
     assert http_bot.fake.downloads == []
     assert (DOCS_CHANNEL, event["ts"]) not in http_bot.fake.reactions

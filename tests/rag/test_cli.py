@@ -20,6 +20,7 @@ from PIL import Image
 from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.cli import main
 from rag.db.migrate import current_revision, head_revision
+from rag.ingest._office import find_soffice
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
 
@@ -130,7 +131,7 @@ def test_a_bad_file_in_a_folder_is_one_sentence_exit_1_and_the_others_are_indexe
 def test_search_prints_ranked_file_page_score_lines(in_corpus: Corpus) -> None:
     run = folio("search", "Who replaced the bakery oven?")
     assert run.code == 0
-    ranked = re.findall(r"^\s*(\d+)\. (\S+)  p\.(\d+)  score (\d\.\d{4})$", run.out, re.M)
+    ranked = re.findall(r"^\s*(\d+)\. (\S+)  p\. (\d+)  score (\d\.\d{4})$", run.out, re.M)
     assert ranked[0][1:3] == ("bakery.pdf", "2")
     assert [int(rank) for rank, *_ in ranked] == list(range(1, len(ranked) + 1))
     scores = [float(score) for *_, score in ranked]
@@ -152,7 +153,7 @@ def test_search_with_only_an_image_lists_the_picture_first(in_corpus: Corpus) ->
     assert folio("ingest", str(scan), "--channel", "CSCAN", "--private").code == 0
     run = folio("search", "", "--image", str(picture), "--channel", "CSCAN")
     assert run.code == 0
-    assert re.search(r"^\s*1\. diagram\.png  p\.1  score", run.out, re.M), run.out
+    assert re.search(r"^\s*1\. diagram\.png  p\. 1  score", run.out, re.M), run.out
 
 
 def test_docs_lists_the_indexed_documents(in_corpus: Corpus) -> None:
@@ -229,6 +230,8 @@ def test_doctor_passes_every_check_with_the_local_models(in_corpus: Corpus) -> N
         "✓ CLIP model",
         "✓ text model",
         "✓ vector store",
+        "✓ LibreOffice" if find_soffice() else "! LibreOffice",
+        "✓ OCR",
     ]
     assert "extractive answers" in lines[0]
     assert re.search(r"✓ vector store: reachable, \d+ points", run.out)

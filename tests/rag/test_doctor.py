@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from rag._doctor import Check, run_checks
 from rag.db.migrate import aupgrade_database, head_revision
 from rag.index import VectorDims
@@ -48,8 +50,10 @@ async def test_every_check_passes_with_local_models_and_stores(
         "CLIP model",
         "text model",
         "vector store",
+        "LibreOffice",
+        "OCR",
     ]
-    assert all(c.ok for c in checks), checks
+    assert all(c.ok or not c.required for c in checks), checks
     found = by_name(checks)
     assert found["database"].detail == f"sqlite+aiosqlite reachable, schema at {head_revision()}"
     assert found["CLIP model"].detail == f"{tiny_clip_dir} loaded (32 dimensions)"
@@ -173,3 +177,15 @@ async def test_an_unreachable_qdrant_server_is_reported_in_a_sentence_naming_qdr
     vectors = by_name(await run_checks(settings))["vector store"]
     assert "QDRANT_URL" in vectors.detail
     assert_one_sentence(vectors.detail)
+
+
+async def test_libreoffice_missing_is_a_warning_that_says_what_to_install(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = await migrated(settings_for(tmp_path, tiny_clip_dir, minilm_dir))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = by_name(await run_checks(settings))
+    office = found["LibreOffice"]
+    assert (office.ok, office.required, office.mark) == (False, False, "!")
+    assert "apt-get install libreoffice-writer-nogui libreoffice-impress-nogui" in office.detail
+    assert found["OCR"].ok and found["OCR"].detail.startswith("RapidOCR ")
