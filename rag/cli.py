@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ingest = _command(commands, "ingest", _ingest, "index files: PDFs, Office, text, pictures (folders recurse)")
+    ingest = _command(
+        commands, "ingest", _ingest, "index files: PDFs, Office, text, pictures (folders recurse)"
+    )
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _scope_options(ingest, private=True)
 
