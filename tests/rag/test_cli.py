@@ -71,7 +71,7 @@ def corpus(
     (docs / "bakery.pdf").write_bytes(documents.text_pdf(PAGES["bakery.pdf"]))
     (docs / "a" / "zoo.pdf").write_bytes(documents.text_pdf(PAGES["zoo.pdf"]))
     (docs / "a" / "b" / "lighthouse.pdf").write_bytes(documents.text_pdf(PAGES["lighthouse.pdf"]))
-    (docs / "a" / "notes.txt").write_text("not a document folio reads", encoding="utf-8")
+    (docs / "a" / "notes.log").write_text("not a document folio reads", encoding="utf-8")
     env = base_env(root / "data", tiny_clip_dir, minilm_dir)
     with pytest.MonkeyPatch.context() as patch:
         use_env(patch, env, root)
@@ -92,7 +92,7 @@ def test_ingest_recurses_folders_prints_each_file_and_exits_0(corpus: Corpus) ->
     assert "✓ bakery.pdf: indexed, 2 pages, 0 figures" in run.out
     assert "✓ zoo.pdf: indexed, 1 pages" in run.out
     assert "✓ lighthouse.pdf: indexed, 1 pages" in run.out
-    assert "notes.txt" not in run.out + run.err
+    assert "notes.log" not in run.out + run.err
     assert run.out.strip().endswith("3 added, 0 unchanged, 0 failed")
 
 
