@@ -7,8 +7,9 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from rag.db.generations import Generation, Generations
 from rag.db.migrate import current_revision, head_revision
-from rag.embed import ClipEmbedder, TextEmbedder
+from rag.embed import ClipEmbedder, TextEmbedder, vector_models
 from rag.errors import ConfigError, FolioError, IndexUnavailable
 from rag.index import VectorDims
 from rag.settings import Settings
@@ -138,7 +139,8 @@ async def _text(settings: Settings, dims: dict[str, int]) -> str:
 async def _vectors(settings: Settings, dims: dict[str, int]) -> str:
     from rag._services import settings_index
 
-    index = settings_index(settings)
+    generation = await _active_generation(settings)
+    index = settings_index(settings, generation.store if generation else "")
     try:
         await index.open(VectorDims(clip=dims["clip"], text=dims["text"]))
         points = await index.count()
@@ -151,4 +153,25 @@ async def _vectors(settings: Settings, dims: dict[str, int]) -> str:
         ) from exc
     finally:
         await index.close()
+    if generation is not None:
+        clip = await asyncio.to_thread(ClipEmbedder.load, settings.clip_model)
+        text = await asyncio.to_thread(TextEmbedder.load, settings.text_model)
+        if not generation.models.same_vectors(await asyncio.to_thread(vector_models, clip, text)):
+            raise FolioError(
+                f"The vectors were made by {generation.models.describe()}, not the configured "
+                "models; run `folio reindex`."
+            )
     return f"reachable, {points} points"
+
+
+async def _active_generation(settings: Settings) -> Generation | None:
+    """The active generation recorded in the database (None when none is, or unreachable)."""
+    from rag.db import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await Generations(sessions=session_factory(engine)).active()
+    except FolioError:
+        return None
+    finally:
+        await engine.dispose()

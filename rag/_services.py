@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from openai import AsyncOpenAI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rag._jobs import JobQueue
 from rag._llm import VisionModel
@@ -25,13 +25,15 @@ from rag.db import (
     create_engine,
     session_factory,
 )
+from rag.db.generations import Generation, Generations
 from rag.db.migrate import aupgrade_database, current_revision, head_revision
-from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
-from rag.errors import ConfigError
+from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder, vector_models
+from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
 from rag.ingest._captions import Captioner
 from rag.ingest._ingestor import Ingestor
 from rag.settings import Settings
+from rag.types import VectorModels
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +80,59 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
     return clip, text
 
 
-def settings_index(settings: Settings) -> VectorIndex:
-    """The vector index Settings name (Edge under the data dir, or a Qdrant server); not opened."""
+def settings_index(settings: Settings, store: str = "") -> VectorIndex:
+    """The vector index Settings name (Edge under the data dir, or a Qdrant server); not opened.
+
+    ``store`` names a generation's own store: a suffix of the folder or collection name.
+    """
+    suffix = f"-{store}" if store else ""
     return open_index(
         qdrant_url=settings.qdrant_url,
         qdrant_api_key=settings.qdrant_api_key.value if settings.qdrant_api_key else None,
-        path=settings.qdrant_path,
-        collection=settings.qdrant_collection,
+        path=settings.qdrant_path.with_name(settings.qdrant_path.name + suffix),
+        collection=settings.qdrant_collection + suffix,
     )
+
+
+async def open_generation(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], models: VectorModels
+) -> tuple[Generation, VectorIndex]:
+    """The active generation of the vector index, opened; StaleIndex if it needs reindexing.
+
+    On the first start the existing index is opened first (its dimensions are checked), then
+    recorded as made by the configured models.
+    """
+    registry = Generations(sessions=sessions)
+    dims = VectorDims(clip=models.clip_dim, text=models.text_dim)
+    active = await registry.active()
+    if active is not None:
+        _check_current(active, models, await registry.missing(active.id))
+    index = settings_index(settings, active.store if active else "")
+    await index.open(dims)
+    try:
+        if active is None:
+            active = await registry.first(models)
+            _check_current(active, models, [])
+    except BaseException:
+        await index.close()
+        raise
+    return active, index
+
+
+def _check_current(active: Generation, models: VectorModels, missing: list[str]) -> None:
+    if not active.models.same_vectors(models):
+        raise StaleIndex(
+            detail=f"The vector index was built with {active.models.describe()}, but folio "
+            f"is configured with {models.describe()}; run `folio reindex` to rebuild it from "
+            "the stored files (a folio still running the old models keeps answering until it "
+            "is done), or configure the previous models again."
+        )
+    if missing:
+        raise StaleIndex(
+            detail=f"{len(missing)} documents are missing from the vector index (a folio "
+            "running the previous models added them after it was rebuilt); run "
+            "`folio reindex` to add them."
+        )
 
 
 def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None:
@@ -102,6 +149,20 @@ def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None
     return VisionModel(client=client, config=settings.llm)
 
 
+def build_captioner(
+    settings: Settings, model: VisionModel | None, sessions: async_sessionmaker[AsyncSession]
+) -> Captioner | None:
+    """Captions for page images when a vision model is configured (cached by image)."""
+    if model is None or settings.llm.max_captions_per_document <= 0:
+        return None
+    return Captioner(
+        model=model,
+        store=CaptionCache(sessions=sessions),
+        model_name=settings.llm.vision_model,
+        max_per_document=settings.llm.max_captions_per_document,
+    )
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open stores, load models and wire every component; closes them on exit."""
@@ -110,19 +171,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
         clip, text = await load_models(settings)
-        index = settings_index(settings)
-        await index.open(VectorDims(clip=clip.dim, text=text.dim))
+        models = await asyncio.to_thread(vector_models, clip, text)
+        generation, index = await open_generation(settings, sessions, models)
         stack.push_async_callback(index.close)
-        catalog = Catalog(sessions=sessions)
+        catalog = Catalog(sessions=sessions, generation=generation.id)
         model = build_model(settings, stack)
-        captioner = None
-        if model is not None and settings.llm.max_captions_per_document > 0:
-            captioner = Captioner(
-                model=model,
-                store=CaptionCache(sessions=sessions),
-                model_name=settings.llm.vision_model,
-                max_per_document=settings.llm.max_captions_per_document,
-            )
+        captioner = build_captioner(settings, model, sessions)
         bm25 = Bm25Encoder()
         retriever = Retriever(
             index=index, clip=clip, text=text, bm25=bm25, config=settings.retrieval

@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--docs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path)
 
+    reindex = _command(
+        commands, "reindex", _reindex, "rebuild every vector after a model change (resumable)"
+    )
+    reindex.add_argument(
+        "--all", action="store_true", help="rebuild even when the models did not change"
+    )
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="migrate to the latest schema").set_defaults(
@@ -262,6 +269,37 @@ async def _eval(settings: Settings, args: argparse.Namespace) -> int:
 
     report = await evaluate(settings, qa_path=args.qa, docs_dir=args.docs, out_dir=args.out)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+async def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag._reindex import reindex
+
+    with tqdm(unit="doc", desc="reindex", total=0) as bar:
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(name[:40])
+            bar.refresh()
+
+        report = await reindex(settings, rebuild_all=args.all, progress=progress)
+    for name, why in report.failed:
+        print(f"✗ {name}: {why}")
+    if report.failed:
+        print(
+            f"{len(report.failed)} documents could not be re-indexed, so the index still "
+            "answers with the previous models; share them again or `folio forget` them, "
+            "then run `folio reindex` again."
+        )
+        return 1
+    verb = "Switched to" if report.switched else "Up to date with"
+    print(f"{verb} {report.models.describe()}: {report.total} documents, {report.rebuilt} rebuilt.")
+    for store in report.kept:
+        print(f"The old vectors in {store} are still in use; restart folio to free them.")
+    if report.switched:
+        print("Restart running folio processes (serve, worker) so they use the new models.")
     return 0
 
 

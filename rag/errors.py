@@ -4,6 +4,7 @@ The tree::
 
     FolioError                       base; ``user_message`` is safe to show a user
     ├── ConfigError                  a setting is missing or malformed (developer-facing)
+    │   └── StaleIndex               the index was built by other models: run folio reindex
     ├── DocumentError                a file cannot be indexed
     │   ├── UnsupportedFile          not a format folio reads
     │   ├── ConverterMissing         an Office file, but LibreOffice is not installed
@@ -49,6 +50,10 @@ class FolioError(Exception):
 
 class ConfigError(FolioError):
     """A setting is missing or malformed; never shown in Slack."""
+
+
+class StaleIndex(ConfigError):
+    """The vector index was built with other models than the configured ones."""
 
 
 class DocumentError(FolioError):

@@ -288,3 +288,30 @@ class ChannelSettings:
     channel_id: str
     indexing: bool = False
     followups: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class VectorModels:
+    """Which CLIP and text models made a set of vectors: name, weights fingerprint, size.
+
+    Two sets of vectors mix only when both fingerprints match; the names are for people.
+    """
+
+    clip_model: str
+    clip_weights: str
+    clip_dim: int
+    text_model: str
+    text_weights: str
+    text_dim: int
+
+    def same_vectors(self, other: VectorModels) -> bool:
+        """True when vectors made by ``other`` can be searched with these models."""
+        mine = (self.clip_weights, self.clip_dim, self.text_weights, self.text_dim)
+        return mine == (other.clip_weights, other.clip_dim, other.text_weights, other.text_dim)
+
+    def describe(self) -> str:
+        """CLIP and text model names with the start of their fingerprints, for messages."""
+        return (
+            f"CLIP {self.clip_model} (weights {self.clip_weights[:8]}) and "
+            f"text {self.text_model} (weights {self.text_weights[:8]})"
+        )

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
-from rag.db._sql import clean_text, rowcount
-from rag.db.models import DocumentFileRow, DocumentRow, PageRow
+from rag.db._sql import clean_text, insert_for, rowcount
+from rag.db.models import DocumentFileRow, DocumentRow, GenerationDocumentRow, PageRow
 from rag.errors import StoreError
 from rag.types import Audience, Document, DocumentKind, PageInfo, Scope
 
@@ -32,10 +32,17 @@ class DuplicateDocument(StoreError):
 
 
 class Catalog:
-    """Documents, their pages and bytes; every read is scoped by team and channel."""
+    """Documents, their pages and bytes; every read is scoped by team and channel.
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession]) -> None:
+    With a ``generation``, a document added (or marked) is recorded as indexed in that
+    generation of the vector index, in the same transaction.
+    """
+
+    def __init__(
+        self, *, sessions: async_sessionmaker[AsyncSession], generation: int | None = None
+    ) -> None:
         self._sessions = sessions
+        self._generation = generation
 
     @translated("looking up a document by content")
     async def find_by_hash(self, scope: Scope, content_hash: str) -> Document | None:
@@ -65,6 +72,10 @@ class Catalog:
                 ) from exc
             session.add(DocumentFileRow(document_id=document.id, data=data))
             session.add_all(_page_row(document.id, page) for page in pages)
+            if self._generation is not None:
+                session.add(
+                    GenerationDocumentRow(generation_id=self._generation, document_id=document.id)
+                )
         logger.info(
             "recorded document %s (%d pages) in %s/%s",
             document.id,
@@ -72,6 +83,17 @@ class Catalog:
             document.scope.team_id,
             document.scope.channel_id,
         )
+
+    @translated("recording a re-indexed document")
+    async def mark_indexed(self, document_id: str) -> None:
+        """Record that every point of the document is in this catalog's generation."""
+        if self._generation is None:
+            raise ValueError("this catalog has no vector index generation")
+        async with self._sessions() as session, session.begin():
+            statement = insert_for(session, GenerationDocumentRow).values(
+                generation_id=self._generation, document_id=document_id
+            )
+            await session.execute(statement.on_conflict_do_nothing())
 
     @translated("reading a document")
     async def get(self, document_id: str) -> Document | None:

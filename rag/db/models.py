@@ -237,3 +237,44 @@ class CaptionRow(Base):
     model: Mapped[str] = mapped_column(String(128), primary_key=True)
     caption: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class VectorGenerationRow(Base):
+    """One build of the vector index: which models made its vectors, and its state.
+
+    Exactly one generation is ``active`` (answers and new documents use it); ``folio
+    reindex`` fills a ``building`` one from the stored files, then makes it active in one
+    transaction and the old one ``retired`` until its store is dropped. ``store`` names
+    the Qdrant collection or Edge folder: "" for the base name, else a suffix.
+    """
+
+    __tablename__ = "vector_generations"
+    __table_args__ = (
+        CheckConstraint("status IN ('building', 'active', 'retired')", name="status"),
+        UniqueConstraint("store"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    clip_model: Mapped[str] = mapped_column(Text)
+    clip_weights: Mapped[str] = mapped_column(String(64))
+    clip_dim: Mapped[int] = mapped_column(Integer)
+    text_model: Mapped[str] = mapped_column(Text)
+    text_weights: Mapped[str] = mapped_column(String(64))
+    text_dim: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+
+
+class GenerationDocumentRow(Base):
+    """A document whose points are complete in a generation of the vector index."""
+
+    __tablename__ = "generation_documents"
+
+    generation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("vector_generations.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[str] = mapped_column(
+        Uuid, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rag.embed._fingerprint import vector_models
 from rag.embed.clip import ClipEmbedder
 from rag.embed.sparse import Bm25Encoder
 from rag.embed.text import TextEmbedder
 
-__all__ = ["Bm25Encoder", "ClipEmbedder", "TextEmbedder"]
+__all__ = ["Bm25Encoder", "ClipEmbedder", "TextEmbedder", "vector_models"]

@@ -11,7 +11,13 @@ not be seen, which training does not produce.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rag.types import VectorModels
+
+if TYPE_CHECKING:
+    from rag.embed.clip import ClipEmbedder
+    from rag.embed.text import TextEmbedder
 
 SAMPLES = 4096
 
@@ -29,3 +35,15 @@ def weights_fingerprint(module: Any) -> str:
             digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
             digest.update(sample.tobytes())
     return digest.hexdigest()[:32]
+
+
+def vector_models(clip: ClipEmbedder, text: TextEmbedder) -> VectorModels:
+    """The models these embedders would make vectors with (fingerprints computed once)."""
+    return VectorModels(
+        clip_model=clip.model_name,
+        clip_weights=clip.weights,
+        clip_dim=clip.dim,
+        text_model=text.model_name,
+        text_weights=text.weights,
+        text_dim=text.dim,
+    )

@@ -8,12 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rag.embed._fingerprint import weights_fingerprint
 from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
 from rag.errors import ConfigError, CorruptDocument, PageTooLarge
 
@@ -71,6 +72,11 @@ class ClipEmbedder:
                     model_name=model, parts=parts, batch_size=batch_size
                 )
             return embedder
+
+    @cached_property
+    def weights(self) -> str:
+        """A fingerprint of the loaded weights: which model made a vector (see _fingerprint)."""
+        return weights_fingerprint(self._parts.model)
 
     def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
         """PNG/JPEG bytes -> (n, dim) unit vectors; unreadable bytes raise CorruptDocument."""

@@ -6,11 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 
+from rag.embed._fingerprint import weights_fingerprint
 from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
 from rag.errors import ConfigError
 
@@ -55,6 +56,11 @@ class TextEmbedder:
                 )
                 _EMBEDDERS[key] = embedder
             return embedder
+
+    @cached_property
+    def weights(self) -> str:
+        """A fingerprint of the loaded weights: which model made a vector (see _fingerprint)."""
+        return weights_fingerprint(self._model)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, dim) unit vectors; long texts are cut to the model's window."""

@@ -206,6 +206,10 @@ class VectorIndex(Protocol):
         """Release the store; safe to call twice."""
         ...
 
+    async def drop(self) -> None:
+        """Delete the whole store (collection or shard folder) and close; for old generations."""
+        ...
+
 
 def hit_from_payload(point_id: str, score: float, payload: Mapping[str, Any] | None) -> Hit:
     """Build a Hit from a stored payload."""
@@ -231,7 +235,7 @@ def dims_mismatch(
     return ConfigError(
         f"The vector index in {where} was built{built} with other models than the configured "
         f"ones (clip={wanted.clip}/text={wanted.text} dimensions): the models changed. "
-        "Re-index your documents into a new data dir or collection, or configure the "
+        "Run `folio reindex` to rebuild it from the stored files, or configure the "
         "previous models again.",
         detail=detail,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -140,6 +141,12 @@ class EdgeIndex(VectorIndex):
     async def close(self) -> None:
         """Flush and close the shard; a later open() at the same path loads it again."""
         await asyncio.to_thread(self._close_blocking)
+
+    async def drop(self) -> None:
+        """Close the shard and delete its folder (open it first: that proves no one else has it)."""
+        await self.close()
+        await asyncio.to_thread(shutil.rmtree, self._path, True)
+        logger.info("vector index dropped: edge shard %s", self._path)
 
     def _open_blocking(self, dims: VectorDims) -> qe.EdgeShard:
         config = _edge_config(dims)

@@ -126,6 +126,16 @@ class ServerIndex(VectorIndex):
         self._dims = None
         await self._client.close()
 
+    async def drop(self) -> None:
+        """Delete the collection, then close the client."""
+        try:
+            await self._client.delete_collection(self._collection)
+        except _CLIENT_ERRORS as exc:
+            raise self._unavailable("drop", exc) from exc
+        finally:
+            await self.close()
+        logger.info("dropped qdrant collection %s", self._collection)
+
     async def _create(self, dims: VectorDims) -> None:
         try:
             await self._client.create_collection(

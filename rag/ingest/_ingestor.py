@@ -122,6 +122,22 @@ class Ingestor:
         )
         return IngestResult(document=document, created=True)
 
+    async def reindex(self, document: Document) -> int:
+        """Rebuild a recorded document's points in this ingestor's index from its stored file.
+
+        For ``folio reindex``: the catalog's rows stay as they are; the points are replaced
+        and the document is marked complete in the catalog's generation. Returns the count.
+        """
+        data = await self._catalog.data(document.id)
+        parsed = await parse_document(data, document.file_name, self._limits)
+        # Office and text files are stored as the PDF they were read from: keep their kind.
+        parsed = dataclasses.replace(parsed, kind=document.kind)
+        points = await self._points(document, parsed)
+        await self._index.delete_document(document.id)
+        await self._index.upsert(points)
+        await self._catalog.mark_indexed(document.id)
+        return len(points)
+
     async def forget(self, document_id: str) -> None:
         """Remove every point and row of a document."""
         await self._index.delete_document(document_id)

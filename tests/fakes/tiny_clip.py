@@ -74,8 +74,11 @@ def _config(vocab: dict[str, int]) -> CLIPConfig:
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=PROJECTION_DIM)
 
 
-def build_tiny_clip(path: Path) -> Path:
-    """Build a seeded tiny CLIPModel with tokenizer and PIL image processor under ``path``."""
+def build_tiny_clip(path: Path, *, seed: int = 0) -> Path:
+    """Build a seeded tiny CLIPModel with tokenizer and PIL image processor under ``path``.
+
+    Another ``seed`` gives other weights of the same geometry (a model swap, equal sizes).
+    """
     path.mkdir(parents=True, exist_ok=True)
     vocab_file, merges_file = _write_tokenizer_files(path)
     tokenizer = CLIPTokenizer(
@@ -85,7 +88,7 @@ def build_tiny_clip(path: Path) -> Path:
         size={"shortest_edge": IMAGE_SIZE},
         crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = CLIPModel(_config(tokenizer.get_vocab()))
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
