@@ -1,14 +1,34 @@
-"""Local files for the CLI: which ones folio reads, and reading them within the size cap."""
+"""Which files folio reads (by name), and reading local ones for the CLI within the size cap."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rag.errors import DocumentError, FileTooLarge
-from rag.ingest._sniff import SUPPORTED_SUFFIXES
+from rag.ingest._sniff import (
+    IMAGE_SUFFIXES,
+    OFFICE_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
+    office_format,
+)
+from rag.types import DocumentKind
 
-__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "read_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "expand_paths", "kind_by_name", "read_file"]
+
+
+def kind_by_name(file_name: str) -> DocumentKind | None:
+    """What a file of this name is read as (the bytes decide in the end); None when folio
+    does not read such files."""
+    suffix = PurePosixPath(file_name).suffix.lower()
+    if suffix == ".pdf":
+        return "pdf"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in OFFICE_SUFFIXES or TEXT_SUFFIXES.get(suffix) == "csv":
+        return office_format(suffix.lstrip(".")).kind
+    return "text" if suffix in TEXT_SUFFIXES else None
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
