@@ -43,6 +43,7 @@ test: lint typecheck unit
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.index_scale
+	$(BIN)/python -m bench.ingest_formats
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
