@@ -17,7 +17,6 @@ import qdrant_edge as qe
 
 from rag._reindex import reindex
 from rag._services import open_services
-from rag.cli import main
 from rag.embed import ClipEmbedder
 from rag.errors import StaleIndex
 from rag.index import VectorDims
@@ -117,6 +116,9 @@ async def test_a_swapped_model_of_equal_size_is_stale_until_reindexed_and_resume
 
 
 def folio(*args: str) -> tuple[int, str, str]:
+    """The `folio` console script (the Slack adapter's, for `serve`), run in this process."""
+    from bot.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = main(list(args))
