@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +35,8 @@ __all__ = [
 TRANSIENT_ERRORS: tuple[type[FolioError], ...] = (StoreError, ModelError, DownloadUnavailable)
 APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has been told."
 
+Sleep = Callable[[float], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
@@ -57,15 +59,26 @@ class JobHandler(Protocol):
 
 
 class JobRunner:
-    """Claims jobs and runs them through a JobHandler, one at a time, until stopped."""
+    """Claims jobs and runs them through a JobHandler, one at a time, until stopped.
+
+    While a job runs, a heartbeat extends its lease every third of the lease; ``sleep`` waits
+    between beats (tests pass one that runs on the queue's fake clock).
+    """
 
     def __init__(
-        self, *, queue: JobQueue, handler: JobHandler, worker_id: str, poll_s: float = 1.0
+        self,
+        *,
+        queue: JobQueue,
+        handler: JobHandler,
+        worker_id: str,
+        poll_s: float = 1.0,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._queue = queue
         self._handler = handler
         self._worker_id = worker_id
         self._poll_s = poll_s
+        self._sleep = sleep
 
     async def run_once(self) -> bool:
         """Handle one job if there is one; True when a job was handled."""
@@ -141,7 +154,7 @@ class JobRunner:
     async def _beat(self, job_id: str) -> None:
         interval = max(self._queue.lease_s / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
             try:
                 if not await self._queue.heartbeat(job_id, worker_id=self._worker_id):
                     logger.warning("worker %s lost the lease on job %s", self._worker_id, job_id)

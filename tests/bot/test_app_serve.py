@@ -37,6 +37,8 @@ from tests.fakes.slack import (
     file_share_message_event,
 )
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 REPORT = ["The payload size of the report is 42 kilobytes, measured in March."]
 
