@@ -168,6 +168,7 @@ def test_python_m_bot_says_what_to_set_when_the_tokens_are_missing(tmp_path: Pat
 
     assert done.returncode == 2
     assert "folio needs a Slack app before it can start" in done.stderr
+    assert "run `make demo`" in done.stderr
 
 
 def test_bolt_alone_drops_a_slash_command_whose_text_says_payload():
