@@ -133,7 +133,7 @@ def run_steps(question: str, docs: Path, workdir: Path, env: Mapping[str, str]) 
 
     ``workdir`` is the current directory meanwhile, so no ``.env`` of a real setup is read.
     """
-    from rag.cli import main as folio
+    from rag import run_cli as folio
 
     with _environment(env, cwd=workdir):
         for argv in steps(question, docs, workdir):

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 FORBIDDEN_IN_RAG = ("bot", "slack_bolt", "slack_sdk")
 
@@ -133,9 +131,5 @@ def test_rag_never_imports_bot_or_slacks_sdks() -> None:
     assert offending == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 item 2: bot still imports rag submodules until the public API lands",
-)
 def test_bot_imports_rag_only_through_the_package() -> None:
     assert [str(found) for found in rag_submodules_imported_by_bot()] == []
