@@ -24,6 +24,8 @@ from rag.ingest._office import find_soffice
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
 
+pytestmark = pytest.mark.e2e
+
 PAGES = {
     "bakery.pdf": [
         "Village bakery accounts. Sourdough and rye loaves were sold every morning.",
