@@ -10,12 +10,11 @@ import aiohttp
 
 from bot.gateway import SlackGateway
 from bot.slack_io import download_file
-from rag import DocumentKind, DownloadError, QueryImage, kind_by_name
+from rag import DownloadError, QueryImage, kind_by_name
 
 logger = logging.getLogger(__name__)
 
 SlackFile = Mapping[str, Any]
-FileKind = DocumentKind
 
 MAX_QUERY_IMAGES = 4
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/tiff"})
@@ -26,7 +25,7 @@ def file_name(file: SlackFile) -> str:
     return str(file.get("name") or file.get("title") or file.get("id") or "file")
 
 
-def kind_of(file: SlackFile) -> FileKind | None:
+def kind_of(file: SlackFile) -> str | None:
     """What folio reads the file as (``pdf``, ``image``, Office and text kinds), else None."""
     mimetype = str(file.get("mimetype") or "").lower()
     if mimetype == "application/pdf":

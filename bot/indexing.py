@@ -18,12 +18,12 @@ from bot.files import SlackFiles, file_name, kind_of
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.replies import DONE, FAILED, QUEUED, Reply
-from rag import SUPPORTED_FORMATS, DocumentError, Job, JobOutcome, JobQueue, JobSpec, Library
+from rag import DocumentError, Job, JobOutcome, JobQueue, JobSpec, Library, supported_formats
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_CHANNEL_TYPES = frozenset({"group", "im", "mpim"})
-UNSUPPORTED_NOTE = "folio reads " + SUPPORTED_FORMATS + ", so it did not index {names}."
+UNSUPPORTED_NOTE = "folio reads " + supported_formats() + ", so it did not index {names}."
 
 
 class SlackIndexer:

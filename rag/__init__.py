@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     )
     from rag.ingest._files import kind_by_name
     from rag.ingest._ingestor import Ingestor
-    from rag.ingest._sniff import SUPPORTED_FORMATS, SUPPORTED_SUFFIXES
+    from rag.ingest._sniff import supported_formats
     from rag.settings import LlmConfig, ParseLimits, RetrievalConfig, Settings
     from rag.types import (
         Answer,
@@ -67,7 +67,6 @@ if TYPE_CHECKING:
         Audience,
         Citation,
         Document,
-        DocumentKind,
         Home,
         IngestResult,
         PageHit,
@@ -144,10 +143,8 @@ _EXPORTS = {
     "Audience": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
-    "DocumentKind": "rag.types",
     "page_label": "rag.types",
-    "SUPPORTED_FORMATS": "rag.ingest._sniff",
-    "SUPPORTED_SUFFIXES": "rag.ingest._sniff",
+    "supported_formats": "rag.ingest._sniff",
     "Home": "rag.types",
     "IngestResult": "rag.types",
     "PageHit": "rag.types",
@@ -174,7 +171,6 @@ __all__ = [
     "CorruptDocument",
     "Document",
     "DocumentError",
-    "DocumentKind",
     "DocumentNotFound",
     "DownloadError",
     "DownloadUnavailable",
@@ -219,8 +215,7 @@ __all__ = [
     "RecentAnswer",
     "RetrievalConfig",
     "Retriever",
-    "SUPPORTED_FORMATS",
-    "SUPPORTED_SUFFIXES",
+    "supported_formats",
     "Scope",
     "Services",
     "Settings",

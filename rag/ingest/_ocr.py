@@ -16,12 +16,13 @@ import logging
 import time
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.ingest._pdf import normalise_text
 from rag.types import BBox, ParsedDocument, ParsedPage, TextBlock
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def _engine() -> Any:
 
 def _page_pixels(data: bytes, source: Source, number: int) -> tuple[np.ndarray, float]:
     """The page as an RGB array, and how many page units (points or pixels) one pixel is."""
+    import numpy as np  # only where a page is read by OCR: the parse child stays light
+
     if source == "image":
         from rag.ingest._image import downscale, open_image, upright_rgb, upright_size
 

@@ -41,6 +41,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".
 SUPPORTED_SUFFIXES = frozenset({".pdf", *IMAGE_SUFFIXES, *OFFICE_SUFFIXES, *TEXT_SUFFIXES})
 
 
+def supported_formats() -> str:
+    """The formats folio reads, in words, for messages ("PDFs; Word, PowerPoint, ...")."""
+    return SUPPORTED_FORMATS
+
+
 @dataclass(frozen=True, slots=True)
 class Format:
     """A readable file format: its usual suffix, the document kind, and how it is read."""

@@ -61,6 +61,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_MAX_PAGES", "12", lambda s: s.parse.max_pages, 12),
     ("FOLIO_PARSE_TIMEOUT_S", "2.5", lambda s: s.parse.timeout_s, 2.5),
     ("FOLIO_PARSE_MEMORY_MB", "512", lambda s: s.parse.memory_mb, 512),
+    ("FOLIO_OCR", "off", lambda s: s.parse.ocr, False),
     ("FOLIO_TOP_K", "5", lambda s: s.retrieval.top_k, 5),
     ("FOLIO_WEIGHT_CLIP", "0.5", lambda s: s.retrieval.clip_weight, 0.5),
     ("FOLIO_WEIGHT_TEXT", "2", lambda s: s.retrieval.text_weight, 2.0),
