@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
@@ -155,6 +156,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rag._services import open_services
+    from rag.ingest._ingestor import IngestSource
 
     files = expand_paths(args.paths)
     if not files:
@@ -162,16 +164,19 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(detail=f"No supported files found (looked for {suffixes}).")
     scope = Scope(team_id=args.team, channel_id=args.channel, channel_private=args.private)
     failed = added = 0
+    limit = settings.parse.max_bytes
+    sources = [IngestSource(path.name, partial(read_file, path, limit)) for path in files]
+    paths = iter(files)
     async with open_services(settings) as services:
-        with tqdm(files, unit="file", desc="ingest") as bar:
-            for path in bar:
-                bar.set_postfix_str(path.name[:40])
-                try:
-                    data = read_file(path, settings.parse.max_bytes)
-                    result = await services.ingestor.ingest(data, file_name=path.name, scope=scope)
-                except FolioError as exc:
+        with tqdm(total=len(files), unit="file", desc="ingest") as bar:
+            # Results come in order; each file is parsed while the one before is embedded.
+            async for source, result in services.ingestor.ingest_many(sources, scope=scope):
+                path = next(paths)
+                bar.update()
+                bar.set_postfix_str(source.file_name[:40])
+                if isinstance(result, FolioError):
                     failed += 1
-                    bar.write(f"✗ {path}: {exc.user_message}")
+                    bar.write(f"✗ {path}: {result.user_message}")
                     continue
                 added += result.created
                 doc = result.document

@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
+from rag.embed._shared import (
+    ModelGate,
+    load_failure,
+    model_dtype,
+    quiet_progress_bars,
+)
 from rag.errors import ConfigError, CorruptDocument, PageTooLarge
+from rag.settings import Precision
 
 if TYPE_CHECKING:
     import torch
@@ -36,10 +42,12 @@ class _ClipParts:
     max_tokens: int
     dim: int
     gate: ModelGate
+    dtype: torch.dtype
+    input_side: int | None
 
 
-_PARTS: dict[str, _ClipParts] = {}
-_EMBEDDERS: dict[tuple[str, int], ClipEmbedder] = {}
+_PARTS: dict[tuple[str, Precision], _ClipParts] = {}
+_EMBEDDERS: dict[tuple[str, int, Precision], ClipEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -57,16 +65,30 @@ class ClipEmbedder:
         self.batch_size = batch_size
         self._parts = parts
 
+    @property
+    def input_side(self) -> int | None:
+        """The shortest side (px) CLIP's processor shrinks a picture to, bicubic; None if other.
+
+        A parser that shrinks its renders the same way hands over the very pixels the
+        processor would make, in a fraction of the bytes (see ``ParseLimits.visual_side``).
+        """
+        return self._parts.input_side
+
     @classmethod
-    def load(cls, model: str, *, batch_size: int = 16) -> ClipEmbedder:
-        """Load (once per process) the CLIP model at a hub id or local folder."""
-        key = (model, batch_size)
+    def load(
+        cls, model: str, *, batch_size: int = 16, precision: Precision = "auto"
+    ) -> ClipEmbedder:
+        """Load (once per process) the CLIP model at a hub id or local folder.
+
+        ``precision`` "auto" runs it in bfloat16 where the CPU multiplies bfloat16 natively.
+        """
+        key = (model, batch_size, precision)
         with _LOAD_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                parts = _PARTS.get(model)
+                parts = _PARTS.get((model, precision))
                 if parts is None:
-                    parts = _PARTS[model] = _load_parts(model)
+                    parts = _PARTS[(model, precision)] = _load_parts(model, precision)
                 embedder = _EMBEDDERS[key] = cls(
                     model_name=model, parts=parts, batch_size=batch_size
                 )
@@ -121,6 +143,7 @@ class ClipEmbedder:
         # Decoded per batch so a long document never holds all its renders decoded at once.
         decoded = [_decode_image(data) for data in images]
         pixels = self._parts.processor(images=decoded, return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(self._parts.dtype)
         with torch.inference_mode():
             output = self._parts.model.get_image_features(pixel_values=pixels)
         return _unit_rows(output.pooler_output)
@@ -177,7 +200,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _load_parts(model: str) -> _ClipParts:
+def _load_parts(model: str, precision: Precision) -> _ClipParts:
     """Load model, tokenizer and PIL image processor; any failure names FOLIO_CLIP_MODEL."""
     # Imported here so importing rag (or just BM25) never pays for torch's start-up.
     from transformers import AutoConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
@@ -194,12 +217,14 @@ def _load_parts(model: str) -> _ClipParts:
         processor = CLIPImageProcessorPil.from_pretrained(model)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(detail=_load_failure(model, str(exc).splitlines()[0])) from exc
-    clip.eval()
+    dtype = model_dtype(precision)
+    clip.to(dtype).eval()
     text_window = int(clip.config.text_config.max_position_embeddings)
     logger.info(
-        "loaded CLIP model %s (dim %d) in %.1f s",
+        "loaded CLIP model %s (dim %d, %s) in %.1f s",
         model,
         clip.config.projection_dim,
+        dtype,
         time.perf_counter() - started,
     )
     return _ClipParts(
@@ -209,7 +234,21 @@ def _load_parts(model: str) -> _ClipParts:
         max_tokens=min(text_window, int(tokenizer.model_max_length)),
         dim=int(clip.config.projection_dim),
         gate=ModelGate(),
+        dtype=dtype,
+        input_side=_shortest_edge(processor),
     )
+
+
+def _shortest_edge(processor: Any) -> int | None:
+    """The processor's resize target when it is "shortest edge to N px, bicubic"."""
+    # transformers 5 keeps sizes in a SizeDict (attributes); older releases in a dict.
+    size = getattr(processor, "size", None)
+    side = size.get("shortest_edge") if isinstance(size, dict) else None
+    side = getattr(size, "shortest_edge", side)
+    bicubic = int(getattr(processor, "resample", -1)) == int(Image.Resampling.BICUBIC)
+    if not getattr(processor, "do_resize", False) or not bicubic or not side:
+        return None
+    return int(side)
 
 
 def _load_failure(model: str, reason: str) -> str:

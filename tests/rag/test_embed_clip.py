@@ -12,7 +12,7 @@ from PIL import Image
 
 from rag.embed import ClipEmbedder
 from rag.errors import ConfigError, CorruptDocument
-from tests.fakes.tiny_clip import PROJECTION_DIM
+from tests.fakes.tiny_clip import IMAGE_SIZE, PROJECTION_DIM
 
 
 def _png(color: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
@@ -145,3 +145,15 @@ async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
     _assert_unit_rows(text_vectors, 2)
     np.testing.assert_allclose(image_vectors, clip.embed_images(images), atol=1e-6)
     np.testing.assert_allclose(text_vectors, clip.embed_texts(texts), atol=1e-6)
+
+
+def test_bfloat16_images_point_where_float32_ones_do(tiny_clip_dir: Path) -> None:
+    images = [_png((255, 0, 0)), _png((0, 255, 0)), _png((0, 0, 255)), _png((90, 90, 90))]
+    exact = ClipEmbedder.load(str(tiny_clip_dir), precision="float32").embed_images(images)
+    fast = ClipEmbedder.load(str(tiny_clip_dir), precision="bfloat16").embed_images(images)
+    assert float(np.min(np.sum(exact * fast, axis=1))) > 0.995
+
+
+def test_the_processor_input_side_is_known(clip: ClipEmbedder) -> None:
+    # The tiny CLIP's processor shrinks the shortest side to 32 px, bicubic.
+    assert clip.input_side == IMAGE_SIZE

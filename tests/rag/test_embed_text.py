@@ -78,3 +78,58 @@ async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
     vectors, other = await asyncio.gather(minilm.aembed(texts), minilm.aembed(["capex"]))
     assert other.shape == (1, 384)
     np.testing.assert_allclose(vectors, minilm.embed(texts), atol=1e-6)
+
+
+def test_a_text_is_cut_to_what_the_model_reads_without_changing_its_vector(
+    minilm: TextEmbedder,
+) -> None:
+    words = [f"item{i}" for i in range(3000)]
+    whole, cut = minilm.embed([" ".join(words), " ".join(words[:600])])
+    np.testing.assert_allclose(whole, cut, atol=1e-6)
+
+
+def test_vectors_come_back_in_the_callers_order_whatever_the_batching(minilm_dir: Path) -> None:
+    exact = TextEmbedder.load(str(minilm_dir), batch_size=2, precision="float32")
+    texts = ["a much longer passage about revenue and margins " * 8, "capex", "dividend cuts"]
+    together = exact.embed(texts)
+    alone = np.concatenate([exact.embed([text]) for text in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+PASSAGES = (
+    "Net revenue increased 12% to $4.2 billion, driven by higher volumes in North America.",
+    "Operating cash flow was $1.1 billion, funding capital expenditures and dividends.",
+    "The board authorised a new $500 million share repurchase programme.",
+    "Gross margin declined 150 basis points because of higher freight and input costs.",
+    "Inventory rose 8% as the company stocked up ahead of the holiday season.",
+    "Long-term debt was refinanced at a lower fixed rate maturing in 2031.",
+    "Goodwill impairment of $230 million was recorded in the European segment.",
+    "The effective tax rate fell to 21% due to a one-time benefit.",
+    "Same-store sales grew 5% while e-commerce sales grew 18%.",
+    "Research and development expense rose to 14% of revenue.",
+    "The company opened 45 new stores and closed 12 underperforming locations.",
+    "Foreign exchange headwinds reduced reported revenue by about 3%.",
+)
+QUESTIONS = (
+    "How much did revenue grow?",
+    "Did the company buy back shares?",
+    "Why did margins fall?",
+    "Was there an impairment charge?",
+    "How many stores were opened?",
+    "What happened to the tax rate?",
+)
+
+
+def test_bfloat16_ranks_passages_as_float32_does(minilm_dir: Path) -> None:
+    """The real all-MiniLM-L6-v2 in bfloat16 keeps float32's rankings (the fast path)."""
+    exact = TextEmbedder.load(str(minilm_dir), precision="float32")
+    fast = TextEmbedder.load(str(minilm_dir), precision="bfloat16")
+    texts = [*PASSAGES, *QUESTIONS]
+    reference, approx = exact.embed(texts), fast.embed(texts)
+    assert float(np.min(np.sum(reference * approx, axis=1))) > 0.998
+    n = len(PASSAGES)
+    for q in range(len(QUESTIONS)):
+        want = np.argsort(-(reference[:n] @ reference[n + q]))
+        got = np.argsort(-(approx[:n] @ approx[n + q]))
+        assert got[0] == want[0]
+        assert len(set(got[:5]) & set(want[:5])) >= 4

@@ -229,3 +229,10 @@ def test_a_bad_value_in_env_file_is_reported_like_one_in_the_environment(tmp_pat
     with pytest.raises(ConfigError) as caught:
         load_settings({}, env_file=env_file)
     assert_one_sentence(str(caught.value), "PORT")
+
+
+def test_embed_precision_is_auto_by_default_and_checked() -> None:
+    assert Settings.from_env({}).embed_precision == "auto"
+    assert Settings.from_env({"FOLIO_EMBED_PRECISION": "BFloat16"}).embed_precision == "bfloat16"
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_PRECISION"):
+        Settings.from_env({"FOLIO_EMBED_PRECISION": "int4"})
