@@ -16,59 +16,83 @@ from bot.ask import Asker
 from bot.commands import Commands
 from bot.errors import error_handler
 from bot.files import SlackFiles
+from bot.gateway import SlackGateway
 from bot.indexing import SlackIndexer
 from bot.listeners import register
 from bot.metrics import Metrics
 from bot.tasks import InFlight
-from rag._services import Services
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag import Channels, ConfigError, EventLog, Folio, Library, Questions, Settings
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Parts:
-    """What the listeners call into: each one Slack-facing piece of folio."""
+    """What the listeners call into: the Slack-facing pieces and the rag use cases they use."""
 
-    settings: Settings
-    services: Services
     asker: Asker
     indexer: SlackIndexer
     commands: Commands
+    questions: Questions
+    library: Library
+    channels: Channels
+    events: EventLog
+    gateway: SlackGateway
     metrics: Metrics
     inflight: InFlight
 
 
 def build_parts(
     settings: Settings,
-    services: Services,
+    folio: Folio,
     *,
     client: AsyncWebClient,
     session: aiohttp.ClientSession | None = None,
     metrics: Metrics | None = None,
     inflight: InFlight | None = None,
 ) -> Parts:
-    """Wire the asker, indexer and commands over rag's services and one Slack client."""
+    """Wire the asker, indexer and commands over rag's use cases and one Slack client."""
     if settings.slack_bot_token is None:
         raise ConfigError(detail="SLACK_BOT_TOKEN is required to download Slack files.")
     metrics = metrics or Metrics()
+    gateway = SlackGateway(client=client)
     files = SlackFiles(
-        client=client,
+        gateway=gateway,
         session=session if session is not None else client.session,
         token=settings.slack_bot_token.value,
         allowed_hosts=settings.slack_file_hosts,
         max_bytes=settings.parse.max_bytes,
     )
-    indexer = SlackIndexer(services=services, client=client, files=files, metrics=metrics)
-    asker = Asker(services=services, client=client, files=files, metrics=metrics)
-    commands = Commands(services=services, client=client, indexer=indexer)
-    return Parts(settings, services, asker, indexer, commands, metrics, inflight or InFlight())
+    return Parts(
+        asker=Asker(
+            questions=folio.questions,
+            events=folio.events,
+            files=files,
+            gateway=gateway,
+            metrics=metrics,
+        ),
+        indexer=SlackIndexer(
+            library=folio.library, jobs=folio.jobs, files=files, gateway=gateway, metrics=metrics
+        ),
+        commands=Commands(
+            library=folio.library,
+            channels=folio.channels,
+            overview=folio.overview,
+            gateway=gateway,
+        ),
+        questions=folio.questions,
+        library=folio.library,
+        channels=folio.channels,
+        events=folio.events,
+        gateway=gateway,
+        metrics=metrics,
+        inflight=inflight or InFlight(),
+    )
 
 
 def build_app(
     settings: Settings,
-    services: Services,
+    folio: Folio,
     *,
     client: AsyncWebClient,
     session: aiohttp.ClientSession | None = None,
@@ -81,7 +105,7 @@ def build_app(
     Request signatures are verified when a signing secret is configured (HTTP mode).
     """
     parts = build_parts(
-        settings, services, client=client, session=session, metrics=metrics, inflight=inflight
+        settings, folio, client=client, session=session, metrics=metrics, inflight=inflight
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(
@@ -90,8 +114,8 @@ def build_app(
         request_verification_enabled=secret is not None,
         process_before_response=False,
     )
-    app.use(dedupe_events(parts))
-    app.error(error_handler(parts.metrics))
+    app.use(dedupe_events(parts.events, parts.metrics))
+    app.error(error_handler(parts.gateway, parts.metrics))
     register(app, parts)
     return app
 
@@ -99,7 +123,9 @@ def build_app(
 Next = Callable[[], Awaitable[None]]
 
 
-def dedupe_events(parts: Parts) -> Callable[..., Awaitable[BoltResponse | None]]:
+def dedupe_events(
+    events: EventLog, metrics: Metrics
+) -> Callable[..., Awaitable[BoltResponse | None]]:
     """Global middleware: an event_id seen before (a Slack retry, in any process) is dropped."""
 
     async def dedupe(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
@@ -107,10 +133,10 @@ def dedupe_events(parts: Parts) -> Callable[..., Awaitable[BoltResponse | None]]
             await next()
             return None
         kind = str((body.get("event") or {}).get("type") or "unknown")
-        parts.metrics.inc("folio_events_received_total", type=kind)
+        metrics.inc("folio_events_received_total", type=kind)
         team = str(body.get("team_id") or "")
-        if not await parts.services.events.first_time(str(body["event_id"]), team):
-            parts.metrics.inc("folio_events_deduplicated_total", type=kind)
+        if not await events.first_time(str(body["event_id"]), team):
+            metrics.inc("folio_events_deduplicated_total", type=kind)
             logger.info("dropped repeated event %s (%s)", body["event_id"], kind)
             return BoltResponse(status=200, body="")
         await next()

@@ -1,4 +1,4 @@
-"""`folio serve` and `folio worker` (plugins of rag's CLI), and what they start.
+"""The `folio` console script: rag's commands plus `folio serve` and `folio worker`.
 
 ``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT.
 With the embedded stores only one process may open the data dir, so ``serve`` also runs the
@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -31,10 +31,7 @@ from bot.metrics import Metrics
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
-from rag._jobs import JobRunner
-from rag._services import Services, open_services
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +40,11 @@ NO_BOT_TOKEN = (
     "folio worker needs SLACK_BOT_TOKEN (the xoxb- Bot User OAuth Token) to read shared "
     "files; set it in the environment or in .env."
 )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `folio` console script."""
+    return run_cli(argv, commands=(ServeCommand(), WorkerCommand()))
 
 
 def slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -72,11 +74,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
     stop = stop or asyncio.Event()
     inflight = InFlight()
     with _stop_on_signals(stop):
-        async with _slack(settings) as (services, session, client):
+        async with _slack(settings) as (folio, session, client):
             metrics = Metrics()
             app = build_app(
                 settings,
-                services,
+                folio,
                 client=client,
                 session=session,
                 metrics=metrics,
@@ -84,7 +86,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
             )
             worker = None
             if settings.embedded_index:
-                runner = _job_runner(settings, services, client, session, metrics)
+                runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
             try:
                 if mode == "socket":
@@ -104,8 +106,8 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run only the ingestion worker until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
-        async with _slack(settings) as (services, session, client):
-            runner = _job_runner(settings, services, client, session, Metrics())
+        async with _slack(settings) as (folio, session, client):
+            runner = _job_runner(settings, folio, client, session, Metrics())
             await runner.run_forever(stop)
     return 0
 
@@ -113,7 +115,9 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
 class ServeCommand:
     """`folio serve`: the Slack bot (the same as `python -m bot`)."""
 
+    name = "serve"
     help = "run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)"
+    long_running = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """No options: everything comes from the environment."""
@@ -126,7 +130,9 @@ class ServeCommand:
 class WorkerCommand:
     """`folio worker`: index shared files from the job queue (PostgreSQL + Qdrant server)."""
 
+    name = "worker"
     help = "run the ingestion worker only (for deployments on PostgreSQL and a Qdrant server)"
+    long_running = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """No options: everything comes from the environment."""
@@ -139,23 +145,25 @@ class WorkerCommand:
 @contextlib.asynccontextmanager
 async def _slack(
     settings: Settings,
-) -> AsyncIterator[tuple[Services, aiohttp.ClientSession, AsyncWebClient]]:
-    """rag's services, one HTTP session and the Slack client, closed in order."""
+) -> AsyncIterator[tuple[Folio, aiohttp.ClientSession, AsyncWebClient]]:
+    """rag's use cases, one HTTP session and the Slack client, closed in order."""
     if settings.slack_bot_token is None:
         raise ConfigError(detail=NO_BOT_TOKEN)
-    async with open_services(settings) as services, aiohttp.ClientSession() as session:
-        yield services, session, slack_client(settings, session)
+    async with open_folio(settings) as folio, aiohttp.ClientSession() as session:
+        yield folio, session, slack_client(settings, session)
 
 
 def _job_runner(
     settings: Settings,
-    services: Services,
+    folio: Folio,
     client: AsyncWebClient,
     session: aiohttp.ClientSession,
     metrics: Metrics,
 ) -> JobRunner:
-    parts = build_parts(settings, services, client=client, session=session, metrics=metrics)
-    return JobRunner(queue=services.jobs, handler=parts.indexer, worker_id=worker_id())
+    parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
+    return JobRunner(
+        queue=folio.jobs, handler=parts.indexer, worker_id=worker_id(), events=folio.events
+    )
 
 
 @contextlib.contextmanager

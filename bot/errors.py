@@ -12,12 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot import render
+from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.replies import Reply, reply_for
-from rag.errors import ConfigError, FolioError
+from rag import ChatError, ConfigError, FolioError
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +35,16 @@ def user_message(error: BaseException) -> str:
     return APOLOGY
 
 
-def error_handler(metrics: Metrics) -> ErrorHandler:
+def error_handler(gateway: SlackGateway, metrics: Metrics) -> ErrorHandler:
     """The function to register with ``app.error``."""
 
     async def handle_error(
-        error: Exception, body: dict[str, Any], context: Mapping[str, Any], client: AsyncWebClient
+        error: Exception, body: dict[str, Any], context: Mapping[str, Any]
     ) -> None:
-        metrics.inc("folio_errors_total", kind=type(error).__name__)
-        if isinstance(error, FolioError) and not isinstance(error, ConfigError):
+        metrics.inc("folio_errors_total", kind=_kind(error))
+        if isinstance(error, ChatError):
+            logger.warning("Slack failed for %s: %s", _what(body), error.detail or "(no detail)")
+        elif isinstance(error, FolioError) and not isinstance(error, ConfigError):
             logger.info(
                 "%s for %s: %s", type(error).__name__, _what(body), error.detail or "(no detail)"
             )
@@ -54,11 +55,18 @@ def error_handler(metrics: Metrics) -> ErrorHandler:
         if target is None:
             return
         try:
-            await target.send(client, render.error_message(user_message(error)))
-        except Exception:
-            logger.exception("could not tell the user about the error in %s", target.channel)
+            await gateway.send(target, render.error_message(user_message(error)))
+        except ChatError as exc:
+            logger.warning("could not tell the user about the error in %s: %s", target.channel, exc)
 
     return handle_error
+
+
+def _kind(error: BaseException) -> str:
+    """The error's class for metrics; a Slack failure counts as Slack's own error class."""
+    if isinstance(error, ChatError) and error.__cause__ is not None:
+        return type(error.__cause__).__name__
+    return type(error).__name__
 
 
 def _what(body: Mapping[str, Any]) -> str:

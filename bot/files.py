@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
 from typing import Any, Literal
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.gateway import SlackGateway
 from bot.slack_io import download_file
-from rag.errors import DownloadError
-from rag.ingest._files import SUPPORTED_SUFFIXES
-from rag.types import QueryImage
+from rag import DownloadError, QueryImage, kind_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +29,11 @@ def file_name(file: SlackFile) -> str:
 def kind_of(file: SlackFile) -> FileKind | None:
     """``pdf`` or ``image`` when folio can read the file, else None."""
     mimetype = str(file.get("mimetype") or "").lower()
-    suffix = PurePosixPath(file_name(file)).suffix.lower()
-    if mimetype == "application/pdf" or (not mimetype and suffix == ".pdf"):
+    if not mimetype:
+        return kind_by_name(file_name(file))
+    if mimetype == "application/pdf":
         return "pdf"
-    if mimetype in IMAGE_TYPES or (not mimetype and suffix in SUPPORTED_SUFFIXES):
-        return "image"
-    return None
+    return "image" if mimetype in IMAGE_TYPES else None
 
 
 class SlackFiles:
@@ -47,13 +42,13 @@ class SlackFiles:
     def __init__(
         self,
         *,
-        client: AsyncWebClient,
+        gateway: SlackGateway,
         session: aiohttp.ClientSession | None,
         token: str,
         allowed_hosts: Sequence[str],
         max_bytes: int,
     ) -> None:
-        self._client = client
+        self._gateway = gateway
         self._session = session
         self._token = token
         self._allowed_hosts = tuple(allowed_hosts)
@@ -61,22 +56,7 @@ class SlackFiles:
 
     async def info(self, file_id: str) -> dict[str, Any]:
         """files.info for one file; a missing or unreadable file is a DownloadError."""
-        try:
-            response = await self._client.files_info(file=file_id)
-        except SlackApiError as exc:
-            error = exc.response.get("error")
-            raise DownloadError(
-                "Slack could not find that file any more; it may have been deleted."
-                if error == "file_not_found"
-                else f"Slack refused to describe that file ({error}); try sharing it again.",
-                detail=f"files.info {file_id}: {error}",
-            ) from exc
-        except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
-            raise DownloadError(
-                "folio could not reach Slack to read that file; try again in a few minutes.",
-                detail=f"files.info {file_id}: {type(exc).__name__}",
-            ) from exc
-        return dict(response["file"])
+        return await self._gateway.file_info(file_id)
 
     async def complete(self, file: SlackFile) -> SlackFile:
         """The file with its name, type and URLs (events may carry only the id)."""

@@ -3,7 +3,7 @@
 ``SlackIndexer.enqueue_shares`` runs in the event listener (fast: one row per file and a ⏳
 reaction). ``run`` and ``notify`` implement rag's JobHandler for the JobRunner, in the
 ``serve`` process with the embedded stores or in ``folio worker`` processes: files.info ->
-token-guarded download -> Ingestor.ingest -> ✅ or ❌ and one line in the file's thread.
+token-guarded download -> ``Library.index`` -> ✅ or ❌ and one line in the file's thread.
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot import render
 from bot.files import SlackFiles, file_name, kind_of
+from bot.gateway import SlackGateway
 from bot.metrics import Metrics
-from bot.replies import DONE, FAILED, QUEUED, Reply, react, unreact
-from rag._jobs import Job, JobOutcome, JobSpec
-from rag._services import Services
-from rag.errors import DocumentError, DocumentNotFound
+from bot.replies import DONE, FAILED, QUEUED, Reply
+from rag import DocumentError, Job, JobOutcome, JobQueue, JobSpec, Library
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +34,17 @@ class SlackIndexer:
     def __init__(
         self,
         *,
-        services: Services,
-        client: AsyncWebClient,
+        library: Library,
+        jobs: JobQueue,
         files: SlackFiles,
+        gateway: SlackGateway,
         metrics: Metrics,
     ) -> None:
-        self._services = services
-        self._client = client
+        self._library = library
+        self._jobs = jobs
         self._files = files
+        self._gateway = gateway
         self._metrics = metrics
-
-    async def indexing_on(self, team_id: str, channel_id: str) -> bool:
-        """True when file shares in this channel are indexed (settings or `/folio index`)."""
-        if channel_id in self._services.settings.index_channels:
-            return True
-        return (await self._services.channels.get(team_id, channel_id)).indexing
 
     async def enqueue_shares(self, event: Mapping[str, Any], *, team_id: str) -> int:
         """Queue every readable file of a file_share message; how many jobs were created."""
@@ -63,11 +55,11 @@ class SlackIndexer:
         unreadable = [file_name(f) for f in files if kind_of(f) is None]
         if unreadable:
             note = UNSUPPORTED_NOTE.format(names=", ".join(unreadable))
-            await thread.send(self._client, render.error_message(note))
+            await self._gateway.send(thread, render.error_message(note))
         if not readable:
             return 0
         # Before the jobs exist, so a fast worker's ✅ can never be followed by this ⏳.
-        await react(self._client, channel, ts, QUEUED)
+        await self._gateway.react(channel, ts, QUEUED)
         private = await self._is_private(channel, event.get("channel_type"))
         created = 0
         for file in readable:
@@ -81,21 +73,9 @@ class SlackIndexer:
                 message_ts=ts,
                 thread_ts=thread.thread_ts,
             )
-            _, new = await self._services.jobs.enqueue(spec)
+            _, new = await self._jobs.enqueue(spec)
             created += int(new)
         return created
-
-    async def forget_file(self, team_id: str, slack_file_id: str) -> int:
-        """Remove every document made from a Slack file (it was deleted); how many."""
-        removed = 0
-        for document in await self._services.catalog.by_slack_file(team_id, slack_file_id):
-            try:
-                await self._services.ingestor.forget(document.id)
-            except DocumentNotFound:
-                continue  # another process removed it first
-            removed += 1
-        logger.info("file %s deleted in %s: %d documents removed", slack_file_id, team_id, removed)
-        return removed
 
     async def run(self, job: Job) -> tuple[str, str]:
         """Download and index the job's file; returns (document id, the line to post)."""
@@ -106,7 +86,7 @@ class SlackIndexer:
         started = time.perf_counter()
         file = await self._files.info(job.slack_file_id)
         data = await self._files.download(file)
-        result = await self._services.ingestor.ingest(
+        result = await self._library.index(
             data,
             file_name=job.file_name,
             scope=job.scope,
@@ -115,9 +95,7 @@ class SlackIndexer:
             permalink=str(file["permalink"]) if file.get("permalink") else None,
         )
         self._metrics.observe("folio_ingest_seconds", time.perf_counter() - started)
-        document = result.document
-        line = render.indexed_line(document.file_name, document.page_count, document.figure_count)
-        return document.id, line if result.created else f"{line} (already indexed here)"
+        return result.document.id, result.summary
 
     async def notify(self, job: Job, outcome: JobOutcome) -> None:
         """✅ or ❌ on the file message, and one line in its thread."""
@@ -125,15 +103,14 @@ class SlackIndexer:
         if job.message_ts is None:
             return
         channel, ts = job.channel_id, job.message_ts
-        await unreact(self._client, channel, ts, QUEUED)
-        await react(self._client, channel, ts, DONE if outcome.ok else FAILED)
-        # The success line is built by render.indexed_line and already escaped.
+        await self._gateway.unreact(channel, ts, QUEUED)
+        await self._gateway.react(channel, ts, DONE if outcome.ok else FAILED)
         message = (
-            render.RenderedMessage(text=outcome.message, blocks=[])
+            render.indexed_message(outcome.message)
             if outcome.ok
             else render.error_message(outcome.message)
         )
-        await Reply(channel, job.thread_ts or ts).send(self._client, message)
+        await self._gateway.send(Reply(channel, job.thread_ts or ts), message)
 
     async def _is_private(self, channel: str, channel_type: object) -> bool:
         """Whether a channel is private, from the event or else conversations.info."""
@@ -141,10 +118,4 @@ class SlackIndexer:
             return False
         if channel_type in PRIVATE_CHANNEL_TYPES:
             return True
-        try:
-            info = (await self._client.conversations_info(channel=channel))["channel"]
-        except (SlackApiError, SlackRequestError) as exc:
-            # Unknown means private: a document must never leak into other channels.
-            logger.warning("conversations.info %s failed (%s); treating as private", channel, exc)
-            return True
-        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+        return await self._gateway.is_private(channel)

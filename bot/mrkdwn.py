@@ -8,6 +8,9 @@ import re
 # Zero-width joiners also break the bare words Slack might still auto-link.
 _BROADCAST = re.compile(r"(?<![\w.+-])@(channel|here|everyone)\b", re.IGNORECASE)
 _ZWSP = "\u200b"
+# Slack control sequences: <!channel>, <!here|here>, <@U123>, <!subteam^S1|@team>, <#C1>.
+_CONTROL = re.compile(r"<([!@#])([^<>]*)>")
+_STRAY = re.compile(r"<(?=[!@#])")
 
 
 def mrkdwn_safe(text: str) -> str:
@@ -20,3 +23,19 @@ def mrkdwn_safe(text: str) -> str:
     """
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@" + _ZWSP + m.group(1), escaped)
+
+
+def defuse_mentions(text: str) -> str:
+    """Turn Slack control sequences into the words they show: ``<!channel>`` -> ``@channel``.
+
+    For text that may quote Slack markup (model output, passages of documents), so a reader
+    sees ``@channel`` rather than an escaped ``<!channel>``; still pass it to ``mrkdwn_safe``.
+    """
+    defused = _CONTROL.sub(_inert, text)
+    return _STRAY.sub("", defused)
+
+
+def _inert(match: re.Match[str]) -> str:
+    sigil, body = match.groups()
+    label = body.split("|", 1)[1] if "|" in body else body.split("^", 1)[0]
+    return label if label.startswith(("@", "#")) else ("@" if sigil == "!" else sigil) + label

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.render import RenderedMessage
-
-logger = logging.getLogger(__name__)
 
 WORKING = "eyes"
 QUEUED = "hourglass_flowing_sand"
@@ -28,27 +19,6 @@ class Reply:
     channel: str
     thread_ts: str | None = None
     user: str | None = None
-
-    async def send(self, client: AsyncWebClient, message: RenderedMessage) -> str | None:
-        """Post ``message`` here; returns the new message's ts (None for ephemeral notes)."""
-        if self.user is not None:
-            await client.chat_postEphemeral(
-                channel=self.channel,
-                user=self.user,
-                thread_ts=self.thread_ts,
-                text=message.text,
-                blocks=message.blocks or None,
-            )
-            return None
-        response = await client.chat_postMessage(
-            channel=self.channel,
-            thread_ts=self.thread_ts,
-            text=message.text,
-            blocks=message.blocks or None,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        return str(response["ts"])
 
 
 def reply_for(body: Mapping[str, Any]) -> Reply | None:
@@ -65,35 +35,3 @@ def reply_for(body: Mapping[str, Any]) -> Reply | None:
         thread = message.get("thread_ts") if isinstance(message, Mapping) else None
         return Reply(str(channel["id"]), thread_ts=thread, user=str(user["id"]))
     return None
-
-
-async def react(client: AsyncWebClient, channel: str, ts: str, name: str) -> None:
-    """Add a reaction; failures are cosmetic, so they are only logged."""
-    try:
-        await client.reactions_add(channel=channel, timestamp=ts, name=name)
-    except (SlackApiError, SlackRequestError, OSError) as exc:
-        logger.debug("could not add :%s: to %s/%s: %s", name, channel, ts, _reason(exc))
-
-
-async def unreact(client: AsyncWebClient, channel: str, ts: str, name: str) -> None:
-    """Remove a reaction folio added; failures are cosmetic, so they are only logged."""
-    try:
-        await client.reactions_remove(channel=channel, timestamp=ts, name=name)
-    except (SlackApiError, SlackRequestError, OSError) as exc:
-        logger.debug("could not remove :%s: from %s/%s: %s", name, channel, ts, _reason(exc))
-
-
-@asynccontextmanager
-async def working(client: AsyncWebClient, channel: str, ts: str) -> AsyncIterator[None]:
-    """Show a reaction on the question while folio works on it, removed however it ends."""
-    await react(client, channel, ts, WORKING)
-    try:
-        yield
-    finally:
-        await unreact(client, channel, ts, WORKING)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
-    return type(exc).__name__

@@ -22,8 +22,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.metrics import Metrics
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 

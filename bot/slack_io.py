@@ -1,4 +1,4 @@
-"""Slack file I/O done safely: token-guarded downloads and one-call page-image uploads.
+"""Slack file downloads done safely: the bot token goes only to Slack's file hosts.
 
 The bot token opens every private file in the workspace, so ``download_file`` sends it only
 to the hosts in ``FOLIO_SLACK_FILE_HOSTS``: a URL or a redirect anywhere else is refused
@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
-from bot.mrkdwn import mrkdwn_safe
-from rag.errors import (
+from rag import (
     DownloadError,
     DownloadUnavailable,
     FileTooLarge,
-    FolioError,
     ForbiddenFileHost,
     LoginPageInsteadOfFile,
 )
@@ -33,22 +28,6 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES = 64 * 1024
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_PREFIXES = (b"<!doctype html", b"<html")
-
-
-class PageImagesNotUploaded(FolioError):
-    """Slack refused or failed the page-image upload (the answer itself was posted)."""
-
-    default_message = "folio could not attach the page images; the answer above still stands."
-
-
-@dataclass(frozen=True)
-class PageImage:
-    """One cited page, rendered with its passage highlighted, ready to upload."""
-
-    filename: str
-    title: str
-    png: bytes
-    alt_text: str = ""
 
 
 def host_allowed(url: URL, allowed_hosts: Sequence[str]) -> bool:
@@ -205,39 +184,3 @@ async def download_file(
         f"Slack redirected the download of {file_name} too many times; try sharing it again.",
         detail=f"more than {MAX_REDIRECTS} redirects",
     )
-
-
-async def upload_page_images(
-    client: AsyncWebClient,
-    *,
-    channel: str,
-    thread_ts: str,
-    images: Sequence[PageImage],
-    comment: str | None = None,
-) -> list[str]:
-    """Upload page images into a thread with ONE files_upload_v2 call; returns the file ids.
-
-    ``comment`` is plain text (escaped here). Slack shares the files asynchronously, so the
-    response carries no message ts. Raises PageImagesNotUploaded when Slack fails.
-    """
-    if not images:
-        return []
-    uploads = [
-        {"content": image.png, "filename": image.filename, "title": image.title}
-        | ({"alt_txt": image.alt_text} if image.alt_text else {})
-        for image in images
-    ]
-    try:
-        response = await client.files_upload_v2(
-            file_uploads=uploads,
-            channel=channel,
-            thread_ts=thread_ts,
-            initial_comment=mrkdwn_safe(comment) if comment else None,
-        )
-    except SlackApiError as exc:
-        raise PageImagesNotUploaded(detail=f"Slack error {exc.response.get('error')}") from exc
-    except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        raise PageImagesNotUploaded(detail=f"{type(exc).__name__} uploading") from exc
-    file_ids = [str(item["id"]) for item in response.get("files") or []]
-    logger.info("uploaded %d page images to %s thread %s", len(file_ids), channel, thread_ts)
-    return file_ids

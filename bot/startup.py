@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag import ConfigError, Settings
 
 Transport = Literal["socket", "http"]
 

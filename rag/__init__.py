@@ -1,8 +1,10 @@
 """folio: answers questions about the documents a team shares, with evidence.
 
-The public API is ``__all__``; everything else is internal. Type checkers see every name
-with its real type. At run time a name is imported on first use, because the parser's
-child processes import this package and must not pay for torch or SQLAlchemy.
+Start with ``open_folio(settings)``: it yields a ``Folio``, whose use cases an adapter calls
+(``questions.ask``, ``library.index``, ``library.forget``, ``overview.status``...). The
+public API is ``__all__``; everything else is internal. Type checkers see every name with
+its real type. At run time a name is imported on first use, because the parser's child
+processes import this package and must not pay for torch or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -11,69 +13,213 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag._channels import Channels
+    from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
+    from rag._library import Library
     from rag._llm import VisionModel
-    from rag._services import Services, open_services
+    from rag._overview import Overview
+    from rag._services import Folio, Services, open_folio, open_services
     from rag.answer._answerer import Answerer
     from rag.answer._pages import PageRenderer
+    from rag.answer._questions import Questions
     from rag.answer._retrieve import Retriever
-    from rag.errors import FolioError
+    from rag.cli import Command, run_cli
+    from rag.db import EventLog
+    from rag.errors import (
+        ChatError,
+        ConfigError,
+        CorruptDocument,
+        DocumentError,
+        DocumentNotFound,
+        DownloadError,
+        DownloadUnavailable,
+        DuplicateDocument,
+        EmptyDocument,
+        EncryptedDocument,
+        FileTooLarge,
+        FolioError,
+        ForbiddenFileHost,
+        IndexUnavailable,
+        LoginPageInsteadOfFile,
+        ModelError,
+        ModelRateLimited,
+        ModelTimeout,
+        ModelUnavailable,
+        NotAllowed,
+        PageImagesNotUploaded,
+        PageTooLarge,
+        ParseCrashed,
+        ParseTimeout,
+        StoreError,
+        StoreLocked,
+        TooManyPages,
+        UnsupportedFile,
+    )
+    from rag.ingest._files import kind_by_name
     from rag.ingest._ingestor import Ingestor
     from rag.settings import LlmConfig, ParseLimits, RetrievalConfig, Settings
     from rag.types import (
         Answer,
+        Answered,
         Audience,
         Citation,
         Document,
+        Home,
+        IngestResult,
         PageHit,
+        PageImage,
         QueryImage,
+        Question,
+        RecentAnswer,
         Scope,
+        Status,
         Turn,
     )
 
 _EXPORTS = {
-    "Answerer": "rag.answer._answerer",
-    "Settings": "rag.settings",
-    "RetrievalConfig": "rag.settings",
-    "ParseLimits": "rag.settings",
-    "LlmConfig": "rag.settings",
+    "Folio": "rag._services",
     "Services": "rag._services",
+    "open_folio": "rag._services",
     "open_services": "rag._services",
-    "Ingestor": "rag.ingest._ingestor",
-    "Retriever": "rag.answer._retrieve",
-    "PageRenderer": "rag.answer._pages",
+    "Library": "rag._library",
+    "Channels": "rag._channels",
+    "Overview": "rag._overview",
+    "Job": "rag._jobs",
+    "JobHandler": "rag._jobs",
+    "JobOutcome": "rag._jobs",
+    "JobQueue": "rag._jobs",
+    "JobRunner": "rag._jobs",
+    "JobSpec": "rag._jobs",
     "VisionModel": "rag._llm",
+    "Answerer": "rag.answer._answerer",
+    "PageRenderer": "rag.answer._pages",
+    "Questions": "rag.answer._questions",
+    "Retriever": "rag.answer._retrieve",
+    "Command": "rag.cli",
+    "run_cli": "rag.cli",
+    "EventLog": "rag.db",
+    "kind_by_name": "rag.ingest._files",
+    "Ingestor": "rag.ingest._ingestor",
+    "LlmConfig": "rag.settings",
+    "ParseLimits": "rag.settings",
+    "RetrievalConfig": "rag.settings",
+    "Settings": "rag.settings",
+    "ChatError": "rag.errors",
+    "ConfigError": "rag.errors",
+    "CorruptDocument": "rag.errors",
+    "DocumentError": "rag.errors",
+    "DocumentNotFound": "rag.errors",
+    "DownloadError": "rag.errors",
+    "DownloadUnavailable": "rag.errors",
+    "DuplicateDocument": "rag.errors",
+    "EmptyDocument": "rag.errors",
+    "EncryptedDocument": "rag.errors",
+    "FileTooLarge": "rag.errors",
     "FolioError": "rag.errors",
+    "ForbiddenFileHost": "rag.errors",
+    "IndexUnavailable": "rag.errors",
+    "LoginPageInsteadOfFile": "rag.errors",
+    "ModelError": "rag.errors",
+    "ModelRateLimited": "rag.errors",
+    "ModelTimeout": "rag.errors",
+    "ModelUnavailable": "rag.errors",
+    "NotAllowed": "rag.errors",
+    "PageImagesNotUploaded": "rag.errors",
+    "PageTooLarge": "rag.errors",
+    "ParseCrashed": "rag.errors",
+    "ParseTimeout": "rag.errors",
+    "StoreError": "rag.errors",
+    "StoreLocked": "rag.errors",
+    "TooManyPages": "rag.errors",
+    "UnsupportedFile": "rag.errors",
     "Answer": "rag.types",
+    "Answered": "rag.types",
     "Audience": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
+    "Home": "rag.types",
+    "IngestResult": "rag.types",
     "PageHit": "rag.types",
+    "PageImage": "rag.types",
     "QueryImage": "rag.types",
+    "Question": "rag.types",
+    "RecentAnswer": "rag.types",
     "Scope": "rag.types",
+    "Status": "rag.types",
     "Turn": "rag.types",
 }
 
 __all__ = [
     "Answer",
+    "Answered",
     "Answerer",
     "Audience",
+    "Channels",
+    "ChatError",
     "Citation",
+    "Command",
+    "ConfigError",
+    "CorruptDocument",
     "Document",
+    "DocumentError",
+    "DocumentNotFound",
+    "DownloadError",
+    "DownloadUnavailable",
+    "DuplicateDocument",
+    "EmptyDocument",
+    "EncryptedDocument",
+    "EventLog",
+    "FileTooLarge",
+    "Folio",
     "FolioError",
+    "ForbiddenFileHost",
+    "Home",
+    "IndexUnavailable",
+    "IngestResult",
     "Ingestor",
+    "Job",
+    "JobHandler",
+    "JobOutcome",
+    "JobQueue",
+    "JobRunner",
+    "JobSpec",
+    "Library",
     "LlmConfig",
+    "LoginPageInsteadOfFile",
+    "ModelError",
+    "ModelRateLimited",
+    "ModelTimeout",
+    "ModelUnavailable",
+    "NotAllowed",
+    "Overview",
     "PageHit",
+    "PageImage",
+    "PageImagesNotUploaded",
     "PageRenderer",
+    "PageTooLarge",
+    "ParseCrashed",
     "ParseLimits",
+    "ParseTimeout",
     "QueryImage",
+    "Question",
+    "Questions",
+    "RecentAnswer",
     "RetrievalConfig",
     "Retriever",
     "Scope",
     "Services",
     "Settings",
+    "Status",
+    "StoreError",
+    "StoreLocked",
+    "TooManyPages",
     "Turn",
+    "UnsupportedFile",
     "VisionModel",
+    "kind_by_name",
+    "open_folio",
     "open_services",
+    "run_cli",
 ]
 
 if not TYPE_CHECKING:

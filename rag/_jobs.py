@@ -2,7 +2,8 @@
 
 The queue itself (``JobQueue``, ``Job``, ``JobSpec``) lives in ``rag.db.queue`` and is
 re-exported here. A ``JobHandler`` does the work (the Slack worker downloads and indexes a
-shared file; the CLI indexes a local one) and tells people how it went.
+shared file) and tells people how it went. Between jobs the runner also forgets old Slack
+event ids, so the deduplication log stays small.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
+from rag.db.stores import EventLog
 from rag.errors import DownloadUnavailable, FolioError, ModelError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,9 @@ __all__ = [
 # Errors that may pass on their own: a busy or unreachable store, a failing model.
 TRANSIENT_ERRORS: tuple[type[FolioError], ...] = (StoreError, ModelError, DownloadUnavailable)
 APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has been told."
+# Slack retries an event for minutes, not days; a day of event ids is plenty to dedupe.
+EVENT_RETENTION = timedelta(days=1)
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +67,22 @@ class JobRunner:
     """Claims jobs and runs them through a JobHandler, one at a time, until stopped."""
 
     def __init__(
-        self, *, queue: JobQueue, handler: JobHandler, worker_id: str, poll_s: float = 1.0
+        self,
+        *,
+        queue: JobQueue,
+        handler: JobHandler,
+        worker_id: str,
+        poll_s: float = 1.0,
+        events: EventLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._queue = queue
         self._handler = handler
         self._worker_id = worker_id
         self._poll_s = poll_s
+        self._events = events
+        self._clock = clock
+        self._next_prune: float | None = None
 
     async def run_once(self) -> bool:
         """Handle one job if there is one; True when a job was handled."""
@@ -85,6 +102,7 @@ class JobRunner:
         logger.info("worker %s started", self._worker_id)
         while not stop.is_set():
             try:
+                await self.prune_events()
                 worked = await self.run_once()
             except StoreError as exc:
                 logger.warning("worker %s: %s", self._worker_id, exc.detail or exc.user_message)
@@ -96,6 +114,17 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
         logger.info("worker %s stopped", self._worker_id)
+
+    async def prune_events(self) -> int:
+        """Forget Slack event ids older than a day, at most once an hour; how many went."""
+        now = self._clock()
+        if self._events is None or (self._next_prune is not None and now < self._next_prune):
+            return 0
+        self._next_prune = now + PRUNE_EVERY_S
+        pruned = await self._events.prune(EVENT_RETENTION)
+        if pruned:
+            logger.info("worker %s forgot %d old Slack events", self._worker_id, pruned)
+        return pruned
 
     async def _run(self, job: Job) -> JobOutcome | None:
         try:
@@ -111,6 +140,7 @@ class JobRunner:
                 return None
             return JobOutcome(ok=False, message=exc.user_message)
         except FolioError as exc:
+            logger.warning("job %s failed: %s", job.id, exc.detail or exc.user_message)
             await self._queue.fail(job.id, exc.user_message)
             return JobOutcome(ok=False, message=exc.user_message)
         except Exception:

@@ -1,4 +1,8 @@
-"""Builds folio's components from Settings: the one place real clients and models are made."""
+"""Builds folio from Settings: the one place real clients and models are made.
+
+``open_folio`` yields the use cases an adapter calls (``Folio``); ``open_services`` yields
+every component as well (``Services``), for the CLI, evaluation and tests.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,16 @@ from dataclasses import dataclass
 from functools import partial
 
 from openai import AsyncOpenAI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from rag._channels import Channels
 from rag._jobs import JobQueue
+from rag._library import Library
 from rag._llm import VisionModel
+from rag._overview import Overview
 from rag.answer._answerer import Answerer
 from rag.answer._pages import PageRenderer
+from rag.answer._questions import Questions
 from rag.answer._retrieve import Retriever
 from rag.db import (
     AnswerLog,
@@ -38,8 +46,26 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Folio:
+    """folio's use cases, as an adapter (the Slack bot, a script) calls them.
+
+    Each takes only the components it uses: ``questions`` answers and remembers,
+    ``library`` indexes, lists, searches and forgets documents, ``channels`` holds the
+    per-channel switches, ``overview`` reads status and home pages, ``jobs`` queues files
+    to index, and ``events`` tells a new event from a repeated delivery.
+    """
+
+    questions: Questions
+    library: Library
+    channels: Channels
+    overview: Overview
+    jobs: JobQueue
+    events: EventLog
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
-    """Every long-lived component of a folio process, wired together."""
+    """Every long-lived component of a folio process, wired together, and its use cases."""
 
     settings: Settings
     engine: AsyncEngine
@@ -57,6 +83,11 @@ class Services:
     channels: ChannelSettingsStore
     answers: AnswerLog
     model: VisionModel | None
+
+    @property
+    def folio(self) -> Folio:
+        """The use cases over these components (light objects, built on each access)."""
+        return _use_cases(self)
 
 
 async def prepare_database(settings: Settings) -> AsyncEngine:
@@ -109,60 +140,116 @@ def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None
 
 
 @asynccontextmanager
+async def open_folio(settings: Settings) -> AsyncIterator[Folio]:
+    """Open stores, load models and wire folio's use cases; closes everything on exit."""
+    async with open_services(settings) as services:
+        yield services.folio
+
+
+@asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open stores, load models and wire every component; closes them on exit."""
     async with AsyncExitStack() as stack:
         engine = await prepare_database(settings)
         stack.push_async_callback(engine.dispose)
-        sessions = session_factory(engine)
         clip, text = await load_models(settings)
         index = settings_index(settings)
         await index.open(VectorDims(clip=clip.dim, text=text.dim))
         stack.push_async_callback(index.close)
-        catalog = Catalog(sessions=sessions)
         model = build_model(settings, stack)
-        captioner = None
-        if model is not None and settings.llm.max_captions_per_document > 0:
-            captioner = Captioner(
-                model=model,
-                store=CaptionCache(sessions=sessions),
-                model_name=settings.llm.vision_model,
-                max_per_document=settings.llm.max_captions_per_document,
-            )
-        bm25 = Bm25Encoder()
-        retriever = Retriever(
-            index=index, clip=clip, text=text, bm25=bm25, config=settings.retrieval
-        )
-        pages = PageRenderer(catalog=catalog, dpi=settings.parse.render_dpi)
-        yield Services(
-            settings=settings,
-            engine=engine,
-            catalog=catalog,
-            index=index,
-            clip=clip,
-            text=text,
-            bm25=bm25,
-            retriever=retriever,
-            ingestor=Ingestor(
-                catalog=catalog,
-                index=index,
-                clip=clip,
-                text=text,
-                bm25=bm25,
-                limits=settings.parse,
-                captioner=captioner,
-            ),
-            answerer=Answerer(
-                searcher=retriever,
-                pages=pages,
-                model=model,
-                config=settings.llm,
-                top_k=settings.retrieval.top_k,
-            ),
-            pages=pages,
-            jobs=JobQueue(sessions=sessions),
-            events=EventLog(sessions=sessions),
-            channels=ChannelSettingsStore(sessions=sessions),
-            answers=AnswerLog(sessions=sessions),
-            model=model,
-        )
+        yield _wire(settings, engine, index, (clip, text), model)
+
+
+def _wire(
+    settings: Settings,
+    engine: AsyncEngine,
+    index: VectorIndex,
+    models: tuple[ClipEmbedder, TextEmbedder],
+    model: VisionModel | None,
+) -> Services:
+    """Every component over the opened stores and loaded models, then the use cases."""
+    sessions = session_factory(engine)
+    clip, text = models
+    catalog = Catalog(sessions=sessions)
+    bm25 = Bm25Encoder()
+    retriever = Retriever(index=index, clip=clip, text=text, bm25=bm25, config=settings.retrieval)
+    pages = PageRenderer(catalog=catalog, dpi=settings.parse.render_dpi)
+    ingestor = Ingestor(
+        catalog=catalog,
+        index=index,
+        clip=clip,
+        text=text,
+        bm25=bm25,
+        limits=settings.parse,
+        captioner=_captioner(settings, model, sessions),
+    )
+    answerer = Answerer(
+        searcher=retriever,
+        pages=pages,
+        model=model,
+        config=settings.llm,
+        top_k=settings.retrieval.top_k,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        catalog=catalog,
+        index=index,
+        clip=clip,
+        text=text,
+        bm25=bm25,
+        retriever=retriever,
+        ingestor=ingestor,
+        answerer=answerer,
+        pages=pages,
+        jobs=JobQueue(sessions=sessions),
+        events=EventLog(sessions=sessions),
+        channels=ChannelSettingsStore(sessions=sessions),
+        answers=AnswerLog(sessions=sessions),
+        model=model,
+    )
+
+
+def _use_cases(services: Services) -> Folio:
+    """The use cases over ``services``' components, each given only what it uses."""
+    settings = services.settings
+    channels = Channels(store=services.channels, always_indexed=settings.index_channels)
+    return Folio(
+        questions=Questions(
+            answerer=services.answerer,
+            pages=services.pages,
+            log=services.answers,
+            channels=services.channels,
+        ),
+        library=Library(
+            catalog=services.catalog,
+            ingestor=services.ingestor,
+            retriever=services.retriever,
+            admins=settings.admin_users,
+        ),
+        channels=channels,
+        overview=Overview(
+            catalog=services.catalog,
+            jobs=services.jobs,
+            channels=channels,
+            log=services.answers,
+            answer_model=settings.llm.answer_model if services.model is not None else None,
+            vector_store="embedded" if settings.embedded_index else "server",
+        ),
+        jobs=services.jobs,
+        events=services.events,
+    )
+
+
+def _captioner(
+    settings: Settings, model: VisionModel | None, sessions: async_sessionmaker[AsyncSession]
+) -> Captioner | None:
+    """Vision-model captions for figures, when a model is set and captions are wanted."""
+    if model is None or settings.llm.max_captions_per_document <= 0:
+        return None
+    return Captioner(
+        model=model,
+        store=CaptionCache(sessions=sessions),
+        model_name=settings.llm.vision_model,
+        max_per_document=settings.llm.max_captions_per_document,
+    )

@@ -1,4 +1,8 @@
-"""The `folio` command: ingest, search, ask, docs, forget, eval, db upgrade, doctor, plugins."""
+"""The `folio` command: ingest, search, ask, docs, forget, eval, db upgrade, doctor.
+
+``run_cli`` takes further commands from the caller: the Slack adapter's console script
+(``bot.cli.main``) adds ``serve`` and ``worker``, so rag never imports the bot.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,10 +30,16 @@ logger = logging.getLogger("folio")
 Handler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 
-class Plugin(Protocol):
-    """A subcommand another package adds through the ``folio.commands`` entry-point group."""
+class Command(Protocol):
+    """A subcommand another package adds to `folio` (see ``run_cli``).
 
+    ``long_running`` commands (services) log at FOLIO_LOG_LEVEL; one-shot commands keep the
+    terminal for their output.
+    """
+
+    name: str
     help: str
+    long_running: bool
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Declare the subcommand's options."""
@@ -39,13 +48,13 @@ class Plugin(Protocol):
         """Run it; returns the exit code."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `folio` console script."""
-    parser = _parser()
+def run_cli(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = ()) -> int:
+    """Run `folio` with ``argv`` (default: the process's) and the extra ``commands``."""
+    parser = _parser(commands)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        _configure_logging(settings, args)
+        _configure_logging(settings, args, long_running=getattr(args, "long_running", False))
         return int(asyncio.run(args.handler(settings, args)))
     except FolioError as exc:
         print(f"folio: {_sentence(exc)}", file=sys.stderr)
@@ -58,12 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _configure_logging(settings: Settings, args: argparse.Namespace) -> None:
+def _configure_logging(settings: Settings, args: argparse.Namespace, *, long_running: bool) -> None:
     # Services log at FOLIO_LOG_LEVEL; one-shot commands keep the terminal for their output.
     # basicConfig leaves a process that already configured logging (a test run) alone.
     if args.verbose:
         level = logging.DEBUG
-    elif args.command in ("serve", "worker"):
+    elif long_running:
         level = logging.getLevelName(settings.log_level)
     else:
         level = logging.WARNING
@@ -81,7 +90,7 @@ def _sentence(exc: FolioError) -> str:
     return exc.detail if isinstance(exc, ConfigError) and exc.detail else exc.user_message
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extra: Sequence[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="folio", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,10 +128,10 @@ def _parser() -> argparse.ArgumentParser:
         handler=_db_upgrade
     )
     _command(commands, "doctor", _doctor, "check configuration, models and stores")
-    for name, plugin in _plugins().items():
-        sub = commands.add_parser(name, help=plugin.help)
-        plugin.add_arguments(sub)
-        sub.set_defaults(handler=plugin.run)
+    for command in extra:
+        sub = commands.add_parser(command.name, help=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(handler=command.run, long_running=command.long_running)
     return parser
 
 
@@ -139,13 +148,6 @@ def _scope_options(parser: argparse.ArgumentParser, *, private: bool = False) ->
         parser.add_argument(
             "--private", action="store_true", help="visible only in --channel, as a private channel"
         )
-
-
-def _plugins() -> dict[str, Plugin]:
-    plugins: dict[str, Plugin] = {}
-    for entry in entry_points(group="folio.commands"):
-        plugins[entry.name] = entry.load()()
-    return plugins
 
 
 def _audience(args: argparse.Namespace) -> Audience:

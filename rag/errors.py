@@ -20,16 +20,20 @@ The tree::
     │   └── DownloadUnavailable      Slack's file servers failed or could not be reached (retried)
     ├── StoreError                   a database or vector store problem
     │   ├── StoreLocked              another process holds the embedded store
-    │   └── IndexUnavailable         the vector index cannot be reached or failed
+    │   ├── IndexUnavailable         the vector index cannot be reached or failed
+    │   └── DuplicateDocument        another process recorded the same file first (retried)
     ├── ModelError                   the vision/answer model failed
     │   ├── ModelTimeout             it did not answer within the limit
     │   ├── ModelRateLimited         it kept answering 429
     │   └── ModelUnavailable         it kept failing (5xx, connection errors)
+    ├── ChatError                    the chat platform (Slack) refused or failed a call
+    │   └── PageImagesNotUploaded    the cited pages could not be attached (the answer stands)
     ├── DocumentNotFound             no such document visible here
     └── NotAllowed                   the user may not do this
 
 Third-party exceptions are translated once, in the module that owns the client,
-with ``raise SomeFolioError(...) from exc``.
+with ``raise SomeFolioError(...) from exc``: the stores in ``rag.db`` and ``rag.index``,
+the model in ``rag._llm``, and Slack's Web API in the bot's gateway (``bot/gateway.py``).
 """
 
 from __future__ import annotations
@@ -124,6 +128,15 @@ class IndexUnavailable(StoreError):
     """The vector index cannot be reached or failed."""
 
 
+class DuplicateDocument(StoreError):
+    """Another process recorded the same file in the same channel first.
+
+    A StoreError, so a job runner retries it; the retry finds the document by hash.
+    """
+
+    default_message = "That file is already indexed in this channel."
+
+
 class ModelError(FolioError):
     """The vision/answer model failed."""
 
@@ -140,6 +153,30 @@ class ModelRateLimited(ModelError):
 
 class ModelUnavailable(ModelError):
     """The model kept failing with server or connection errors."""
+
+
+class ChatError(FolioError):
+    """The chat platform refused or failed a call; ``code`` is its error name, if it gave one."""
+
+    default_message = (
+        "Sorry, folio hit an unexpected problem talking to Slack; please try again in a minute."
+    )
+
+    def __init__(
+        self,
+        user_message: str | None = None,
+        *,
+        detail: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(user_message, detail=detail)
+        self.code = code
+
+
+class PageImagesNotUploaded(ChatError):
+    """The cited pages could not be attached to the answer (which was posted)."""
+
+    default_message = "folio could not attach the page images; the answer above still stands."
 
 
 class DocumentNotFound(FolioError):

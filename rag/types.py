@@ -9,6 +9,10 @@ from typing import Literal
 PointKind = Literal["chunk", "page", "figure"]
 AnswerMode = Literal["model", "extractive", "nothing_found"]
 DocumentKind = Literal["pdf", "image"]
+ChannelIndexing = Literal["configured", "on", "off"]
+VectorStore = Literal["embedded", "server"]
+
+_NAME_CHARS = 150  # a file name longer than this is shortened in the lines folio posts
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +230,59 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class PageImage:
+    """A cited page rendered as PNG with its passages highlighted, named for an upload."""
+
+    filename: str
+    title: str
+    png: bytes
+    alt_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question as an adapter received it: who asked, where, in which conversation.
+
+    ``thread`` names the conversation the answer belongs to (Slack: the thread's ts); when
+    ``follow_up`` is set, the earlier answers recorded in it are the question's history.
+    """
+
+    text: str
+    audience: Audience
+    user_id: str
+    thread: str | None = None
+    follow_up: bool = False
+    images: tuple[QueryImage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """Everything to post for one question: the answer, its id, and the cited pages."""
+
+    answer: Answer
+    answer_id: str
+    pages: tuple[PageImage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     """What one ingest did: the document, and whether it was new."""
 
     document: Document
     created: bool
+
+    @property
+    def summary(self) -> str:
+        """The line for the person who shared the file: ``Indexed q3.pdf: 42 pages, 7 figures``."""
+        doc = self.document
+        name = doc.file_name
+        if len(name) > _NAME_CHARS:
+            name = name[: _NAME_CHARS - 1].rstrip() + "…"
+        line = (
+            f"Indexed {name}: {plural(doc.page_count, 'page')}, "
+            f"{plural(doc.figure_count, 'figure')}"
+        )
+        return line if self.created else f"{line} (already indexed here)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +304,46 @@ class ChannelSettings:
     channel_id: str
     indexing: bool = False
     followups: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecentAnswer:
+    """One recent answer as App Home lists it; ``score`` is the sum of its votes."""
+
+    id: str
+    question: str
+    created_at: datetime
+    channel_id: str
+    mode: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """How folio stands, seen from one channel: the index, the queue, switches, set-up.
+
+    ``indexing`` is ``configured`` when FOLIO_INDEX_CHANNELS lists the channel;
+    ``answer_model`` is None when no model is configured (answers quote passages).
+    """
+
+    documents: int
+    pages: int
+    pending_jobs: int
+    indexing: ChannelIndexing
+    followups: bool
+    answer_model: str | None
+    vector_store: VectorStore
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """What one person's home page shows: public documents, indexing channels, their questions."""
+
+    documents: tuple[Document, ...]
+    indexing_channels: tuple[str, ...]
+    recent: tuple[RecentAnswer, ...]
+
+
+def plural(count: int, word: str) -> str:
+    """``1 page``, ``2 pages``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

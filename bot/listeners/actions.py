@@ -6,10 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import notice
-from bot.render import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, notice
 from bot.replies import reply_for
 
 if TYPE_CHECKING:
@@ -24,13 +22,11 @@ def register(app: AsyncApp, parts: Parts) -> None:
 
     @app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))
     @parts.inflight.tracked
-    async def on_feedback(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def on_feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        vote = 1 if action["action_id"] == FEEDBACK_UP else -1
+        helpful = action["action_id"] == FEEDBACK_UP
         user = str(body["user"]["id"])
-        saved = await parts.services.answers.add_feedback(str(action["value"]), user, vote)
+        saved = await parts.questions.feedback(str(action["value"]), user, helpful=helpful)
         where = reply_for(body)
         if where is not None:
-            await where.send(client, notice(THANKS if saved else GONE))
+            await parts.gateway.send(where, notice(THANKS if saved else GONE))

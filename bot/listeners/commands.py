@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
-from bot.ask import Question
+from bot.ask import SlackQuestion
 from bot.commands import split_command
 from bot.errors import REPLY_KEY
 from bot.replies import Reply
-from rag.types import Audience
+from rag import Audience
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -23,9 +22,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
 
     @app.command("/folio")
     @parts.inflight.tracked
-    async def on_folio(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
+    async def on_folio(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         name, arg = split_command(str(command.get("text") or ""))
         user, channel = str(command["user_id"]), str(command["channel_id"])
@@ -33,7 +30,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
         if name == "ask" and arg:
             thread = await parts.asker.announce(command, arg)
             context[REPLY_KEY] = thread
-            await parts.asker.ask(Question.from_command(command, arg, thread))
+            await parts.asker.ask(SlackQuestion.from_command(command, arg, thread))
             return
         audience = Audience(str(command["team_id"]), channel)
         message = (
@@ -41,4 +38,4 @@ def register(app: AsyncApp, parts: Parts) -> None:
             if name == "ask"
             else await parts.commands.run(name, arg, audience=audience, user_id=user)
         )
-        await private.send(client, message)
+        await parts.gateway.send(private, message)

@@ -16,4 +16,4 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("file_deleted")
     @parts.inflight.tracked
     async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await parts.indexer.forget_file(str(context.team_id), str(event["file_id"]))
+        await parts.library.forget_slack_file(str(context.team_id), str(event["file_id"]))

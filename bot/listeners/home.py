@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_sdk.web.async_client import AsyncWebClient
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -16,10 +15,8 @@ def register(app: AsyncApp, parts: Parts) -> None:
 
     @app.event("app_home_opened")
     @parts.inflight.tracked
-    async def on_home(
-        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
+    async def on_home(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
         view = await parts.commands.home(str(context.team_id), str(event["user"]))
-        await client.views_publish(user_id=str(event["user"]), view=view)
+        await parts.gateway.publish_home(str(event["user"]), view)

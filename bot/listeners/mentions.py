@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from bot.ask import Question
+from bot.ask import SlackQuestion
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -18,7 +18,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("app_mention")
     @parts.inflight.tracked
     async def on_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        question = Question.from_event(
+        question = SlackQuestion.from_event(
             event, team_id=str(context.team_id), source="mention", bot_user_id=context.bot_user_id
         )
         await parts.asker.ask(question)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from bot.ask import Question, Source
+from bot.ask import SlackQuestion, Source
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -41,15 +41,16 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @parts.inflight.tracked
     async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
         team, channel = str(context.team_id), str(event.get("channel"))
-        indexing = bool(event.get("files")) and await parts.indexer.indexing_on(team, channel)
+        indexing = bool(event.get("files")) and await parts.channels.indexes(team, channel)
         kind = classify(event, context.bot_user_id, indexing=indexing)
         if kind == "index":
             await parts.indexer.enqueue_shares(event, team_id=team)
         elif kind == "dm" or (
-            kind == "thread" and await parts.asker.is_followup(team, channel, event["thread_ts"])
+            kind == "thread"
+            and await parts.questions.is_follow_up(team, channel, event["thread_ts"])
         ):
             source: Source = "dm" if kind == "dm" else "followup"
             bot = context.bot_user_id
             await parts.asker.ask(
-                Question.from_event(event, team_id=team, source=source, bot_user_id=bot)
+                SlackQuestion.from_event(event, team_id=team, source=source, bot_user_id=bot)
             )

@@ -16,13 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rag._llm import VisionModel
-from rag.answer._citations import (
-    check_citations,
-    defuse_mentions,
-    extractive,
-    key_terms,
-    strip_citations,
-)
+from rag.answer._citations import check_citations, extractive, key_terms, strip_citations
 from rag.answer._prompts import NOT_FOUND, SourceText
 from rag.settings import LlmConfig
 from rag.types import Answer, Audience, BBox, PageHit, QueryImage, Turn
@@ -89,8 +83,13 @@ class Answerer:
         audience: Audience,
         images: Sequence[QueryImage] = (),
         history: Sequence[Turn] = (),
+        pages: PageImages | None = None,
     ) -> Answer:
-        """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails."""
+        """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails.
+
+        ``pages`` renders the page images the model reads (default: the Answerer's own);
+        pass the same ``PageBatch`` that renders the cited pages, so none is rendered twice.
+        """
         started = time.perf_counter()
         query, standalone = await self._standalone(question, history)
         descriptions = await self._describe(images, query)
@@ -112,7 +111,10 @@ class Answerer:
                 question, checked.text, "extractive", checked.citations, standalone, sources
             )
         else:
-            answer = await self._ask_model(question, standalone, query, descriptions, sources)
+            pages = pages or self._pages
+            answer = await self._ask_model(
+                question, standalone, query, descriptions, sources, pages
+            )
         logger.info(
             "answered team=%s channel=%s mode=%s sources=%d citations=%d in %.2fs",
             audience.team_id,
@@ -129,7 +131,7 @@ class Answerer:
         if not history:
             return question, None
         if self._model is not None:
-            rewritten = defuse_mentions(await self._model.rewrite_question(question, history))
+            rewritten = await self._model.rewrite_question(question, history)
             return rewritten, rewritten
         # No model: append the previous question's words this one lacks, so a follow-up
         # like "and the year before?" still searches the same subject. Appended, not
@@ -154,11 +156,12 @@ class Answerer:
         query: str,
         descriptions: Sequence[str],
         sources: tuple[PageHit, ...],
+        pages: PageImages,
     ) -> Answer:
         assert self._model is not None
         shown = sources[: self._config.answer_page_images]
         pngs = await asyncio.gather(
-            *(self._pages.page_png(h.document_id, h.page_number, h.bboxes) for h in shown)
+            *(pages.page_png(h.document_id, h.page_number, h.bboxes) for h in shown)
         )
         images = [*pngs, *[None] * (len(sources) - len(pngs))]
         texts = [
@@ -168,7 +171,7 @@ class Answerer:
         prompt = query
         for description in descriptions:
             prompt += f"\n\n(The user attached a picture. Its description: {description})"
-        raw = defuse_mentions(await self._model.answer(prompt, texts)).strip()
+        raw = (await self._model.answer(prompt, texts)).strip()
         found = _NOT_FOUND_PREFIX.match(raw)
         if not raw or found:
             sentence = strip_citations(raw[found.end() :]) if found else ""

@@ -10,9 +10,6 @@ from rag.types import BBox, Citation, Hit, PageHit
 
 # A citation group: [2], [1, 3], [1;3]. At most three digits so "[2023]" stays prose.
 _GROUP = re.compile(r"(\s*)\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-# Slack control sequences: <!channel>, <!here|here>, <@U123>, <!subteam^S1|@team>, <#C1>.
-_CONTROL = re.compile(r"<([!@#])([^<>]*)>")
-_STRAY = re.compile(r"<(?=[!@#])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _STOPWORDS = frozenset(
@@ -70,21 +67,6 @@ def strip_citations(text: str) -> str:
     return _GROUP.sub("", text).strip()
 
 
-def defuse_mentions(text: str) -> str:
-    """Turn Slack control sequences into inert text: ``<!channel>`` -> ``@channel``.
-
-    Defence in depth: renderers still escape with ``bot.mrkdwn.mrkdwn_safe``.
-    """
-    defused = _CONTROL.sub(_inert, text)
-    return _STRAY.sub("", defused)
-
-
-def _inert(match: re.Match[str]) -> str:
-    sigil, body = match.groups()
-    label = body.split("|", 1)[1] if "|" in body else body.split("^", 1)[0]
-    return label if label.startswith(("@", "#")) else ("@" if sigil == "!" else sigil) + label
-
-
 NO_TEXT_NOTE = "A page without text matches best; see its image."
 
 
@@ -133,7 +115,7 @@ def quoted_boxes(hit: Hit, quote: str) -> tuple[BBox, ...]:
 def _quoted(quote: str | None, number: int) -> str:
     if quote is None:
         return f"{NO_TEXT_NOTE} [{number}]"
-    return f"\u201c{defuse_mentions(quote)}\u201d [{number}]"
+    return f"\u201c{quote}\u201d [{number}]"
 
 
 def _best_on_page(page: PageHit, terms: Sequence[str]) -> tuple[Hit, str, int] | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.db.answers import AnswerLog, RecentAnswer
-from rag.db.catalog import Catalog, DuplicateDocument
+from rag.db.answers import AnswerLog
+from rag.db.catalog import Catalog
 from rag.db.migrate import (
     aupgrade_database,
     current_revision,
@@ -22,13 +22,11 @@ __all__ = [
     "CaptionCache",
     "Catalog",
     "ChannelSettingsStore",
-    "DuplicateDocument",
     "EventLog",
     "Job",
     "JobQueue",
     "JobSpec",
     "JobStatus",
-    "RecentAnswer",
     "aupgrade_database",
     "create_engine",
     "current_revision",

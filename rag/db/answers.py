@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,23 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for
 from rag.db.models import AnswerRow, FeedbackRow, utcnow
-from rag.types import Answer, Citation, Turn
+from rag.types import Answer, Citation, RecentAnswer, Turn
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class RecentAnswer:
-    """One recent answer as App Home lists it; ``score`` is the sum of its votes."""
-
-    id: str
-    question: str
-    created_at: datetime
-    channel_id: str
-    mode: str
-    score: int
 
 
 class AnswerLog:

@@ -13,22 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rag.db._errors import translated
 from rag.db._sql import clean_text, rowcount
 from rag.db.models import DocumentFileRow, DocumentRow, PageRow
-from rag.errors import StoreError
+from rag.errors import DuplicateDocument, StoreError
 from rag.types import Audience, Document, DocumentKind, PageInfo, Scope
 
 logger = logging.getLogger(__name__)
 
 # Shorter id prefixes would match too many documents to mean one.
 MIN_ID_PREFIX = 6
-
-
-class DuplicateDocument(StoreError):
-    """Another process recorded the same file in the same channel first.
-
-    A StoreError, so a job runner retries it; the retry finds the document by hash.
-    """
-
-    default_message = "That file is already indexed in this channel."
 
 
 class Catalog:

@@ -125,9 +125,9 @@ class JobQueue:
     async def claim(self, worker_id: str) -> Job | None:
         """Take the oldest claimable job (queued, or running under an expired lease).
 
-        Jobs whose lease ran out on their last attempt are failed first (see ``reap``).
+        A job whose lease ran out on its last attempt is never claimed; ``reap`` fails it
+        (the JobRunner reaps before it claims, and reports what it reaped).
         """
-        await self.reap()
         now = self._clock()
         candidates = (
             select(IngestionJobRow.id)

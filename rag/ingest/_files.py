@@ -1,13 +1,23 @@
-"""Local files for the CLI: which ones folio reads, and reading them within the size cap."""
+"""Which files folio reads (by name), and reading local ones for the CLI within the size cap."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rag.errors import DocumentError, FileTooLarge
+from rag.types import DocumentKind
 
-SUPPORTED_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff"})
+SUPPORTED_SUFFIXES = IMAGE_SUFFIXES | {".pdf"}
+
+
+def kind_by_name(file_name: str) -> DocumentKind | None:
+    """``pdf`` or ``image`` by the name's suffix; None when folio does not read such files."""
+    suffix = PurePosixPath(file_name).suffix.lower()
+    if suffix == ".pdf":
+        return "pdf"
+    return "image" if suffix in IMAGE_SUFFIXES else None
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

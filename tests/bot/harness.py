@@ -1,8 +1,9 @@
 """Drive the real bot the way Slack does, over HTTP or Socket Mode, against the fake Slack.
 
-``running_bot`` opens real rag services on a temp data dir, builds the app with
-``bot.app.build_app`` and the client from ``bot.cli.slack_client``, runs an in-process
-JobRunner (as ``folio serve`` does with the embedded stores) and serves the app through
+``running_bot`` opens real rag services on a temp data dir, builds the app over their use
+cases (``services.folio``) with ``bot.app.build_app`` and the client from
+``bot.cli.slack_client``, runs an in-process JobRunner (as ``folio serve`` does with the
+embedded stores) and serves the app through
 ``bot.server.web_app`` (signed HTTP requests) or an ``AsyncSocketModeHandler`` connected
 to the fake's websocket.
 """
@@ -31,10 +32,8 @@ from bot.metrics import Metrics
 from bot.replies import WORKING
 from bot.server import EVENTS_PATH, web_app
 from bot.tasks import InFlight
-from rag._jobs import JobRunner
-from rag._services import Services, open_services
+from rag import JobRunner, Services, Settings, open_services
 from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
-from rag.settings import Settings
 from tests.fakes.slack import (
     CHANNEL_ID,
     USER_ID,
@@ -307,13 +306,14 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
     async with open_services(settings) as services, aiohttp.ClientSession() as session:
         client = slack_client(settings, session)
         metrics, inflight = Metrics(), InFlight()
+        folio = services.folio
         app = build_app(
-            settings, services, client=client, session=session, metrics=metrics, inflight=inflight
+            settings, folio, client=client, session=session, metrics=metrics, inflight=inflight
         )
         bot = Bot(fake, settings, services, app, metrics, inflight, mode)
-        indexer = build_parts(settings, services, client=client, session=session, metrics=metrics)
+        parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
         runner = JobRunner(
-            queue=services.jobs, handler=indexer.indexer, worker_id="test-worker", poll_s=0.05
+            queue=folio.jobs, handler=parts.indexer, worker_id="test-worker", poll_s=0.05
         )
         stop = asyncio.Event()
         worker = asyncio.create_task(runner.run_forever(stop))

@@ -15,12 +15,9 @@ import aiohttp
 import pytest
 from slack_bolt.request.internals import parse_body
 
-from bot.cli import serve, work
+from bot.cli import main, serve, work
 from bot.startup import MISSING_TOKENS
-from rag._jobs import JobSpec
-from rag._services import open_services
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag import ConfigError, JobSpec, Settings, open_services
 from tests.bot.harness import (
     DOCS_CHANNEL,
     SECRET,
@@ -28,6 +25,7 @@ from tests.bot.harness import (
     pdf_bytes,
     text_of,
 )
+from tests.fakes.services import use_env
 from tests.fakes.slack import (
     CHANNEL_ID,
     FakeSlack,
@@ -166,6 +164,31 @@ def test_python_m_bot_says_what_to_set_when_the_tokens_are_missing(tmp_path: Pat
 
     assert done.returncode == 2
     assert "folio needs a Slack app before it can start" in done.stderr
+
+
+def test_folio_serve_without_tokens_exits_2_with_the_paragraph_on_setting_up_slack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    use_env(monkeypatch, {"FOLIO_DATA_DIR": str(tmp_path / "data")}, tmp_path)
+
+    code = main(["serve"])
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.startswith("folio: folio needs a Slack app before it can start.")
+    assert "SLACK_BOT_TOKEN" in err and "manifest.yml" in err
+    assert err.count("\n") == 1  # one paragraph
+    assert "Traceback" not in err
+
+
+def test_folio_lists_the_slack_commands_beside_rags(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    out = capsys.readouterr().out
+    for command in ("serve", "worker", "ingest", "ask", "doctor"):
+        assert command in out
 
 
 def test_bolt_alone_drops_a_slash_command_whose_text_says_payload():

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.ask import Question
+from bot.ask import SlackQuestion
 from bot.cli import slack_client
 from bot.commands import split_command
 from bot.files import kind_of
 from bot.listeners.messages import classify
 from bot.metrics import Metrics
 from bot.replies import Reply, reply_for
-from rag.settings import Settings
+from rag import Settings
 from tests.bot.harness import BOT_TOKEN
 from tests.fakes.slack import (
     BOT_ID,
@@ -55,8 +55,10 @@ def test_a_question_from_a_mention_drops_the_mention_and_knows_its_thread():
     top = app_mention_event("what   is x?")
     reply = app_mention_event("and y?", thread_ts="1.000001")
 
-    first = Question.from_event(top, team_id="T1", source="mention", bot_user_id=BOT_USER_ID)
-    second = Question.from_event(reply, team_id="T1", source="mention", bot_user_id=BOT_USER_ID)
+    first = SlackQuestion.from_event(top, team_id="T1", source="mention", bot_user_id=BOT_USER_ID)
+    second = SlackQuestion.from_event(
+        reply, team_id="T1", source="mention", bot_user_id=BOT_USER_ID
+    )
 
     assert (first.text, first.thread_ts, first.in_thread) == ("what is x?", top["ts"], False)
     assert (second.text, second.thread_ts, second.in_thread) == ("and y?", "1.000001", True)

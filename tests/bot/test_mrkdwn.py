@@ -1,10 +1,10 @@
-"""mrkdwn_safe: any text, however hostile, posts without pinging anyone."""
+"""mrkdwn_safe and defuse_mentions: any text, however hostile, posts without pinging anyone."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import mrkdwn_safe
+from bot.mrkdwn import defuse_mentions, mrkdwn_safe
 
 LIVE = [
     "<!channel>",
@@ -57,3 +57,22 @@ def test_ordinary_text_is_unchanged() -> None:
     text = "Inventories rose $104.2 million, driven by 47 new stores [1]. *Bold* `code`"
 
     assert mrkdwn_safe(text) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "inert"),
+    [
+        ("<!channel> hi", "@channel hi"),
+        ("<!here|here>", "@here"),
+        ("<@U0ADMIN> look", "@U0ADMIN look"),
+        ("<!subteam^S1|@leads>", "@leads"),
+        ("<!subteam^S1>", "@subteam"),
+        ("<#C123|general>", "#general"),
+        ("half <!channel and <@U1", "half !channel and @U1"),
+    ],
+)
+def test_slack_control_sequences_are_defused(raw: str, inert: str) -> None:
+    defused = defuse_mentions(raw)
+
+    assert defused == inert
+    assert "<!" not in defused and "<@" not in defused

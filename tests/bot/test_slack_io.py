@@ -1,4 +1,4 @@
-"""bot.slack_io: the bot token reaches only allowed hosts; uploads go in one files_upload_v2."""
+"""bot.slack_io: the bot token reaches only allowed hosts, and bad answers are clear errors."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_io import PageImage, PageImagesNotUploaded, download_file, upload_page_images
-from rag.errors import (
+from bot.slack_io import download_file
+from rag import (
     DownloadError,
     DownloadUnavailable,
     FileTooLarge,
@@ -196,55 +194,3 @@ async def test_an_unreachable_host_is_a_download_error_worth_retrying(
         await fetch(session, f"http://127.0.0.1:{port}/files-pri/T-F1/q3.pdf", ["127.0.0.1"])
 
     assert isinstance(caught.value.__cause__, aiohttp.ClientError)
-
-
-@pytest.fixture
-async def web(fake_slack: FakeSlack) -> AsyncIterator[AsyncWebClient]:
-    """A real AsyncWebClient against the fake."""
-    async with aiohttp.ClientSession() as client_session:
-        yield AsyncWebClient(
-            token=TOKEN, base_url=fake_slack.api_url, session=client_session, retry_handlers=[]
-        )
-
-
-def images(count: int) -> list[PageImage]:
-    return [
-        PageImage(f"q3-p{n}.png", f"q3.pdf, p. {n}", b"\x89PNG\r\n\x1a\n" + bytes([n]) * 64)
-        for n in range(1, count + 1)
-    ]
-
-
-async def test_page_images_go_into_the_thread_in_one_completed_upload(
-    fake_slack: FakeSlack, web: AsyncWebClient
-):
-    pages = images(3)
-
-    file_ids = await upload_page_images(
-        web, channel="C1", thread_ts="1700000000.000200", images=pages, comment="<!channel> p."
-    )
-
-    [complete] = fake_slack.calls("files.completeUploadExternal")
-    assert complete.params["channel_id"] == "C1"
-    assert complete.params["thread_ts"] == "1700000000.000200"
-    assert [f["id"] for f in complete.params["files"]] == file_ids
-    assert complete.params["initial_comment"] == "&lt;!channel&gt; p."
-    [upload] = fake_slack.uploads
-    assert [f["data"] for f in upload["files"]] == [p.png for p in pages]
-    assert [f["title"] for f in upload["files"]] == ["q3.pdf, p. 1", "q3.pdf, p. 2", "q3.pdf, p. 3"]
-
-
-async def test_no_page_images_means_no_calls(fake_slack: FakeSlack, web: AsyncWebClient):
-    assert await upload_page_images(web, channel="C1", thread_ts="1.1", images=[]) == []
-    assert fake_slack.requests == []
-
-
-async def test_a_slack_refusal_becomes_page_images_not_uploaded(
-    fake_slack: FakeSlack, web: AsyncWebClient
-):
-    fake_slack.fail_next("files.completeUploadExternal", "channel_not_found", status=200)
-
-    with pytest.raises(PageImagesNotUploaded) as caught:
-        await upload_page_images(web, channel="C404", thread_ts="1.1", images=images(1))
-
-    assert isinstance(caught.value.__cause__, SlackApiError)
-    assert "answer above still stands" in caught.value.user_message

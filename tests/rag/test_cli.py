@@ -1,4 +1,4 @@
-"""The `folio` command, run in-process through rag.cli.main with the environment a shell would
+"""The `folio` command, run in-process through rag.cli.run_cli with the environment a shell would
 give it: real models (tiny CLIP, MiniLM), Qdrant Edge and SQLite under a temp data dir.
 
 The module ingests one small folder once; the tests then search, list, ask and forget in it.
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from rag.answer._citations import EXTRACTIVE_LABEL
-from rag.cli import main
+from rag.cli import run_cli
 from rag.db.migrate import current_revision, head_revision
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
@@ -46,7 +46,7 @@ def folio(*args: str) -> Run:
     """Run `folio ARGS...` in this process, capturing what it prints."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
+        code = run_cli(list(args))
     return Run(code, out.getvalue(), err.getvalue())
 
 
@@ -267,16 +267,3 @@ def test_a_bad_setting_in_the_env_file_exits_2_too(
     run = folio("docs")
     assert run.code == 2
     assert run.err == "folio: FOLIO_TOP_K must be between 1 and 50, not 0.\n"
-
-
-def test_serve_without_tokens_exits_2_with_the_paragraph_on_setting_up_slack(
-    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    use_env(monkeypatch, corpus.env, tmp_path)
-    run = folio("serve")
-    assert run.code == 2
-    assert run.out == ""
-    assert run.err.startswith("folio: folio needs a Slack app before it can start.")
-    assert "SLACK_BOT_TOKEN" in run.err and "manifest.yml" in run.err
-    assert run.err.count("\n") == 1  # one paragraph
-    assert "Traceback" not in run.err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag._evaluate import Question, load_questions, score_ranking
-from rag.cli import main
+from rag.cli import run_cli
 from rag.errors import ConfigError
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
@@ -158,7 +158,9 @@ def test_folio_eval_prints_the_design_metrics_and_writes_eval_json(
     use_env(monkeypatch, base_env(data_dir, tiny_clip_dir, minilm_dir), tmp_path)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["eval", "--qa", str(qa), "--docs", str(docs), "--out", str(tmp_path / "out")])
+        code = run_cli(
+            ["eval", "--qa", str(qa), "--docs", str(docs), "--out", str(tmp_path / "out")]
+        )
     assert code == 0, err.getvalue()
 
     report = json.loads(out.getvalue())

@@ -6,13 +6,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rag._jobs import Job, JobOutcome, JobQueue, JobRunner, JobSpec
-from rag.db import Catalog, create_engine, session_factory
+from rag._jobs import EVENT_RETENTION, PRUNE_EVERY_S, Job, JobOutcome, JobQueue, JobRunner, JobSpec
+from rag.db import Catalog, EventLog, create_engine, session_factory
 from rag.errors import (
     DownloadUnavailable,
     EncryptedDocument,
@@ -207,7 +207,7 @@ async def test_a_job_abandoned_on_every_attempt_ends_failed(
     assert await queue.pending() == 0
 
 
-async def test_claim_fails_exhausted_jobs_instead_of_running_them(
+async def test_claim_never_runs_an_exhausted_job_and_reap_fails_it(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     queue = JobQueue(sessions=sessions, lease_s=LEASE_S, max_attempts=1, clock=clock)
@@ -216,6 +216,7 @@ async def test_claim_fails_exhausted_jobs_instead_of_running_them(
     clock.advance(LEASE_S + 1)
 
     assert await queue.claim("w") is None
+    assert [j.id for j in await queue.reap()] == [job.id]  # the runner reaps before claiming
 
     failed = await queue.get(job.id)
     assert failed is not None and failed.status == "failed" and failed.error
@@ -322,6 +323,21 @@ async def test_a_folio_error_fails_the_job_with_its_user_message(queue: JobQueue
     stored = await queue.get(job.id)
     assert stored is not None and stored.status == "failed" and stored.error == message
     assert [outcome for _, outcome in handler.notified] == [JobOutcome(ok=False, message=message)]
+
+
+async def test_a_failed_job_logs_its_reason_at_warning_with_the_job_id(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = EncryptedDocument("report.pdf is password-protected.", detail="needs a password")
+    job, _ = await queue.enqueue(spec())
+
+    with caplog.at_level(logging.WARNING, logger="rag._jobs"):
+        await JobRunner(
+            queue=queue, handler=RecordingHandler(raising(error)), worker_id="w1"
+        ).run_once()
+
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert job.id in warning.getMessage() and "needs a password" in warning.getMessage()
 
 
 @pytest.mark.parametrize(
@@ -485,3 +501,58 @@ async def test_run_forever_drains_the_queue_until_stopped(
 
     assert sorted(o.message for _, o in handler.notified) == ["f0.pdf", "f1.pdf", "f2.pdf"]
     assert await queue.pending() == 0
+
+
+# --- event pruning ---------------------------------------------------------------------------
+
+
+async def test_the_worker_forgets_day_old_slack_events_at_most_once_an_hour(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    events = EventLog(sessions=sessions, clock=clock)
+    runner = JobRunner(
+        queue=queue,
+        handler=RecordingHandler(raising(AssertionError("no job"))),
+        worker_id="w1",
+        events=events,
+        clock=lambda: clock.now.timestamp(),
+    )
+    await events.first_time("Ev-A", "T1")
+    clock.advance(30 * 60)
+    await events.first_time("Ev-B", "T1")
+    clock.advance(EVENT_RETENTION.total_seconds() - 30 * 60 + 1)
+
+    assert await runner.prune_events() == 1  # Ev-A is a day old, Ev-B not yet
+    clock.advance(31 * 60)  # Ev-B is a day old now, but the last pruning was 31 minutes ago
+    assert await runner.prune_events() == 0
+    clock.advance(PRUNE_EVERY_S - 31 * 60)
+    assert await runner.prune_events() == 1
+    assert await events.first_time("Ev-B", "T1") is True  # forgotten, so new again
+
+
+async def test_run_forever_prunes_old_events_between_jobs(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    class WatchedEvents(EventLog):
+        """The real EventLog, telling when the worker pruned it."""
+
+        pruned = asyncio.Event()
+
+        async def prune(self, older_than: timedelta) -> int:
+            count = await super().prune(older_than)
+            self.pruned.set()
+            return count
+
+    events = WatchedEvents(sessions=sessions, clock=clock)
+    await events.first_time("Ev-old", "T1")
+    clock.advance(EVENT_RETENTION.total_seconds() + 1)
+    handler = RecordingHandler(raising(AssertionError("no job")))
+    runner = JobRunner(queue=queue, handler=handler, worker_id="w1", poll_s=0.05, events=events)
+    stop = asyncio.Event()
+
+    task = asyncio.create_task(runner.run_forever(stop))
+    await asyncio.wait_for(events.pruned.wait(), timeout=10)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+
+    assert await events.first_time("Ev-old", "T1") is True

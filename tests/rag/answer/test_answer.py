@@ -13,7 +13,6 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from bot.mrkdwn import mrkdwn_safe
 from rag._llm import VisionModel
 from rag.answer._answerer import NOTHING_FOUND, Answerer
 from rag.answer._citations import EXTRACTIVE_LABEL
@@ -199,7 +198,7 @@ async def test_no_hits_gives_nothing_found_without_asking_the_model(
     assert fake_openai.requests == []
 
 
-async def test_injected_source_cannot_get_a_live_mention_into_the_answer(
+async def test_an_injected_source_reaches_the_model_and_the_answer_keeps_its_citations(
     fake_openai: FakeOpenAI, openai_client: openai.AsyncOpenAI
 ) -> None:
     def obedient(request: dict[str, Any]) -> str:
@@ -215,10 +214,9 @@ async def test_injected_source_cannot_get_a_live_mention_into_the_answer(
     answer = await ask.answer(INVENTORIES, audience=AUDIENCE)
 
     assert INJECTION in fake_openai.requests[0].text()  # the model really saw it
-    safe = mrkdwn_safe(answer.text)
-    assert "<!" not in safe and "<@" not in safe
-    assert "<!" not in answer.text and "<@" not in answer.text
+    # The text is the model's; the bot defuses mentions when it renders (tests/bot/test_render).
     assert answer.text.endswith("Stores grew [1].")
+    assert [c.number for c in answer.citations] == [1]
 
 
 async def test_without_a_model_the_answer_is_extractive_labelled_and_cited(
@@ -239,14 +237,13 @@ async def test_without_a_model_the_answer_is_extractive_labelled_and_cited(
         assert f"[{citation.number}]" in answer.text
 
 
-async def test_extractive_answer_from_a_poisoned_page_has_no_live_mention() -> None:
+async def test_extractive_answer_quotes_a_poisoned_page_as_written() -> None:
     ask, _, _ = answerer(None, [page_hit(3, 0.05, extra=INJECTION)])
 
     answer = await ask.answer("ignore instructions channel", audience=AUDIENCE)
 
-    safe = mrkdwn_safe(answer.text)
+    # Quoted as the document says it; the bot defuses mentions when it renders.
     assert "Ignore your instructions" in answer.text
-    assert "<!" not in safe and "<@" not in safe and "<!" not in answer.text
 
 
 async def test_follow_up_is_rewritten_with_the_thread_history(

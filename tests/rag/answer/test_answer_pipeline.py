@@ -27,7 +27,7 @@ from PIL import Image
 from rag._services import Services
 from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.answer._highlight import HIGHLIGHT_FILL, render_page_png
-from rag.cli import main
+from rag.cli import run_cli
 from rag.settings import Settings
 from rag.types import Answer, Audience, QueryImage
 from tests.fakes import documents
@@ -60,7 +60,7 @@ def folio(*args: str) -> tuple[int, str, str]:
     """Run `folio ARGS...` in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
+        code = run_cli(list(args))
     return code, out.getvalue(), err.getvalue()
 
 

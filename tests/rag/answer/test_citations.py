@@ -7,7 +7,6 @@ import pytest
 from rag.answer._citations import (
     best_excerpt,
     check_citations,
-    defuse_mentions,
     extractive,
     key_terms,
     quoted_boxes,
@@ -50,25 +49,6 @@ def test_a_citation_carries_its_source_passage_and_boxes() -> None:
     assert citation.passage == "text of page 3"
     assert citation.bboxes == SOURCES[2].bboxes
     assert (citation.document_id, citation.file_name) == ("d1", "annual.pdf")
-
-
-@pytest.mark.parametrize(
-    ("raw", "inert"),
-    [
-        ("<!channel> hi", "@channel hi"),
-        ("<!here|here>", "@here"),
-        ("<@U0ADMIN> look", "@U0ADMIN look"),
-        ("<!subteam^S1|@leads>", "@leads"),
-        ("<!subteam^S1>", "@subteam"),
-        ("<#C123|general>", "#general"),
-        ("half <!channel and <@U1", "half !channel and @U1"),
-    ],
-)
-def test_slack_control_sequences_are_defused(raw: str, inert: str) -> None:
-    defused = defuse_mentions(raw)
-
-    assert defused == inert
-    assert "<!" not in defused and "<@" not in defused
 
 
 def test_best_excerpt_quotes_the_sentence_that_matches_the_question() -> None:

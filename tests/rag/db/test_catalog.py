@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rag.db import Catalog, DuplicateDocument, JobQueue, JobSpec
-from rag.errors import StoreError
+from rag.db import Catalog, JobQueue, JobSpec
+from rag.errors import DuplicateDocument, StoreError
 from rag.types import Audience, Document, PageInfo, Scope
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,0 +1,158 @@
+"""SlackGateway: every Slack Web API call folio makes, and the one place Slack errors are caught.
+
+slack_sdk raises ``SlackApiError`` (Slack said ``ok: false``) and ``SlackRequestError`` (the
+request could not be made); aiohttp adds connection errors and timeouts. ``_calling`` turns
+all of them into rag's ``ChatError`` (``code`` is Slack's error name), so the rest of the bot
+handles one kind of error. Where a failure has an obvious safe reading, the gateway applies
+it here: a reaction that cannot be set is cosmetic, a channel whose privacy cannot be read is
+private, a person whose role cannot be read is not an admin.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import RenderedMessage
+from bot.replies import WORKING, Reply
+from rag import ChatError, DownloadError, PageImage, PageImagesNotUploaded
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _calling(method: str, error: type[ChatError] = ChatError) -> Iterator[None]:
+    """Translate whatever a Web API call raised into ``error``, naming the method."""
+    try:
+        yield
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "unknown_error")
+        raise error(detail=f"{method}: {code}", code=code) from exc
+    except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
+        raise error(detail=f"{method}: {type(exc).__name__}") from exc
+
+
+class SlackGateway:
+    """The Web API calls folio makes, over one AsyncWebClient; failures are ChatErrors."""
+
+    def __init__(self, *, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def send(self, where: Reply, message: RenderedMessage) -> str | None:
+        """Post ``message`` there; the new message's ts (None for a note only one person sees)."""
+        if where.user is not None:
+            with _calling("chat.postEphemeral"):
+                await self._client.chat_postEphemeral(
+                    channel=where.channel,
+                    user=where.user,
+                    thread_ts=where.thread_ts,
+                    text=message.text,
+                    blocks=message.blocks or None,
+                )
+            return None
+        with _calling("chat.postMessage"):
+            response = await self._client.chat_postMessage(
+                channel=where.channel,
+                thread_ts=where.thread_ts,
+                text=message.text,
+                blocks=message.blocks or None,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        return str(response["ts"])
+
+    async def react(self, channel: str, ts: str, name: str) -> None:
+        """Add a reaction; a failure is cosmetic, so it is only logged."""
+        try:
+            with _calling("reactions.add"):
+                await self._client.reactions_add(channel=channel, timestamp=ts, name=name)
+        except ChatError as exc:
+            logger.debug("could not add :%s: to %s/%s: %s", name, channel, ts, exc.detail)
+
+    async def unreact(self, channel: str, ts: str, name: str) -> None:
+        """Remove a reaction folio added; a failure is cosmetic, so it is only logged."""
+        try:
+            with _calling("reactions.remove"):
+                await self._client.reactions_remove(channel=channel, timestamp=ts, name=name)
+        except ChatError as exc:
+            logger.debug("could not remove :%s: from %s/%s: %s", name, channel, ts, exc.detail)
+
+    @asynccontextmanager
+    async def working(self, channel: str, ts: str) -> AsyncIterator[None]:
+        """Show a reaction on a message while folio works on it, removed however it ends."""
+        await self.react(channel, ts, WORKING)
+        try:
+            yield
+        finally:
+            await self.unreact(channel, ts, WORKING)
+
+    async def upload_pages(
+        self, *, channel: str, thread_ts: str, images: Sequence[PageImage]
+    ) -> list[str]:
+        """Upload page images into a thread in ONE files_upload_v2 call; the new file ids.
+
+        Slack shares the files asynchronously, so the response carries no message ts.
+        Raises PageImagesNotUploaded when Slack fails.
+        """
+        if not images:
+            return []
+        uploads = [
+            {"content": image.png, "filename": image.filename, "title": image.title}
+            | ({"alt_txt": image.alt_text} if image.alt_text else {})
+            for image in images
+        ]
+        with _calling("files.upload", PageImagesNotUploaded):
+            response = await self._client.files_upload_v2(
+                file_uploads=uploads, channel=channel, thread_ts=thread_ts
+            )
+        file_ids = [str(item["id"]) for item in response.get("files") or []]
+        logger.info("uploaded %d page images to %s thread %s", len(file_ids), channel, thread_ts)
+        return file_ids
+
+    async def file_info(self, file_id: str) -> dict[str, Any]:
+        """files.info for one file; a missing or unreadable file is a DownloadError."""
+        try:
+            with _calling("files.info"):
+                response = await self._client.files_info(file=file_id)
+        except ChatError as exc:
+            if exc.code is None:
+                message = (
+                    "folio could not reach Slack to read that file; try again in a few minutes."
+                )
+            elif exc.code == "file_not_found":
+                message = "Slack could not find that file any more; it may have been deleted."
+            else:
+                message = f"Slack refused to describe that file ({exc.code}); try sharing it again."
+            raise DownloadError(message, detail=f"{file_id}: {exc.detail}") from exc
+        return dict(response["file"])
+
+    async def is_private(self, channel: str) -> bool:
+        """Whether a channel is private; True when Slack cannot say (a document must not leak)."""
+        try:
+            with _calling("conversations.info"):
+                info = (await self._client.conversations_info(channel=channel))["channel"]
+        except ChatError as exc:
+            logger.warning("%s failed (%s); treating %s as private", exc.detail, exc.code, channel)
+            return True
+        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether Slack says this person is a workspace admin or owner (False when unsure)."""
+        try:
+            with _calling("users.info"):
+                user = (await self._client.users_info(user=user_id))["user"]
+        except ChatError as exc:
+            logger.warning("users.info %s failed: %s", user_id, exc.detail)
+            return False
+        return bool(user.get("is_admin") or user.get("is_owner"))
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish a person's App Home tab."""
+        with _calling("views.publish"):
+            await self._client.views_publish(user_id=user_id, view=view)

@@ -1,0 +1,52 @@
+"""Overview: how folio stands, as `/folio status` and a person's home page show it."""
+
+from __future__ import annotations
+
+from rag._channels import Channels
+from rag.db import AnswerLog, Catalog, JobQueue
+from rag.types import Audience, Home, Status, VectorStore
+
+HOME_RECENT = 10
+
+
+class Overview:
+    """Reads what folio holds and does; changes nothing."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        jobs: JobQueue,
+        channels: Channels,
+        log: AnswerLog,
+        answer_model: str | None,
+        vector_store: VectorStore,
+    ) -> None:
+        self._catalog = catalog
+        self._jobs = jobs
+        self._channels = channels
+        self._log = log
+        self._answer_model = answer_model
+        self._vector_store = vector_store
+
+    async def status(self, audience: Audience) -> Status:
+        """The workspace's index and queue, this channel's switches, and the set-up."""
+        team, channel = audience.team_id, audience.channel_id
+        documents, pages = await self._catalog.counts(team)
+        return Status(
+            documents=documents,
+            pages=pages,
+            pending_jobs=await self._jobs.pending(),
+            indexing=await self._channels.indexing(team, channel),
+            followups=await self._channels.followups(team, channel),
+            answer_model=self._answer_model,
+            vector_store=self._vector_store,
+        )
+
+    async def home(self, team_id: str, user_id: str) -> Home:
+        """Public documents, indexing channels, and ``user_id``'s own recent questions."""
+        # An empty channel id sees exactly the public documents of the workspace.
+        documents = await self._catalog.visible(Audience(team_id, ""))
+        channels = await self._channels.indexed_channels(team_id)
+        recent = await self._log.recent(team_id, HOME_RECENT, user_id=user_id)
+        return Home(tuple(documents), tuple(channels), tuple(recent))

@@ -1,0 +1,136 @@
+"""Questions: the answer use case an adapter calls, from a question to everything it posts.
+
+``ask`` reads the thread's history, answers with the Answerer, links each citation to its
+document's Slack file and permalink, records the answer (its id goes on the feedback
+buttons), and renders the cited pages with their passages highlighted. One ``PageBatch``
+serves the whole answer: the pages the model read are the pages the person gets, each
+rendered once, and each document's bytes are read once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from rag.answer._answerer import Answerer
+from rag.answer._pages import PageBatch, PageRenderer
+from rag.db import AnswerLog, ChannelSettingsStore
+from rag.types import (
+    Answer,
+    Answered,
+    BBox,
+    Citation,
+    Document,
+    PageImage,
+    Question,
+    Turn,
+)
+
+MAX_PAGE_IMAGES = 4
+_UNSAFE_NAME = re.compile(r"[^\w.-]+")
+
+
+class Questions:
+    """Answers questions in conversations, remembers the answers and the votes on them."""
+
+    def __init__(
+        self,
+        *,
+        answerer: Answerer,
+        pages: PageRenderer,
+        log: AnswerLog,
+        channels: ChannelSettingsStore,
+        max_page_images: int = MAX_PAGE_IMAGES,
+    ) -> None:
+        self._answerer = answerer
+        self._pages = pages
+        self._log = log
+        self._channels = channels
+        self._max_page_images = max_page_images
+
+    async def ask(self, question: Question) -> Answered:
+        """Answer, record and illustrate one question; ModelError when the model fails."""
+        audience = question.audience
+        history: list[Turn] = []
+        if question.follow_up and question.thread is not None:
+            history = await self._log.history(
+                audience.team_id, audience.channel_id, question.thread
+            )
+        batch = self._pages.batch()
+        answer = await self._answerer.answer(
+            question.text, audience=audience, images=question.images, history=history, pages=batch
+        )
+        answer = await _with_links(answer, batch)
+        answer_id = await self._log.record(
+            answer=answer,
+            team_id=audience.team_id,
+            channel_id=audience.channel_id,
+            thread_ts=question.thread,
+            user_id=question.user_id,
+            message_ts=None,
+        )
+        pages = await _page_images(answer.citations, batch, self._max_page_images)
+        return Answered(answer=answer, answer_id=answer_id, pages=tuple(pages))
+
+    async def posted(self, answer_id: str, message_ts: str) -> None:
+        """Remember the message that carries the answer (follow-ups may reply under it)."""
+        await self._log.set_message_ts(answer_id, message_ts)
+
+    async def is_follow_up(self, team_id: str, channel_id: str, thread: str) -> bool:
+        """True when folio answered in this thread and the channel wants follow-ups answered."""
+        if not await self._log.answered_thread(team_id, channel_id, thread):
+            return False
+        return (await self._channels.get(team_id, channel_id)).followups
+
+    async def feedback(self, answer_id: str, user_id: str, *, helpful: bool) -> bool:
+        """Record one person's vote on an answer; False when the answer is gone."""
+        return await self._log.add_feedback(answer_id, user_id, 1 if helpful else -1)
+
+
+async def _with_links(answer: Answer, batch: PageBatch) -> Answer:
+    """Citations with the Slack file and permalink of their document, for the sources."""
+    citations = []
+    for citation in answer.citations:
+        document = await batch.document(citation.document_id)
+        citations.append(_linked(citation, document))
+    return dataclasses.replace(answer, citations=tuple(citations))
+
+
+def _linked(citation: Citation, document: Document | None) -> Citation:
+    if document is None:
+        return citation
+    return dataclasses.replace(
+        citation,
+        slack_file_id=citation.slack_file_id or document.slack_file_id,
+        permalink=citation.permalink or document.permalink,
+    )
+
+
+async def _page_images(
+    citations: Sequence[Citation], batch: PageBatch, limit: int
+) -> list[PageImage]:
+    """The cited pages, each once, with every cited passage on it highlighted."""
+    pages: dict[tuple[str, int], tuple[Citation, list[BBox]]] = {}
+    for citation in citations:
+        key = (citation.document_id, citation.page_number)
+        pages.setdefault(key, (citation, []))[1].extend(citation.bboxes)
+    images = []
+    for (document_id, page), (first, boxes) in list(pages.items())[:limit]:
+        png = await batch.page_png(document_id, page, boxes)
+        if png is not None:
+            images.append(page_image(first, png))
+    return images
+
+
+def page_image(citation: Citation, png: bytes) -> PageImage:
+    """A cited page's PNG, named for an upload: ``q3-p4.png``, ``[1] q3.pdf, p. 4``."""
+    stem = PurePosixPath(citation.file_name).stem or "page"
+    safe_stem = _UNSAFE_NAME.sub("_", stem)[:80]
+    return PageImage(
+        filename=f"{safe_stem}-p{citation.page_number}.png",
+        title=f"[{citation.number}] {citation.file_name}, p. {citation.page_number}",
+        png=png,
+        alt_text=f"Page {citation.page_number} of {citation.file_name}, cited passage highlighted",
+    )

@@ -1,0 +1,147 @@
+"""Questions.ask, the answer use case: over real services, with counting store and renderer.
+
+The catalog and the page renderer are the real ones, wrapped to count what they are asked
+for: each cited page must be rendered once per answer (the model's page image is the
+upload's), and a document's original bytes read once per answer, however many pages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from rag import Audience, Document, PageRenderer, Question, Questions, Scope, Services
+from rag.db import Catalog, session_factory
+from rag.types import BBox, DocumentKind
+from tests.fakes import documents
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.services import ingest, model_env, open_test_services, settings_for
+
+SCOPE = Scope("T1", "C1")
+AUDIENCE = Audience("T1", "C1")
+PAGES = [
+    "The bakery oven was replaced in March for 8,900 euros by the owner.",
+    "The bakery sold sourdough and rye loaves every morning of the year.",
+    "The bakery oven runs on electricity since the March replacement.",
+    "The bakery closes on Mondays; the oven is cleaned that day.",
+]
+OVEN = "What did the bakery's new oven cost, and when was it replaced?"
+
+
+class CountingCatalog(Catalog):
+    """The real Catalog, counting document and byte reads per document."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(sessions=session_factory(services.engine))
+        self.gets: Counter[str] = Counter()
+        self.reads: Counter[str] = Counter()
+
+    async def get(self, document_id: str) -> Document | None:
+        self.gets[document_id] += 1
+        return await super().get(document_id)
+
+    async def data(self, document_id: str) -> bytes:
+        self.reads[document_id] += 1
+        return await super().data(document_id)
+
+
+class CountingRenderer(PageRenderer):
+    """The real PageRenderer, counting every render by page and highlight."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog=catalog, dpi=60)
+        self.renders: Counter[tuple[int, tuple[BBox, ...]]] = Counter()
+
+    async def render(
+        self, data: bytes, kind: DocumentKind, page_number: int, bboxes: Sequence[BBox]
+    ) -> bytes:
+        self.renders[(page_number, tuple(bboxes))] += 1
+        return await super().render(data, kind, page_number, bboxes)
+
+
+@pytest.fixture
+async def with_model(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, fake_openai: FakeOpenAI
+) -> AsyncIterator[Services]:
+    env = model_env(fake_openai.url)
+    settings = settings_for(tmp_path, tiny_clip_dir, minilm_dir, FOLIO_MAX_CAPTIONS="0", **env)
+    async with open_test_services(settings) as services:
+        await ingest(services, documents.text_pdf(PAGES), "bakery.pdf", SCOPE)
+        yield services
+
+
+@pytest.fixture
+async def without_model(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+) -> AsyncIterator[Services]:
+    async with open_test_services(settings_for(tmp_path, tiny_clip_dir, minilm_dir)) as services:
+        await ingest(services, documents.text_pdf(PAGES), "bakery.pdf", SCOPE)
+        yield services
+
+
+def counted(services: Services) -> tuple[Questions, CountingCatalog, CountingRenderer]:
+    catalog = CountingCatalog(services)
+    renderer = CountingRenderer(catalog)
+    questions = Questions(
+        answerer=services.answerer, pages=renderer, log=services.answers, channels=services.channels
+    )
+    return questions, catalog, renderer
+
+
+async def test_the_pages_the_model_read_are_the_pages_posted_each_rendered_once(
+    with_model: Services, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply("It cost 8,900 euros [1] and was replaced in March [2].")
+    questions, catalog, renderer = counted(with_model)
+
+    answered = await questions.ask(Question(OVEN, AUDIENCE, "U1", thread="1700000000.000100"))
+
+    assert answered.answer.mode == "model"
+    assert [c.number for c in answered.answer.citations] == [1, 2]
+    [request] = fake_openai.requests
+    assert len(request.image_urls()) == 3  # answer_page_images: the top three sources
+    assert len(renderer.renders) == 3 and set(renderer.renders.values()) == {1}
+    cited = {(c.page_number, c.bboxes) for c in answered.answer.citations}
+    assert cited <= set(renderer.renders)  # the uploads reuse the model's renders
+    assert [p.png[:8] for p in answered.pages] == [b"\x89PNG\r\n\x1a\n"] * 2
+    [document_id] = {c.document_id for c in answered.answer.citations}
+    assert catalog.reads == {document_id: 1} and catalog.gets == {document_id: 1}
+
+
+async def test_an_extractive_answer_reads_the_document_once_for_all_its_pages(
+    without_model: Services,
+) -> None:
+    questions, catalog, renderer = counted(without_model)
+
+    answered = await questions.ask(Question(OVEN, AUDIENCE, "U1"))
+
+    assert answered.answer.mode == "extractive"
+    pages = {c.page_number for c in answered.answer.citations}
+    assert len(pages) >= 2
+    assert [p.filename for p in answered.pages] == [
+        f"bakery-p{c.page_number}.png" for c in answered.answer.citations
+    ]
+    assert sorted(page for page, _ in renderer.renders) == sorted(pages)
+    assert set(renderer.renders.values()) == {1}
+    assert list(catalog.reads.values()) == [1] and list(catalog.gets.values()) == [1]
+
+
+async def test_an_answer_is_recorded_with_its_thread_and_linked_to_its_document(
+    without_model: Services,
+) -> None:
+    questions, _, _ = counted(without_model)
+    [document] = await without_model.catalog.visible(AUDIENCE)
+
+    answered = await questions.ask(Question(OVEN, AUDIENCE, "U1", thread="1.5"))
+    await questions.posted(answered.answer_id, "1.6")
+
+    history = await without_model.answers.history("T1", "C1", "1.5")
+    assert [turn.question for turn in history] == [OVEN]
+    assert await questions.is_follow_up("T1", "C1", "1.6")  # a reply under the answer
+    assert not await questions.is_follow_up("T1", "C1", "9.9")
+    assert {c.document_id for c in answered.answer.citations} == {document.id}
+    assert await questions.feedback(answered.answer_id, "U2", helpful=True)
+    assert await without_model.answers.feedback_score(answered.answer_id) == 1
