@@ -56,13 +56,11 @@ class TextEmbedder:
                 _EMBEDDERS[key] = embedder
             return embedder
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, dim) unit vectors; long texts are cut to the model's window."""
-        batches = self._batches(texts)
-        return self._joined([self._gate.run(partial(self._encode, batch)) for batch in batches])
-
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
-        """``embed`` off the event loop, one batch at a time on the shared model."""
+        """Texts -> (n, dim) unit vectors, off the event loop, one batch at a time.
+
+        Long texts are cut to the model's window.
+        """
         parts = []
         # Per batch, so a question waits for at most one batch of a long ingestion.
         for batch in self._batches(texts):

@@ -17,16 +17,16 @@ def minilm(minilm_dir: Path) -> TextEmbedder:
     return TextEmbedder.load(str(minilm_dir), batch_size=2)
 
 
-def test_minilm_embeds_unit_vectors_of_dimension_384(minilm: TextEmbedder) -> None:
-    vectors = minilm.embed(["Net revenue grew 12% in fiscal 2022.", "hello", ""])
+async def test_minilm_embeds_unit_vectors_of_dimension_384(minilm: TextEmbedder) -> None:
+    vectors = await minilm.aembed(["Net revenue grew 12% in fiscal 2022.", "hello", ""])
     assert minilm.dim == 384
     assert vectors.shape == (3, 384)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
-def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbedder) -> None:
-    question, paraphrase, unrelated = minilm.embed(
+async def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbedder) -> None:
+    question, paraphrase, unrelated = await minilm.aembed(
         [
             "How much did the company's revenue increase last year?",
             "Last year the firm's sales grew by a large amount.",
@@ -36,20 +36,20 @@ def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbed
     assert float(question @ paraphrase) > float(question @ unrelated) + 0.2
 
 
-def test_batches_give_the_same_vectors_as_one_call(minilm_dir: Path) -> None:
+async def test_batches_give_the_same_vectors_as_one_call(minilm_dir: Path) -> None:
     texts = ["operating income", "cash flow from operations", "share buybacks", "dividends"]
-    small = TextEmbedder.load(str(minilm_dir), batch_size=1).embed(texts)
-    large = TextEmbedder.load(str(minilm_dir), batch_size=64).embed(texts)
+    small = await TextEmbedder.load(str(minilm_dir), batch_size=1).aembed(texts)
+    large = await TextEmbedder.load(str(minilm_dir), batch_size=64).aembed(texts)
     np.testing.assert_allclose(small, large, atol=1e-5)
 
 
-def test_a_very_long_text_is_truncated_not_rejected(minilm: TextEmbedder) -> None:
-    vectors = minilm.embed([" ".join(["revenue"] * 2000)])
+async def test_a_very_long_text_is_truncated_not_rejected(minilm: TextEmbedder) -> None:
+    vectors = await minilm.aembed([" ".join(["revenue"] * 2000)])
     assert vectors.shape == (1, 384)
 
 
-def test_no_texts_give_an_empty_matrix(minilm: TextEmbedder) -> None:
-    assert minilm.embed([]).shape == (0, 384)
+async def test_no_texts_give_an_empty_matrix(minilm: TextEmbedder) -> None:
+    assert (await minilm.aembed([])).shape == (0, 384)
 
 
 def test_load_is_cached_per_process(minilm_dir: Path) -> None:
@@ -71,10 +71,10 @@ def test_a_hub_id_offline_raises_config_error_naming_the_variable() -> None:
         TextEmbedder.load("sentence-transformers/all-MiniLM-L6-v2")
 
 
-async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
+async def test_concurrent_callers_get_what_one_caller_alone_gets(
     minilm: TextEmbedder,
 ) -> None:
     texts = ["goodwill impairment", "segment results", "risk factors"]
     vectors, other = await asyncio.gather(minilm.aembed(texts), minilm.aembed(["capex"]))
     assert other.shape == (1, 384)
-    np.testing.assert_allclose(vectors, minilm.embed(texts), atol=1e-6)
+    np.testing.assert_allclose(vectors, await minilm.aembed(texts), atol=1e-6)
