@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run demo test lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.app
 run: $(VENV)/.app
 	$(BIN)/folio db upgrade
 	$(BIN)/folio serve
+
+# A first look without Slack: the sample filings in tests/data, offline models, a temp dir.
+demo: $(VENV)/.dev
+	$(BIN)/python -m tests.demo
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check rag bot tests bench migrations

@@ -176,8 +176,8 @@ async def _models_alone(docs: Path) -> dict[str, Any]:
         parsed = await parse_document(read_file(path, limits.max_bytes), path.name, limits)
         words, images = embedding_inputs(path.name, parsed)
         started = time.perf_counter()
-        text.embed(words)
-        clip.embed_images(images)
+        await text.aembed(words)
+        await clip.aembed_images(images)
         seconds += time.perf_counter() - started
         pages, texts, pictures = (
             pages + len(parsed.pages),

@@ -40,10 +40,9 @@ from rag.settings import RetrievalConfig, Settings
 from rag.types import PageHit
 
 OUT = Path(__file__).resolve().parent / "out"
-CORPUS_CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "shared" / "bench" / "financebench",
-    Path("/work/shared/bench/financebench"),
-)
+# The corpus beside the checkout, as the workplace lays it out; FOLIO_FINANCEBENCH or
+# --qa/--docs point elsewhere.
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "financebench"
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@5")
 
 
@@ -149,7 +148,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def _corpus() -> Path:
-    return next((p for p in CORPUS_CANDIDATES if p.is_dir()), CORPUS_CANDIDATES[0])
+    override = os.environ.get("FOLIO_FINANCEBENCH")
+    return Path(override) if override else DEFAULT_CORPUS
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ MISSING_TOKENS = (
     "in .env (copy .env.example). To create the app, open https://api.slack.com/apps, choose "
     "Create New App > From an app manifest, paste manifest.yml from this repository, install "
     "it to your workspace, then copy the tokens from OAuth & Permissions and Basic Information "
-    "(App-Level Tokens); README.md walks through it."
+    "(App-Level Tokens); README.md walks through it. To see folio answer from sample filings "
+    "first, without Slack, run `make demo`."
 )
 
 

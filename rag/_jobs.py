@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -42,6 +42,8 @@ APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has 
 EVENT_RETENTION = timedelta(days=1)
 PRUNE_EVERY_S = 3600.0
 
+Sleep = Callable[[float], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
@@ -64,7 +66,11 @@ class JobHandler(Protocol):
 
 
 class JobRunner:
-    """Claims jobs and runs them through a JobHandler, one at a time, until stopped."""
+    """Claims jobs and runs them through a JobHandler, one at a time, until stopped.
+
+    While a job runs, a heartbeat extends its lease every third of the lease; ``sleep`` waits
+    between beats (tests pass one that runs on the queue's fake clock).
+    """
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class JobRunner:
         poll_s: float = 1.0,
         events: EventLog | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._queue = queue
         self._handler = handler
@@ -82,6 +89,7 @@ class JobRunner:
         self._poll_s = poll_s
         self._events = events
         self._clock = clock
+        self._sleep = sleep
         self._next_prune: float | None = None
 
     async def run_once(self) -> bool:
@@ -171,7 +179,7 @@ class JobRunner:
     async def _beat(self, job_id: str) -> None:
         interval = max(self._queue.lease_s / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
             try:
                 if not await self._queue.heartbeat(job_id, worker_id=self._worker_id):
                     logger.warning("worker %s lost the lease on job %s", self._worker_id, job_id)

@@ -27,6 +27,8 @@ from rag.types import Audience, QueryImage, Scope
 
 logger = logging.getLogger("folio")
 
+DESCRIPTION = "folio answers questions about the documents your team shares, with evidence."
+
 Handler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 
@@ -91,7 +93,7 @@ def _sentence(exc: FolioError) -> str:
 
 
 def _parser(extra: Sequence[Command]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="folio", description=__doc__)
+    parser = argparse.ArgumentParser(prog="folio", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -214,8 +216,9 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
     images = [QueryImage(read_file(p, settings.parse.max_bytes), p.name) for p in args.image]
     async with open_services(settings) as services:
+        pages = services.pages.batch()  # each document read, each page rendered, once
         answer = await services.answerer.answer(
-            args.question, audience=_audience(args), images=images
+            args.question, audience=_audience(args), images=images, pages=pages
         )
         print(answer.text)
         if answer.citations:
@@ -224,9 +227,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  [{citation.number}] {citation.file_name}, page {citation.page_number}")
             if args.out is None:
                 continue
-            png = await services.pages.page_png(
-                citation.document_id, citation.page_number, citation.bboxes
-            )
+            png = await pages.page_png(citation.document_id, citation.page_number, citation.bboxes)
             if png is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
                 stem = Path(citation.file_name).stem

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -12,15 +11,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from rag.embed._shared import (
-    ModelGate,
-    load_failure,
-    model_dtype,
-    quiet_progress_bars,
-)
-from rag.errors import ConfigError, CorruptDocument, PageTooLarge
+from rag._images import MAX_PICTURE_PIXELS, MAX_RENDER_SIDE, read_picture
+from rag.embed._shared import ModelGate, load_failure, model_dtype, quiet_progress_bars
+from rag.errors import ConfigError
 from rag.settings import Precision
 
 if TYPE_CHECKING:
@@ -94,30 +89,19 @@ class ClipEmbedder:
                 )
             return embedder
 
-    def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """PNG/JPEG bytes -> (n, dim) unit vectors; unreadable bytes raise CorruptDocument."""
-        return self._run_sync(list(images), self._image_batch)
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, dim) unit vectors; each text is cut to CLIP's 77-token window."""
-        return self._run_sync(list(texts), self._text_batch)
-
     async def aembed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """``embed_images`` off the event loop, one batch at a time on the shared model."""
+        """PNG/JPEG bytes -> (n, dim) unit vectors, off the event loop, a batch at a time.
+
+        Unreadable bytes raise CorruptDocument.
+        """
         return await self._run_async(list(images), self._image_batch)
 
     async def aembed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``embed_texts`` off the event loop, one batch at a time on the shared model."""
+        """Texts -> (n, dim) unit vectors, off the event loop; each cut to CLIP's 77 tokens."""
         return await self._run_async(list(texts), self._text_batch)
 
     # The model is taken per batch, not per call, so a short query embedding waits for at
     # most one batch of a long ingestion instead of the whole document.
-    def _run_sync(self, items: list[_T], run: Callable[[list[_T]], np.ndarray]) -> np.ndarray:
-        started = time.perf_counter()
-        gate = self._parts.gate
-        parts = [gate.run(partial(run, batch)) for batch in self._batches(items)]
-        return self._joined(parts, started)
-
     async def _run_async(
         self, items: list[_T], run: Callable[[list[_T]], np.ndarray]
     ) -> np.ndarray:
@@ -174,30 +158,11 @@ def _unit_rows(features: torch.Tensor) -> np.ndarray:
 
 
 def _decode_image(data: bytes) -> Image.Image:
-    """Bytes -> RGB image; transparent areas become white, as they look on a page."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return _to_rgb(image)
-    except Image.DecompressionBombError as exc:
-        raise PageTooLarge(
-            "That image is too large to read safely; share a smaller copy.", detail=str(exc)
-        ) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CorruptDocument(
-            "That image could not be read; share it again as a PNG or JPEG.", detail=str(exc)
-        ) from exc
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if not has_alpha:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
+    """Bytes -> upright RGB on white, as every picture is read (CorruptDocument if it cannot be)."""
+    # Page renders are at most MAX_RENDER_SIDE already, so indexing leaves them untouched.
+    return read_picture(
+        data, "That image", max_pixels=MAX_PICTURE_PIXELS, max_side=MAX_RENDER_SIDE
+    ).image
 
 
 def _load_parts(model: str, precision: Precision) -> _ClipParts:

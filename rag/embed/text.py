@@ -81,14 +81,11 @@ class TextEmbedder:
                 _EMBEDDERS[key] = embedder
             return embedder
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, dim) unit vectors; long texts are cut to the model's window."""
-        order, batches = self._batches(texts)
-        parts = [self._gate.run(partial(self._encode, batch)) for batch in batches]
-        return self._joined(parts, order)
-
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
-        """``embed`` off the event loop, one batch at a time on the shared model."""
+        """Texts -> (n, dim) unit vectors, off the event loop, one batch at a time.
+
+        Long texts are cut to the model's window.
+        """
         order, batches = self._batches(texts)
         parts = []
         # Per batch, so a question waits for at most one batch of a long ingestion.

@@ -15,6 +15,7 @@ import time
 import zipfile
 from io import BytesIO
 
+from rag._units import byte_size
 from rag.errors import CorruptDocument, EmptyDocument, FileTooLarge, UnsupportedFile
 from rag.ingest._isolate import run_isolated
 from rag.settings import ParseLimits
@@ -116,14 +117,10 @@ def parse_sync(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocume
 def _check_size(data: bytes, file_name: str, limits: ParseLimits) -> None:
     if len(data) > limits.max_bytes:
         raise FileTooLarge(
-            f"{file_name} is {_megabytes(len(data))}; folio reads files up to "
-            f"{_megabytes(limits.max_bytes)}. Split or compress it and share it again.",
+            f"{file_name} is {byte_size(len(data))}; folio reads files up to "
+            f"{byte_size(limits.max_bytes)}. Split or compress it and share it again.",
             detail=f"{len(data)} bytes",
         )
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
 
 def _image_kind(data: bytes) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rag._images import MAX_RENDER_SIDE
 from rag._mupdf import pymupdf
 from rag.errors import (
     CorruptDocument,
@@ -23,7 +24,6 @@ from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
 
 logger = logging.getLogger(__name__)
 
-MAX_RENDER_SIDE = 1600
 # Clip to the page; without TEXT_PRESERVE_LIGATURES, "ﬁ" comes out as "fi".
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 # What PyMuPDF raises for bad bytes: FileDataError (a RuntimeError), MuPDF's own errors.

@@ -35,6 +35,8 @@ from tests.fakes.slack import (
     file_share_message_event,
 )
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 REPORT = ["The payload size of the report is 42 kilobytes, measured in March."]
 
@@ -164,6 +166,7 @@ def test_python_m_bot_says_what_to_set_when_the_tokens_are_missing(tmp_path: Pat
 
     assert done.returncode == 2
     assert "folio needs a Slack app before it can start" in done.stderr
+    assert "run `make demo`" in done.stderr
 
 
 def test_folio_serve_without_tokens_exits_2_with_the_paragraph_on_setting_up_slack(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rag.types import Audience
 from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
 from tests.fakes.slack import (
@@ -17,6 +19,8 @@ from tests.fakes.slack import (
     file_share_message_event,
     message_event,
 )
+
+pytestmark = pytest.mark.e2e
 
 REPORT = [
     "The payload size of the report is 42 kilobytes, measured in March.",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from rag.types import Audience
 from tests.bot.harness import (
     BOT_TOKEN,
@@ -24,6 +26,8 @@ from tests.fakes.slack import (
     message_event,
     sign,
 )
+
+pytestmark = pytest.mark.e2e
 
 PAYLOAD = ["The payload size of the report is 42 kilobytes, measured in March."]
 SECRET_PLAN = ["Project Nightingale acquires the lighthouse company for 9 million euros."]

@@ -22,6 +22,8 @@ from tests.bot.harness import (
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import CHANNEL_ID, app_mention_event, next_ts
 
+pytestmark = pytest.mark.e2e
+
 REPORT = [
     "Quarterly report. The payload size of the report is 42 kilobytes, measured in March.",
     "Revenue grew eleven percent in the third quarter, driven by subscriptions.",

@@ -87,17 +87,52 @@ async def clear_tables(engine: AsyncEngine) -> None:
 
 
 class FakeClock:
-    """A clock tests move by hand, so leases and ages need no sleeping."""
+    """A clock tests move by hand, so leases and ages need no sleeping.
+
+    ``sleep`` waits on this clock, not on real seconds: code that takes a sleep (a heartbeat)
+    wakes when the test moves time past its end with ``elapse``.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         self.now = start or datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+        self._sleepers: list[tuple[datetime, asyncio.Future[None], asyncio.Task[object]]] = []
+        self._changed = asyncio.Event()
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        """Move time forward."""
+        """Move time forward (sleepers stay asleep until ``elapse``)."""
         self.now += timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once the clock has been moved ``seconds`` on by ``elapse``."""
+        task = asyncio.current_task()
+        assert task is not None, "FakeClock.sleep runs in a task"
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + timedelta(seconds=seconds), wake, task))
+        self._changed.set()
+        await wake
+
+    async def elapse(self, seconds: float, *, settle_s: float = 10) -> None:
+        """Move time forward and let each sleeper now due run until it sleeps again or ends."""
+        self.advance(seconds)
+        due = [(wake, task) for end, wake, task in self._sleepers if end <= self.now]
+        self._sleepers = [entry for entry in self._sleepers if entry[0] > self.now]
+        woken = [task for wake, task in due if not wake.done()]
+        for wake, task in due:
+            if not wake.done():
+                wake.set_result(None)
+            task.add_done_callback(lambda _: self._changed.set())
+        async with asyncio.timeout(settle_s):  # real seconds: only a hung sleeper takes long
+            while True:
+                self._changed.clear()
+                if all(task.done() or self._asleep(task) for task in woken):
+                    return
+                await self._changed.wait()
+
+    def _asleep(self, task: asyncio.Task[object]) -> bool:
+        return any(t is task and not wake.done() for _, wake, t in self._sleepers)
 
 
 @pytest.fixture(scope="session")

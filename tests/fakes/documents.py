@@ -1,7 +1,7 @@
 """Builders of test files, good and bad: each returns the file's bytes.
 
 Built with the real PyMuPDF and Pillow, or written by hand where those cannot produce the
-file (a PDF with zero pages). The real financebench PDFs live in ``FINANCEBENCH_PDFS``.
+file (a PDF with zero pages). Real SEC filings come from ``tests/data`` (``filing``).
 """
 
 from __future__ import annotations
@@ -16,42 +16,42 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 
 from rag._mupdf import pymupdf
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _financebench() -> Path:
-    """The shared financebench corpus: $FOLIO_FINANCEBENCH, else ../shared beside the checkout.
-
-    CI may run from a fresh clone elsewhere on this machine, so the workplace's own
-    shared folder is the last place looked.
-    """
-    candidates = [REPO.parent / "shared", Path("/work/shared")]
-    override = os.environ.get("FOLIO_FINANCEBENCH")
-    if override:
-        return Path(override)
-    for shared in candidates:
-        if (shared / "bench" / "financebench").is_dir():
-            return shared / "bench" / "financebench"
-    return candidates[0] / "bench" / "financebench"
-
-
-FINANCEBENCH = _financebench()
-FINANCEBENCH_PDFS = FINANCEBENCH / "pdfs"
+# Real SEC filings (whole or cut to a few pages); tests/data/README.md says which pages.
+DATA = REPO / "tests" / "data"
+ULTA = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
 LETTER = (612.0, 792.0)
 
 
-def financebench_pdf(name: str = "ULTABEAUTY_2023Q4_EARNINGS.pdf") -> bytes:
-    """The bytes of one real financebench filing."""
-    return (FINANCEBENCH_PDFS / name).read_bytes()
+def financebench() -> Path:
+    """The whole financebench corpus (20 filings, 37 questions); skips the test where absent.
+
+    ``$FOLIO_FINANCEBENCH`` names it; else ``../shared/bench/financebench`` beside the checkout.
+    Only tests marked ``slow`` use it: a fresh clone runs without it.
+    """
+    override = os.environ.get("FOLIO_FINANCEBENCH")
+    corpus = Path(override) if override else REPO.parent / "shared" / "bench" / "financebench"
+    if not (corpus / "pdfs").is_dir():
+        pytest.skip(
+            f"the financebench corpus is not at {corpus}; set FOLIO_FINANCEBENCH to its folder "
+            "to run the tests that read all 20 filings"
+        )
+    return corpus
 
 
-def financebench_pages(name: str, pages: Sequence[int]) -> bytes:
-    """A PDF of the given 1-based pages of a real filing (real content, quick to parse)."""
-    doc = pymupdf.open(stream=financebench_pdf(name), filetype="pdf")
+def filing(name: str = ULTA) -> bytes:
+    """The bytes of one real filing in tests/data."""
+    return (DATA / name).read_bytes()
+
+
+def filing_pages(name: str, pages: Sequence[int]) -> bytes:
+    """A PDF of the given 1-based pages of a real filing in tests/data."""
+    doc = pymupdf.open(stream=filing(name), filetype="pdf")
     doc.select([number - 1 for number in pages])
     return bytes(doc.tobytes(garbage=1, no_new_id=True))
 
@@ -84,9 +84,9 @@ def encrypted_pdf(password: str = "secret") -> bytes:
     )
 
 
-def truncated_pdf(name: str = "ULTABEAUTY_2023Q4_EARNINGS.pdf", keep: float = 0.6) -> bytes:
+def truncated_pdf(name: str = ULTA, keep: float = 0.6) -> bytes:
     """The first ``keep`` share of a real filing, as an interrupted download leaves it."""
-    data = financebench_pdf(name)
+    data = filing(name)
     return data[: int(len(data) * keep)]
 
 

@@ -265,10 +265,16 @@ class SlackState:
         }
 
     def fail_next(
-        self, method: str, error: str = "ratelimited", *, status: int = 429, times: int = 1
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int = 1,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail (429 carries Retry-After: 1)."""
-        self.failures.setdefault(method, []).extend([(error, status, 1)] * times)
+        """Make the next ``times`` calls of ``method`` fail (a 429 carries ``retry_after``)."""
+        self.failures.setdefault(method, []).extend([(error, status, retry_after)] * times)
 
     # inspection ----------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from rag.db.migrate import current_revision, head_revision
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
 
+pytestmark = pytest.mark.e2e
+
 PAGES = {
     "bakery.pdf": [
         "Village bakery accounts. Sourdough and rye loaves were sold every morning.",

@@ -145,6 +145,7 @@ QUESTIONS = [
 ]
 
 
+@pytest.mark.e2e
 def test_folio_eval_prints_the_design_metrics_and_writes_eval_json(
     tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,10 +19,10 @@ from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.errors import ModelUnavailable
 from rag.settings import LlmConfig
 from rag.types import Audience, BBox, Hit, PageHit, QueryImage, Turn
-from tests.fakes.documents import FINANCEBENCH_PDFS
+from tests.fakes.documents import DATA
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 
-ULTA = FINANCEBENCH_PDFS / "ULTABEAUTY_2023Q4_EARNINGS.pdf"
+ULTA = DATA / "ULTABEAUTY_2023Q4_EARNINGS.pdf"
 AUDIENCE = Audience(team_id="T1", channel_id="C1")
 CONFIG = LlmConfig(vision_model="vision-x", answer_model="answer-y", answer_page_images=2)
 INVENTORIES = "What drove the increase in Ulta Beauty's merchandise inventories balance?"

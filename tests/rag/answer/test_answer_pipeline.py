@@ -2,9 +2,9 @@
 fake OpenAI server; and `folio ask` without a key on the Ulta Beauty filing.
 
 The module ingests, once and through `folio ingest`: pages 1-4 and 7 of the Ulta Beauty
-earnings release (pages 1-4 keep their numbers; page 3 holds the inventories answer) and two
-pages each of two other small filings, in the CLI's public channel; and a scanned page (a
-picture, no text layer) in a private channel "scans".
+earnings release (pages 1-4 keep their numbers; page 3 holds the inventories answer) and the
+two-page excerpts of two other small filings in tests/data, in the CLI's public channel; and a
+scanned page (a picture, no text layer) in a private channel "scans".
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from tests.fakes import documents
 from tests.fakes.openai_server import FakeOpenAI, Recorded
 from tests.fakes.services import base_env, model_env, open_test_services, use_env
 
+pytestmark = pytest.mark.e2e
+
 ULTA = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
 QUESTION = "What drove the increase in Ulta Beauty's merchandise inventories balance?"
 LOCAL = Audience("local", "local")
@@ -41,8 +43,8 @@ SCANS = Audience("local", "scans")
 SCAN_PICTURE = (850, 1100)  # the picture documents.scanned_pdf() puts on its page
 FILINGS = {
     ULTA: [1, 2, 3, 4, 7],
-    "FOOTLOCKER_2022_8K_dated-2022-05-20.pdf": [1, 2],
-    "PEPSICO_2023_8K_dated-2023-05-05.pdf": [1, 2],
+    "FOOTLOCKER_2022_8K_dated-2022-05-20_pages_1-2.pdf": [1, 2],
+    "PEPSICO_2023_8K_dated-2023-05-05_pages_1-2.pdf": [1, 2],
 }
 MAX_REQUEST_BYTES = 50 * 1024 * 1024
 DESCRIPTION = "A scanned page with a red disc and a blue bar; no legible text."
@@ -74,7 +76,7 @@ def corpus(
     filings.mkdir()
     scans.mkdir()
     for name, pages in FILINGS.items():
-        (filings / name).write_bytes(documents.financebench_pages(name, pages))
+        (filings / name).write_bytes(documents.filing_pages(name, pages))
     (scans / "scan.pdf").write_bytes(documents.scanned_pdf())
     env = base_env(root / "data", tiny_clip_dir, minilm_dir)
     with pytest.MonkeyPatch.context() as patch:

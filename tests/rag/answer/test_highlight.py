@@ -13,7 +13,7 @@ from rag.settings import ParseLimits
 from rag.types import BBox
 from tests.fakes import documents
 
-ULTA = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
+ULTA = documents.ULTA
 
 
 def decode(data: bytes) -> Image.Image:
@@ -28,14 +28,14 @@ def yellowish(pixel: tuple[int, int, int]) -> bool:
 
 
 def test_a_pdf_page_renders_as_png_at_the_requested_resolution() -> None:
-    data = documents.financebench_pdf(ULTA)
+    data = documents.filing(ULTA)
     assert decode(render_page_png(data, "pdf", 3)).size == (935, 1210)
     assert decode(render_page_png(data, "pdf", 3, dpi=72)).size == (612, 792)
     assert decode(render_page_png(data, "pdf", 3, dpi=300, max_side=1000)).size == (773, 1000)
 
 
 def test_the_cited_passage_is_highlighted_and_the_rest_of_the_page_is_not() -> None:
-    data = documents.financebench_pdf(ULTA)
+    data = documents.filing(ULTA)
     page = parse_sync(data, ULTA, ParseLimits()).pages[2]
     box = next(b.bbox for b in page.blocks if "inventories" in b.text.lower())
     plain = decode(render_page_png(data, "pdf", 3))

@@ -82,8 +82,8 @@ def test_chunk_document_numbers_chunks_per_page() -> None:
 
 
 def test_a_real_filing_chunks_into_passages_that_keep_their_boxes() -> None:
-    name = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
-    doc = parse_sync(documents.financebench_pdf(name), name, ParseLimits())
+    name = documents.ULTA
+    doc = parse_sync(documents.filing(name), name, ParseLimits())
     chunks = chunk_document(doc)
     assert {c.page_number for c in chunks} == set(range(1, 10))
     assert all(0 < len(c.text.split()) <= 120 for c in chunks)

@@ -29,12 +29,12 @@ from rag.types import BBox, ParsedDocument, ParsedPage
 from tests.fakes import documents
 
 LIMITS = ParseLimits()
-ULTA = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
+ULTA = documents.ULTA
 
 
 @pytest.fixture(scope="module")
 def ulta() -> ParsedDocument:
-    return parse_sync(documents.financebench_pdf(ULTA), ULTA, LIMITS)
+    return parse_sync(documents.filing(ULTA), ULTA, LIMITS)
 
 
 def png(data: bytes) -> Image.Image:
@@ -153,17 +153,16 @@ def test_blocks_read_top_to_bottom(ulta: ParsedDocument) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "pages", "figures"),
+    ("name", "figures"),
     [
-        ("JOHNSON_JOHNSON_2023_8K_dated-2023-08-30.pdf", [4, 5, 6], [0, 3, 0]),
-        ("NETFLIX_2017_10K.pdf", [17, 18, 19], [0, 1, 0]),
-        ("AMCOR_2023Q4_EARNINGS.pdf", [1, 2], [1, 0]),  # a banner; footer logos are too small
+        ("JOHNSON_JOHNSON_2023_8K_dated-2023-08-30_pages_4-6.pdf", [0, 3, 0]),
+        ("NETFLIX_2017_10K_pages_17-19.pdf", [0, 1, 0]),
+        # A banner; the footer logos are too small to be figures.
+        ("AMCOR_2023Q4_EARNINGS_pages_1-2.pdf", [1, 0]),
     ],
 )
-def test_pictures_in_real_filings_become_figures(
-    name: str, pages: list[int], figures: list[int]
-) -> None:
-    doc = parse_sync(documents.financebench_pages(name, pages), name, LIMITS)
+def test_pictures_in_real_filings_become_figures(name: str, figures: list[int]) -> None:
+    doc = parse_sync(documents.filing(name), name, LIMITS)
     assert [len(page.figures) for page in doc.pages] == figures
     for page in doc.pages:
         for index, figure in enumerate(page.figures):
@@ -174,15 +173,15 @@ def test_pictures_in_real_filings_become_figures(
 
 
 def test_ruled_tables_are_not_figures() -> None:
-    name = "Pfizer_2023Q2_10Q.pdf"
-    data = documents.financebench_pages(name, [4, 6, 49])
+    name = "Pfizer_2023Q2_10Q_pages_4_6_49.pdf"
+    data = documents.filing(name)
     doc = pymupdf.open(stream=data, filetype="pdf")
     assert all(len(page.get_drawings()) > 150 for page in doc)  # big ruled tables
     assert parse_sync(data, name, LIMITS).figure_count == 0
 
 
 async def test_parse_document_parses_in_a_child_like_parse_sync(ulta: ParsedDocument) -> None:
-    data = documents.financebench_pdf(ULTA)
+    data = documents.filing(ULTA)
     parsed = await parse_document(data, ULTA, LIMITS)
     assert [p.text for p in parsed.pages] == [p.text for p in ulta.pages]
     assert [p.blocks for p in parsed.pages] == [p.blocks for p in ulta.pages]
@@ -275,10 +274,15 @@ async def test_a_truncated_filing_raises_corrupt_document() -> None:
     assert "damaged or cut off" in error.user_message
 
 
-@pytest.mark.parametrize("name", ["BESTBUY_2023_10K.pdf", "Pfizer_2023Q2_10Q.pdf"])
+@pytest.mark.parametrize(
+    "name", ["BESTBUY_2023_10K_pages_1-3.pdf", "Pfizer_2023Q2_10Q_pages_4_6_49.pdf"]
+)
 def test_a_truncated_filing_mupdf_repairs_into_blank_pages_is_corrupt(name: str) -> None:
+    data = documents.truncated_pdf(name, keep=0.5)
+    repaired = pymupdf.open(stream=data, filetype="pdf")
+    assert repaired.is_repaired and repaired.page_count == 3  # pages, but nothing on them
     with pytest.raises(CorruptDocument):
-        parse_sync(documents.truncated_pdf(name, keep=0.5), name, LIMITS)
+        parse_sync(data, name, LIMITS)
 
 
 def test_a_nearly_whole_filing_still_parses() -> None:
@@ -331,7 +335,7 @@ async def test_a_pdf_picture_that_decodes_past_the_memory_limit_raises_parse_cra
 
 async def test_a_file_over_the_byte_cap_raises_file_too_large() -> None:
     limits = replace(LIMITS, max_bytes=1024 * 1024)
-    data = documents.financebench_pdf("ADOBE_2022_10K.pdf")
+    data = documents.filing(ULTA)
     error = await parse_error(data + bytes(1024 * 1024), "big.pdf", limits)
     assert type(error) is FileTooLarge
     assert "folio reads files up to 1 MB" in error.user_message
@@ -393,12 +397,13 @@ def test_a_photo_taken_sideways_is_turned_upright() -> None:
 
 @pytest.mark.slow
 async def test_the_whole_financebench_corpus_parses_in_children() -> None:
-    names = sorted(p.name for p in documents.FINANCEBENCH_PDFS.glob("*.pdf"))
+    corpus = documents.financebench()
+    names = sorted(p.name for p in (corpus / "pdfs").glob("*.pdf"))
     gate = asyncio.Semaphore(2)
 
     async def parse(name: str) -> ParsedDocument:
         async with gate:
-            return await parse_document(documents.financebench_pdf(name), name, LIMITS)
+            return await parse_document((corpus / "pdfs" / name).read_bytes(), name, LIMITS)
 
     parsed = await asyncio.gather(*(parse(name) for name in names))
     pages = [page for doc in parsed for page in doc.pages]

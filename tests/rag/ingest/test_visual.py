@@ -20,7 +20,7 @@ def pictures(doc: ParsedDocument) -> list[bytes]:
     return [p.render_png for p in doc.pages] + [f.png for p in doc.pages for f in p.figures]
 
 
-def test_shrunk_renders_embed_exactly_like_full_ones_in_a_fraction_of_the_bytes(
+async def test_shrunk_renders_embed_exactly_like_full_ones_in_a_fraction_of_the_bytes(
     tiny_clip_dir: Path,
 ) -> None:
     clip = ClipEmbedder.load(str(tiny_clip_dir))
@@ -32,7 +32,7 @@ def test_shrunk_renders_embed_exactly_like_full_ones_in_a_fraction_of_the_bytes(
         with Image.open(io.BytesIO(picture)) as image:
             assert min(image.size) == IMAGE_SIZE
     assert sum(map(len, shrunk)) < sum(map(len, full)) / 4
-    np.testing.assert_array_equal(clip.embed_images(shrunk), clip.embed_images(full))
+    np.testing.assert_array_equal(await clip.aembed_images(shrunk), await clip.aembed_images(full))
 
 
 def test_without_a_visual_side_renders_stay_legible() -> None:
