@@ -55,6 +55,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
      (Path("/srv/folio"), Path("/srv/folio/qdrant"), "sqlite+aiosqlite:////srv/folio/folio.db")),
     ("FOLIO_CLIP_MODEL", "/models/clip", lambda s: s.clip_model, "/models/clip"),
     ("FOLIO_TEXT_MODEL", "/models/text", lambda s: s.text_model, "/models/text"),
+    ("FOLIO_EMBED_PRECISION", "float32", lambda s: s.embed_precision, "float32"),
     ("PORT", "8080", lambda s: s.port, 8080),
     ("FOLIO_LOG_LEVEL", "debug", lambda s: s.log_level, "DEBUG"),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
