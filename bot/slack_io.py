@@ -19,6 +19,7 @@ from rag import (
     FileTooLarge,
     ForbiddenFileHost,
     LoginPageInsteadOfFile,
+    byte_size,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,17 +78,9 @@ def _redirect_target(response: aiohttp.ClientResponse, current: URL, file_name: 
     return target
 
 
-def _size(limit: int) -> str:
-    """A byte count the way people say it: 50 MB, 512 KB, 900 bytes."""
-    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
-        if limit >= size:
-            return f"{limit / size:.3g} {unit}"
-    return f"{limit} bytes"
-
-
 def _too_large(file_name: str, max_bytes: int) -> FileTooLarge:
     return FileTooLarge(
-        f"{file_name} is larger than folio's {_size(max_bytes)} limit; "
+        f"{file_name} is larger than folio's {byte_size(max_bytes)} limit; "
         "share a smaller file or split it."
     )
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rag._llm import VisionModel
     from rag._overview import Overview
     from rag._services import Folio, Services, open_folio, open_services
+    from rag._units import byte_size
     from rag.answer._answerer import Answerer
     from rag.answer._pages import PageRenderer
     from rag.answer._questions import Questions
@@ -101,6 +102,7 @@ _EXPORTS = {
     "Retriever": "rag.answer._retrieve",
     "Command": "rag.cli",
     "run_cli": "rag.cli",
+    "byte_size": "rag._units",
     "EventLog": "rag.db",
     "kind_by_name": "rag.ingest._files",
     "Ingestor": "rag.ingest._ingestor",
@@ -227,6 +229,7 @@ __all__ = [
     "Turn",
     "UnsupportedFile",
     "VisionModel",
+    "byte_size",
     "kind_by_name",
     "open_folio",
     "open_services",

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from rag.db.generations import Generation, Generations
 from rag.db.migrate import current_revision, head_revision
@@ -125,13 +126,17 @@ async def _database(settings: Settings) -> str:
 
 
 async def _clip(settings: Settings, dims: dict[str, int]) -> str:
-    clip = await asyncio.to_thread(ClipEmbedder.load, settings.clip_model)
+    clip = await asyncio.to_thread(
+        partial(ClipEmbedder.load, settings.clip_model, precision=settings.embed_precision)
+    )
     dims["clip"] = clip.dim
     return f"{settings.clip_model} loaded ({clip.dim} dimensions)"
 
 
 async def _text(settings: Settings, dims: dict[str, int]) -> str:
-    text = await asyncio.to_thread(TextEmbedder.load, settings.text_model)
+    text = await asyncio.to_thread(
+        partial(TextEmbedder.load, settings.text_model, precision=settings.embed_precision)
+    )
     dims["text"] = text.dim
     return f"{settings.text_model} loaded ({text.dim} dimensions)"
 

@@ -11,10 +11,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, FolioError
 from rag.ingest._files import expand_paths, read_file
 from rag.settings import Settings
 from rag.types import Audience, PageHit, Scope
@@ -119,9 +120,15 @@ async def ingest_corpus(ingestor: Ingestor, docs_dir: Path, max_bytes: int) -> f
     files = expand_paths([docs_dir])
     if not files:
         raise ConfigError(detail=f"{docs_dir} holds no PDFs or images to evaluate on.")
+    from rag.ingest._ingestor import IngestSource
+
+    sources = [IngestSource(path.name, partial(read_file, path, max_bytes)) for path in files]
     started = time.perf_counter()
-    for path in tqdm(files, unit="file", desc="ingest"):
-        await ingestor.ingest(read_file(path, max_bytes), file_name=path.name, scope=_SCOPE)
+    with tqdm(total=len(files), unit="file", desc="ingest") as bar:
+        async for _, result in ingestor.ingest_many(sources, scope=_SCOPE):
+            if isinstance(result, FolioError):
+                raise result
+            bar.update()
     return time.perf_counter() - started
 
 

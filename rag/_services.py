@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -106,8 +107,13 @@ async def prepare_database(settings: Settings) -> AsyncEngine:
 
 async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
     """Load CLIP and the text model once per process, off the event loop."""
-    clip = await asyncio.to_thread(ClipEmbedder.load, settings.clip_model)
-    text = await asyncio.to_thread(TextEmbedder.load, settings.text_model)
+    precision = settings.embed_precision
+    clip = await asyncio.to_thread(
+        partial(ClipEmbedder.load, settings.clip_model, precision=precision)
+    )
+    text = await asyncio.to_thread(
+        partial(TextEmbedder.load, settings.text_model, precision=precision)
+    )
     return clip, text
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,8 @@ from rag.settings import Settings
 from rag.types import Audience, QueryImage, Scope, page_label
 
 logger = logging.getLogger("folio")
+
+DESCRIPTION = "folio answers questions about the documents your team shares, with evidence."
 
 Handler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
@@ -90,7 +93,7 @@ def _sentence(exc: FolioError) -> str:
 
 
 def _parser(extra: Sequence[Command]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="folio", description=__doc__)
+    parser = argparse.ArgumentParser(prog="folio", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -166,6 +169,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rag._services import open_services
+    from rag.ingest._ingestor import IngestSource
 
     files = expand_paths(args.paths)
     if not files:
@@ -173,16 +177,19 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(detail=f"No supported files found (looked for {suffixes}).")
     scope = Scope(team_id=args.team, channel_id=args.channel, channel_private=args.private)
     failed = added = 0
+    limit = settings.parse.max_bytes
+    sources = [IngestSource(path.name, partial(read_file, path, limit)) for path in files]
+    paths = iter(files)
     async with open_services(settings) as services:
-        with tqdm(files, unit="file", desc="ingest") as bar:
-            for path in bar:
-                bar.set_postfix_str(path.name[:40])
-                try:
-                    data = read_file(path, settings.parse.max_bytes)
-                    result = await services.ingestor.ingest(data, file_name=path.name, scope=scope)
-                except FolioError as exc:
+        with tqdm(total=len(files), unit="file", desc="ingest") as bar:
+            # Results come in order; each file is parsed while the one before is embedded.
+            async for source, result in services.ingestor.ingest_many(sources, scope=scope):
+                path = next(paths)
+                bar.update()
+                bar.set_postfix_str(source.file_name[:40])
+                if isinstance(result, FolioError):
                     failed += 1
-                    bar.write(f"✗ {path}: {exc.user_message}")
+                    bar.write(f"✗ {path}: {result.user_message}")
                     continue
                 added += result.created
                 doc = result.document
@@ -219,8 +226,9 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
     images = [QueryImage(read_file(p, settings.parse.max_bytes), p.name) for p in args.image]
     async with open_services(settings) as services:
+        pages = services.pages.batch()  # each document read, each page rendered, once
         answer = await services.answerer.answer(
-            args.question, audience=_audience(args), images=images
+            args.question, audience=_audience(args), images=images, pages=pages
         )
         print(answer.text)
         if answer.citations:
@@ -229,9 +237,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  [{citation.number}] {citation.file_name}, {citation.page_label}")
             if args.out is None:
                 continue
-            png = await services.pages.page_png(
-                citation.document_id, citation.page_number, citation.bboxes
-            )
+            png = await pages.page_png(citation.document_id, citation.page_number, citation.bboxes)
             if png is not None:
                 args.out.mkdir(parents=True, exist_ok=True)
                 stem = Path(citation.file_name).stem

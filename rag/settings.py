@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import ConfigError
@@ -16,6 +16,10 @@ T = TypeVar("T")
 DEFAULT_VISION_MODEL = "gpt-4o"
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# What the embedders compute in; see rag.embed._shared.model_dtype.
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class ParseLimits:
     max_image_pixels: int = 40_000_000
     render_dpi: int = 110
     ocr: bool = True
+    # Set by the Ingestor when renders only feed CLIP: shrink them to CLIP's input size
+    # in the parse child (see rag.ingest._visual). None keeps legible renders (captions).
+    visual_side: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,8 @@ class Settings:
     qdrant_collection: str = "folio"
     clip_model: str = DEFAULT_CLIP_MODEL
     text_model: str = DEFAULT_TEXT_MODEL
+    # auto: bfloat16 where the CPU multiplies it natively (AMX, AVX512-BF16), else float32.
+    embed_precision: Precision = "auto"
     port: int = 3000
     log_level: str = "INFO"
     parse: ParseLimits = ParseLimits()
@@ -119,6 +128,7 @@ class Settings:
             qdrant_collection=env.text("FOLIO_QDRANT_COLLECTION", "folio"),
             clip_model=env.text("FOLIO_CLIP_MODEL", DEFAULT_CLIP_MODEL),
             text_model=env.text("FOLIO_TEXT_MODEL", DEFAULT_TEXT_MODEL),
+            embed_precision=_precision(env.text("FOLIO_EMBED_PRECISION", "auto")),
             port=env.number("PORT", 3000, int, low=1, high=65535),
             log_level=env.choice("FOLIO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             parse=ParseLimits(
@@ -254,6 +264,15 @@ def redact_url(url: str) -> str:
 
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+def _precision(value: str) -> Precision:
+    for precision in PRECISIONS:
+        if value.strip().lower() == precision:
+            return precision
+    raise ConfigError(
+        detail=f"FOLIO_EMBED_PRECISION must be one of {', '.join(PRECISIONS)}, not {value!r}."
+    )
 
 
 def _default_database_url(data_dir: Path) -> str:

@@ -43,15 +43,6 @@ class BBox:
     x1: float
     y1: float
 
-    def union(self, other: BBox) -> BBox:
-        """The smallest box holding both."""
-        return BBox(
-            min(self.x0, other.x0),
-            min(self.y0, other.y0),
-            max(self.x1, other.x1),
-            max(self.y1, other.y1),
-        )
-
     def as_list(self) -> list[float]:
         """JSON-friendly form, rounded to a tenth of a point."""
         return [round(self.x0, 1), round(self.y0, 1), round(self.x1, 1), round(self.y1, 1)]

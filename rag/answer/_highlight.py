@@ -6,15 +6,13 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
+from rag._images import MAX_PICTURE_PIXELS, png_bytes, read_picture
 from rag.errors import CorruptDocument
-from rag.ingest._image import downscale, open_image, png_bytes, upright_rgb, upright_size
 from rag.types import BBox, DocumentKind
 
 HIGHLIGHT_FILL = (255, 221, 0, 96)  # translucent yellow: the text stays readable
 HIGHLIGHT_OUTLINE = (230, 150, 0, 255)
 PAD_PT = 2.0  # a little air around the glyphs
-# Pages were checked when the file was parsed; this only guards against a bad call.
-MAX_PICTURE_PIXELS = 100_000_000
 
 
 def render_page_png(
@@ -62,10 +60,8 @@ def _pdf_page(
 
 
 def _picture(data: bytes, *, max_side: int) -> tuple[Image.Image, float]:
-    picture = open_image(data, "the picture", max_pixels=MAX_PICTURE_PIXELS)
-    width, _ = upright_size(picture)
-    image = downscale(upright_rgb(picture), max_side)
-    return image, image.width / width
+    picture = read_picture(data, "the picture", max_pixels=MAX_PICTURE_PIXELS, max_side=max_side)
+    return picture.image, picture.image.width / picture.width
 
 
 def _highlight(image: Image.Image, bboxes: Sequence[BBox], scale: float) -> Image.Image:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,9 +12,9 @@ from openai.types.chat import (
     ChatCompletionContentPartTextParam,
     ChatCompletionMessageParam,
 )
-from PIL import Image, UnidentifiedImageError
 
-from rag.errors import UnsupportedFile
+from rag._images import jpeg_bytes, peek, png_bytes, read_picture
+from rag.errors import DocumentError, PageTooLarge, UnsupportedFile
 from rag.types import Turn, page_label
 
 Message = ChatCompletionMessageParam
@@ -153,44 +151,28 @@ def image_data_url(data: bytes, *, max_side: int = MAX_IMAGE_SIDE) -> str:
 
 
 def _encode(data: bytes, max_side: int) -> tuple[str, bytes]:
+    """Small PNG, JPEG or WebP pass as sent; anything else is normalised and re-encoded."""
+    declared = peek(data)
+    if declared is not None and len(data) <= _MAX_IMAGE_BYTES:
+        fmt, size = declared
+        if fmt in _PASSTHROUGH and max(size) <= max_side:
+            return _PASSTHROUGH[fmt], data
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > _MAX_IMAGE_PIXELS:
-                raise UnsupportedFile(
-                    "That picture is too large to read; send a smaller screenshot or photo.",
-                    detail=f"{image.width}x{image.height} pixels",
-                )
-            fmt = image.format or ""
-            fits = max(image.size) <= max_side and len(data) <= _MAX_IMAGE_BYTES
-            if fmt in _PASSTHROUGH and fits:
-                return _PASSTHROUGH[fmt], data
-            image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
-            image.thumbnail((max_side, max_side))
-            return _reencode(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, ValueError) as exc:  # fmt: skip
+        image = read_picture(data, "that picture", max_pixels=_MAX_IMAGE_PIXELS, max_side=max_side)
+    except PageTooLarge as exc:
+        raise UnsupportedFile(
+            "That picture is too large to read; send a smaller screenshot or photo.",
+            detail=exc.detail,
+        ) from exc
+    except DocumentError as exc:
         raise UnsupportedFile(
             "folio could not read that picture; send it as a PNG or JPEG.",
-            detail=f"image decode failed: {exc}",
+            detail=f"image decode failed: {exc.user_message}",
         ) from exc
-
-
-def _reencode(image: Image.Image) -> tuple[str, bytes]:
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
-    if out.tell() <= _MAX_IMAGE_BYTES:
-        return "image/png", out.getvalue()
-    # Photos compress badly as PNG; JPEG keeps requests bounded.
-    rgba = image.convert("RGBA")
-    flat = Image.new("RGB", rgba.size, "white")
-    flat.paste(rgba, mask=rgba.getchannel("A"))
-    out = io.BytesIO()
-    flat.save(out, format="JPEG", quality=85)
-    return "image/jpeg", out.getvalue()
+    png = png_bytes(image.image)
+    if len(png) <= _MAX_IMAGE_BYTES:
+        return "image/png", png
+    return "image/jpeg", jpeg_bytes(image.image)  # photos compress badly as PNG
 
 
 def _text(text: str) -> ChatCompletionContentPartTextParam:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -104,13 +104,6 @@ class Catalog:
             raise StoreError(detail=f"no stored file for document {document_id}")
         return bytes(data)
 
-    @translated("reading a page")
-    async def page(self, document_id: str, number: int) -> PageInfo | None:
-        """One page (1-based) of a document."""
-        async with self._sessions() as session:
-            row = await session.get(PageRow, (document_id, number))
-        return None if row is None else _page(row)
-
     @translated("reading pages")
     async def pages(self, document_id: str) -> list[PageInfo]:
         """All pages of a document, in order."""
@@ -184,14 +177,6 @@ class Catalog:
         async with self._sessions() as session:
             documents, pages = (await session.execute(query)).one()
         return int(documents), int(pages)
-
-    @translated("saving a permalink")
-    async def set_permalink(self, document_id: str, permalink: str) -> None:
-        """Remember the Slack permalink of a document's file."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(DocumentRow).where(DocumentRow.id == document_id).values(permalink=permalink)
-            )
 
 
 def _visible_to(audience: Audience) -> ColumnElement[bool]:

@@ -254,16 +254,6 @@ class JobQueue:
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
 
-    @translated("counting jobs")
-    async def status_counts(self) -> dict[str, int]:
-        """How many jobs are in each status (every status present, zero when none)."""
-        query = select(IngestionJobRow.status, func.count()).group_by(IngestionJobRow.status)
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        counts = dict.fromkeys(("queued", "running", "done", "failed"), 0)
-        counts.update({status: int(count) for status, count in rows})
-        return counts
-
     async def _try_claim(self, job_id: str, worker_id: str, now: datetime) -> Job | None:
         # The WHERE repeats the claimable test: only one worker's UPDATE can match the row.
         claim = (

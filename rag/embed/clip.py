@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -12,11 +11,13 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from rag._images import MAX_PICTURE_PIXELS, MAX_RENDER_SIDE, read_picture
 from rag.embed._fingerprint import weights_fingerprint
-from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
-from rag.errors import ConfigError, CorruptDocument, PageTooLarge
+from rag.embed._shared import ModelGate, load_failure, model_dtype, quiet_progress_bars
+from rag.errors import ConfigError
+from rag.settings import Precision
 
 if TYPE_CHECKING:
     import torch
@@ -37,10 +38,12 @@ class _ClipParts:
     max_tokens: int
     dim: int
     gate: ModelGate
+    dtype: torch.dtype
+    input_side: int | None
 
 
-_PARTS: dict[str, _ClipParts] = {}
-_EMBEDDERS: dict[tuple[str, int], ClipEmbedder] = {}
+_PARTS: dict[tuple[str, Precision], _ClipParts] = {}
+_EMBEDDERS: dict[tuple[str, int, Precision], ClipEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -58,16 +61,30 @@ class ClipEmbedder:
         self.batch_size = batch_size
         self._parts = parts
 
+    @property
+    def input_side(self) -> int | None:
+        """The shortest side (px) CLIP's processor shrinks a picture to, bicubic; None if other.
+
+        A parser that shrinks its renders the same way hands over the very pixels the
+        processor would make, in a fraction of the bytes (see ``ParseLimits.visual_side``).
+        """
+        return self._parts.input_side
+
     @classmethod
-    def load(cls, model: str, *, batch_size: int = 16) -> ClipEmbedder:
-        """Load (once per process) the CLIP model at a hub id or local folder."""
-        key = (model, batch_size)
+    def load(
+        cls, model: str, *, batch_size: int = 16, precision: Precision = "auto"
+    ) -> ClipEmbedder:
+        """Load (once per process) the CLIP model at a hub id or local folder.
+
+        ``precision`` "auto" runs it in bfloat16 where the CPU multiplies bfloat16 natively.
+        """
+        key = (model, batch_size, precision)
         with _LOAD_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                parts = _PARTS.get(model)
+                parts = _PARTS.get((model, precision))
                 if parts is None:
-                    parts = _PARTS[model] = _load_parts(model)
+                    parts = _PARTS[(model, precision)] = _load_parts(model, precision)
                 embedder = _EMBEDDERS[key] = cls(
                     model_name=model, parts=parts, batch_size=batch_size
                 )
@@ -78,30 +95,19 @@ class ClipEmbedder:
         """A fingerprint of the loaded weights: which model made a vector (see _fingerprint)."""
         return weights_fingerprint(self._parts.model)
 
-    def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """PNG/JPEG bytes -> (n, dim) unit vectors; unreadable bytes raise CorruptDocument."""
-        return self._run_sync(list(images), self._image_batch)
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, dim) unit vectors; each text is cut to CLIP's 77-token window."""
-        return self._run_sync(list(texts), self._text_batch)
-
     async def aembed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """``embed_images`` off the event loop, one batch at a time on the shared model."""
+        """PNG/JPEG bytes -> (n, dim) unit vectors, off the event loop, a batch at a time.
+
+        Unreadable bytes raise CorruptDocument.
+        """
         return await self._run_async(list(images), self._image_batch)
 
     async def aembed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``embed_texts`` off the event loop, one batch at a time on the shared model."""
+        """Texts -> (n, dim) unit vectors, off the event loop; each cut to CLIP's 77 tokens."""
         return await self._run_async(list(texts), self._text_batch)
 
     # The model is taken per batch, not per call, so a short query embedding waits for at
     # most one batch of a long ingestion instead of the whole document.
-    def _run_sync(self, items: list[_T], run: Callable[[list[_T]], np.ndarray]) -> np.ndarray:
-        started = time.perf_counter()
-        gate = self._parts.gate
-        parts = [gate.run(partial(run, batch)) for batch in self._batches(items)]
-        return self._joined(parts, started)
-
     async def _run_async(
         self, items: list[_T], run: Callable[[list[_T]], np.ndarray]
     ) -> np.ndarray:
@@ -127,6 +133,7 @@ class ClipEmbedder:
         # Decoded per batch so a long document never holds all its renders decoded at once.
         decoded = [_decode_image(data) for data in images]
         pixels = self._parts.processor(images=decoded, return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(self._parts.dtype)
         with torch.inference_mode():
             output = self._parts.model.get_image_features(pixel_values=pixels)
         return _unit_rows(output.pooler_output)
@@ -157,33 +164,14 @@ def _unit_rows(features: torch.Tensor) -> np.ndarray:
 
 
 def _decode_image(data: bytes) -> Image.Image:
-    """Bytes -> RGB image; transparent areas become white, as they look on a page."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return _to_rgb(image)
-    except Image.DecompressionBombError as exc:
-        raise PageTooLarge(
-            "That image is too large to read safely; share a smaller copy.", detail=str(exc)
-        ) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CorruptDocument(
-            "That image could not be read; share it again as a PNG or JPEG.", detail=str(exc)
-        ) from exc
+    """Bytes -> upright RGB on white, as every picture is read (CorruptDocument if it cannot be)."""
+    # Page renders are at most MAX_RENDER_SIDE already, so indexing leaves them untouched.
+    return read_picture(
+        data, "That image", max_pixels=MAX_PICTURE_PIXELS, max_side=MAX_RENDER_SIDE
+    ).image
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if not has_alpha:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _load_parts(model: str) -> _ClipParts:
+def _load_parts(model: str, precision: Precision) -> _ClipParts:
     """Load model, tokenizer and PIL image processor; any failure names FOLIO_CLIP_MODEL."""
     # Imported here so importing rag (or just BM25) never pays for torch's start-up.
     from transformers import AutoConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
@@ -200,12 +188,14 @@ def _load_parts(model: str) -> _ClipParts:
         processor = CLIPImageProcessorPil.from_pretrained(model)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(detail=_load_failure(model, str(exc).splitlines()[0])) from exc
-    clip.eval()
+    dtype = model_dtype(precision)
+    clip.to(dtype).eval()
     text_window = int(clip.config.text_config.max_position_embeddings)
     logger.info(
-        "loaded CLIP model %s (dim %d) in %.1f s",
+        "loaded CLIP model %s (dim %d, %s) in %.1f s",
         model,
         clip.config.projection_dim,
+        dtype,
         time.perf_counter() - started,
     )
     return _ClipParts(
@@ -215,7 +205,21 @@ def _load_parts(model: str) -> _ClipParts:
         max_tokens=min(text_window, int(tokenizer.model_max_length)),
         dim=int(clip.config.projection_dim),
         gate=ModelGate(),
+        dtype=dtype,
+        input_side=_shortest_edge(processor),
     )
+
+
+def _shortest_edge(processor: Any) -> int | None:
+    """The processor's resize target when it is "shortest edge to N px, bicubic"."""
+    # transformers 5 keeps sizes in a SizeDict (attributes); older releases in a dict.
+    size = getattr(processor, "size", None)
+    side = size.get("shortest_edge") if isinstance(size, dict) else None
+    side = getattr(size, "shortest_edge", side)
+    bicubic = int(getattr(processor, "resample", -1)) == int(Image.Resampling.BICUBIC)
+    if not getattr(processor, "do_resize", False) or not bicubic or not side:
+        return None
+    return int(side)
 
 
 def _load_failure(model: str, reason: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -12,23 +13,36 @@ from typing import Any
 import numpy as np
 
 from rag.embed._fingerprint import weights_fingerprint
-from rag.embed._shared import ModelGate, load_failure, quiet_progress_bars
+from rag.embed._shared import (
+    ModelGate,
+    load_failure,
+    model_dtype,
+    quiet_progress_bars,
+)
 from rag.errors import ConfigError
+from rag.settings import Precision
 
 logger = logging.getLogger(__name__)
 
 _ENV_VAR = "FOLIO_TEXT_MODEL"
+_WORD = re.compile(r"\S+")
 
-_MODELS: dict[str, tuple[Any, ModelGate]] = {}
-_EMBEDDERS: dict[tuple[str, int], TextEmbedder] = {}
+_MODELS: dict[tuple[str, Precision], tuple[Any, ModelGate]] = {}
+_EMBEDDERS: dict[tuple[str, int, Precision], TextEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
 class TextEmbedder:
-    """Embeds texts as unit-length float32 vectors with a sentence-transformers model."""
+    """Embeds texts as unit-length float32 vectors with a sentence-transformers model.
+
+    Each text is cut to the model's window before it is tokenized, and a call's texts are
+    embedded in batches of similar length, so no batch pads short texts to a long one.
+    ``texts_embedded`` counts the texts this embedder has run through the model.
+    """
 
     dim: int
     model_name: str
+    texts_embedded: int
 
     def __init__(
         self, *, model_name: str, model: Any, gate: ModelGate, batch_size: int = 32
@@ -38,19 +52,30 @@ class TextEmbedder:
         self.model_name = model_name
         self.batch_size = batch_size
         self.dim = _dimension(model)
+        self.texts_embedded = 0
         self._model = model
         self._gate = gate
+        # Nearly every word is at least one token, so twice the window in words holds all
+        # the tokens the model reads (with room for words the tokenizer drops, such as
+        # zero-width characters); the rest would only be tokenized to be thrown away.
+        self._max_words = 2 * int(getattr(model, "max_seq_length", 0) or 0)
 
     @classmethod
-    def load(cls, model: str, *, batch_size: int = 32) -> TextEmbedder:
-        """Load (once per process) the sentence-transformers model at a hub id or local folder."""
-        key = (model, batch_size)
+    def load(
+        cls, model: str, *, batch_size: int = 32, precision: Precision = "auto"
+    ) -> TextEmbedder:
+        """Load (once per process) the sentence-transformers model at a hub id or local folder.
+
+        ``precision`` "auto" runs it in bfloat16 where the CPU multiplies bfloat16 natively.
+        """
+        key = (model, batch_size, precision)
         with _LOAD_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                loaded = _MODELS.get(model)
+                loaded = _MODELS.get((model, precision))
                 if loaded is None:
-                    loaded = _MODELS[model] = (_load_model(model), ModelGate())
+                    loaded = (_load_model(model, precision), ModelGate())
+                    _MODELS[(model, precision)] = loaded
                 embedder = cls(
                     model_name=model, model=loaded[0], gate=loaded[1], batch_size=batch_size
                 )
@@ -62,24 +87,36 @@ class TextEmbedder:
         """A fingerprint of the loaded weights: which model made a vector (see _fingerprint)."""
         return weights_fingerprint(self._model)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, dim) unit vectors; long texts are cut to the model's window."""
-        batches = self._batches(texts)
-        return self._joined([self._gate.run(partial(self._encode, batch)) for batch in batches])
-
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
-        """``embed`` off the event loop, one batch at a time on the shared model."""
+        """Texts -> (n, dim) unit vectors, off the event loop, one batch at a time.
+
+        Long texts are cut to the model's window.
+        """
+        order, batches = self._batches(texts)
         parts = []
         # Per batch, so a question waits for at most one batch of a long ingestion.
-        for batch in self._batches(texts):
+        for batch in batches:
             parts.append(await self._gate.arun(partial(self._encode, batch)))
-        return self._joined(parts)
+        return self._joined(parts, order)
 
-    def _batches(self, texts: Sequence[str]) -> list[list[str]]:
-        items = list(texts)
-        return [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+    def _batches(self, texts: Sequence[str]) -> tuple[list[int], list[list[str]]]:
+        """The texts cut to the window, shortest first, in batches; and their original order."""
+        cut = [self._cut(text) for text in texts]
+        order = sorted(range(len(cut)), key=lambda i: len(cut[i]))
+        items = [cut[i] for i in order]
+        size = self.batch_size
+        return order, [items[i : i + size] for i in range(0, len(items), size)]
+
+    def _cut(self, text: str) -> str:
+        if not self._max_words or len(text) <= self._max_words:
+            return text
+        for count, word in enumerate(_WORD.finditer(text), 1):
+            if count == self._max_words:
+                return text[: word.end()]
+        return text
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        self.texts_embedded += len(texts)
         started = time.perf_counter()
         vectors = self._model.encode(
             texts,
@@ -90,12 +127,18 @@ class TextEmbedder:
         )
         elapsed_ms = 1000 * (time.perf_counter() - started)
         logger.debug("text model embedded %d texts in %.0f ms", len(texts), elapsed_ms)
-        return np.asarray(vectors, dtype=np.float32)
+        unit: np.ndarray = np.asarray(vectors, dtype=np.float32)
+        # A bfloat16 model normalises in bfloat16 (norms off by ~1e-3); redo it in float32.
+        norms = np.linalg.norm(unit, axis=1, keepdims=True)
+        unit /= np.maximum(norms, np.float32(1e-12))
+        return unit
 
-    def _joined(self, parts: list[np.ndarray]) -> np.ndarray:
+    def _joined(self, parts: list[np.ndarray], order: list[int]) -> np.ndarray:
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.concatenate(parts)
+        vectors = np.empty((len(order), self.dim), dtype=np.float32)
+        vectors[order] = np.concatenate(parts)
+        return vectors
 
 
 def _dimension(model: Any) -> int:
@@ -107,7 +150,7 @@ def _dimension(model: Any) -> int:
     return int(dim)
 
 
-def _load_model(model: str) -> Any:
+def _load_model(model: str, precision: Precision) -> Any:
     """Load a SentenceTransformer on CPU; any failure names FOLIO_TEXT_MODEL."""
     # Imported here so importing rag never pays for sentence-transformers' start-up.
     from sentence_transformers import SentenceTransformer
@@ -122,5 +165,7 @@ def _load_model(model: str) -> Any:
         raise ConfigError(
             detail=load_failure(_ENV_VAR, model, "sentence-transformers model", reason)
         ) from exc
-    logger.info("loaded text model %s in %.1f s", model, time.perf_counter() - started)
+    dtype = model_dtype(precision)
+    loaded.to(dtype)
+    logger.info("loaded text model %s (%s) in %.1f s", model, dtype, time.perf_counter() - started)
     return loaded

@@ -4,7 +4,9 @@ Edge is synchronous and single-process: every call runs in a worker thread behin
 lock, and a second process (or a second EdgeIndex) on the same path gets StoreLocked.
 qdrant-edge-py 0.9.0 keeps the GIL while it works, so the thread keeps blocking work off
 the event loop's code path but not off the interpreter: a query stalls other coroutines
-for its ~10 ms, an upsert batch for tens of ms, ``optimize()`` for its whole run.
+for its ~10 ms, an upsert batch for tens of ms. ``optimize()`` would stall it for a minute,
+so it never runs here: once ``optimize_after`` points have changed, a copy of the shard is
+optimized in a child process and swapped in (rag.index._edge_gens), and answers go on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import qdrant_edge as qe
 
 from rag.errors import FolioError, IndexUnavailable, StoreLocked
+from rag.index import _edge_gens
 from rag.index.base import (
     BM25,
     CLIP,
@@ -54,19 +58,30 @@ _LOCK_MARKERS = ("WouldBlock", "Resource temporarily unavailable", "locked")
 class EdgeIndex(VectorIndex):
     """A VectorIndex over one Qdrant Edge shard at ``path``; durable after every write."""
 
-    def __init__(self, *, path: Path) -> None:
-        self._path = path
+    def __init__(self, *, path: Path, optimize_after: int | None = 5000) -> None:
+        self._root = path
+        self._path = path  # the live generation's directory, once open
+        # Writes (and the snapshot an optimize starts from) take _writes, then _lock;
+        # queries take _lock alone, so they go on while a snapshot is being copied.
+        self._writes = threading.Lock()
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
         self._dims: VectorDims | None = None
+        self._optimize_after = optimize_after
+        self._changed = 0
+        # Writes applied since the snapshot, replayed onto the optimized copy at the swap.
+        self._journal: list[qe.UpdateOperation] | None = None
+        self._optimizing: asyncio.Task[bool] | None = None
 
     async def open(self, dims: VectorDims) -> None:
         """Create the shard if missing (named vectors + payload indexes), else load and check it."""
         if self._shard is not None:
             return
         started = time.perf_counter()
+        self._path = _edge_gens.live_dir(self._root)
         shard = await asyncio.to_thread(self._open_blocking, dims)
         self._shard, self._dims = shard, dims
+        await asyncio.to_thread(_edge_gens.remove, _edge_gens.stale_dirs(self._root))
         logger.info(
             "vector index opened: edge shard %s in %.0f ms",
             self._path,
@@ -80,9 +95,10 @@ class EdgeIndex(VectorIndex):
             point.check(dims)
         for start in range(0, len(points), UPSERT_BATCH):
             # Conversion runs in the worker thread too: tens of ms per batch at folio's dims.
-            await self._call(partial(_upsert_batch, points[start : start + UPSERT_BATCH]))
+            batch = points[start : start + UPSERT_BATCH]
+            await self._write(partial(_upsert_operation, batch))
         if points:
-            await self._call(lambda shard: shard.flush())
+            await self._write(None)
 
     async def query(self, query: HybridQuery) -> list[Hit]:
         """Permission-filtered prefetch per leg, fused by weighted RRF."""
@@ -112,15 +128,12 @@ class EdgeIndex(VectorIndex):
 
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document, then flush."""
-        operation = qe.UpdateOperation.delete_points_by_filter(
-            _edge_filter(document_filter(document_id))
-        )
-
-        def delete(shard: qe.EdgeShard) -> None:
-            shard.update(operation)
-            shard.flush()
-
-        await self._call(delete)
+        selection = _edge_filter(document_filter(document_id))
+        operation = qe.UpdateOperation.delete_points_by_filter(selection)
+        counted = qe.CountRequest(exact=True, filter=selection)
+        # Counted first: vacuuming deleted points is part of what an optimize is for.
+        await self._write(lambda: (operation, self._shard_now().count(counted)))
+        await self._write(None)
 
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""
@@ -129,17 +142,67 @@ class EdgeIndex(VectorIndex):
         return await self._call(lambda shard: shard.count(request))
 
     async def optimize(self) -> bool:
-        """Run Edge's segment optimizers (merge, vacuum, HNSW build); True if anything changed.
+        """Optimize now (merge, vacuum, HNSW build) in a child process; True once swapped in.
 
-        Edge only optimizes when asked. At 20k points it took 40-100 s on 2 cores and
-        roughly halved query latency (bench/index_scale.py); qdrant-edge-py holds the GIL
-        throughout, so the whole process stalls: call it from batch commands (eval, bulk
-        ingest), never from a process that serves Slack.
+        Queries and writes go on meanwhile. Folio also starts this by itself once
+        ``optimize_after`` points have changed; a call during a run waits for that run.
         """
-        return await self._call(lambda shard: shard.optimize())
+        if self._optimizing is None:
+            self._require_dims()
+            self._optimizing = asyncio.create_task(self._optimize_in_background())
+        return await asyncio.shield(self._optimizing)
+
+    @property
+    def optimizing(self) -> bool:
+        """True while a background optimize is running."""
+        return self._optimizing is not None
+
+    async def _optimize_in_background(self) -> bool:
+        target = _edge_gens.next_dir(self._root)
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self._snapshot, target)
+            if not await _edge_gens.optimize_in_child(target):
+                return False
+            await asyncio.to_thread(self._swap, target)
+        finally:
+            self._journal = None
+            self._optimizing = None
+            await asyncio.to_thread(_edge_gens.remove, _edge_gens.stale_dirs(self._root))
+        logger.info("edge shard optimized into %s in %.1f s", target, time.perf_counter() - started)
+        return True
+
+    def _snapshot(self, target: Path) -> None:
+        with self._writes:
+            with self._lock:
+                self._shard_now().flush()
+            # Only writes wait for the copy; queries read the live shard meanwhile.
+            shutil.copytree(self._path, target)
+            self._journal = []
+            self._changed = 0
+
+    def _swap(self, target: Path) -> None:
+        with self._writes, self._lock:
+            fresh = qe.EdgeShard.load(str(target), _edge_config(self._require_dims()))
+            for operation in self._journal or ():
+                fresh.update(operation)
+            fresh.flush()
+            old, self._shard, self._path = self._shard_now(), fresh, target
+            _edge_gens.promote(self._root, target)
+            old.close()
+
+    def _maybe_optimize(self) -> None:
+        due = self._optimize_after is not None and self._changed >= self._optimize_after
+        if due and self._optimizing is None:
+            self._optimizing = asyncio.create_task(self._optimize_in_background())
 
     async def close(self) -> None:
         """Flush and close the shard; a later open() at the same path loads it again."""
+        if self._optimizing is not None:
+            # A half-done optimize is dropped; the live shard holds every write.
+            self._optimizing.cancel()
+            with suppress(asyncio.CancelledError, IndexUnavailable):
+                await self._optimizing
         await asyncio.to_thread(self._close_blocking)
 
     async def drop(self) -> None:
@@ -207,6 +270,31 @@ class EdgeIndex(VectorIndex):
     async def _call(self, action: Callable[[qe.EdgeShard], T]) -> T:
         return await asyncio.to_thread(self._locked, action)
 
+    async def _write(self, make: Callable[[], tuple[qe.UpdateOperation, int]] | None) -> None:
+        """Apply the operation ``make`` builds (None: flush), recording it for a swap."""
+
+        def write(shard: qe.EdgeShard) -> None:
+            if make is None:
+                shard.flush()
+                return
+            operation, changed = make()
+            shard.update(operation)
+            self._changed += changed
+            if self._journal is not None:
+                self._journal.append(operation)
+
+        await asyncio.to_thread(self._written, write)
+        self._maybe_optimize()
+
+    def _written(self, action: Callable[[qe.EdgeShard], None]) -> None:
+        with self._writes:
+            self._locked(action)
+
+    def _shard_now(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise IndexUnavailable(detail="the edge vector index is closed")
+        return self._shard
+
     def _locked(self, action: Callable[[qe.EdgeShard], T]) -> T:
         with self._lock:
             if self._shard is None:
@@ -217,8 +305,9 @@ class EdgeIndex(VectorIndex):
                 raise IndexUnavailable(detail=f"edge {self._path}: {exc}") from exc
 
 
-def _upsert_batch(points: Sequence[IndexPoint], shard: qe.EdgeShard) -> None:
-    shard.update(qe.UpdateOperation.upsert_points([_edge_point(point) for point in points]))
+def _upsert_operation(points: Sequence[IndexPoint]) -> tuple[qe.UpdateOperation, int]:
+    operation = qe.UpdateOperation.upsert_points([_edge_point(point) for point in points])
+    return operation, len(points)
 
 
 def _edge_config(dims: VectorDims) -> qe.EdgeConfig:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from rag._mupdf import pymupdf
+from rag.ingest._visual import pixmap_png
 from rag.types import BBox, Figure
 
 MIN_IMAGE_PIXELS = 64  # an embedded picture smaller than this is an icon or a bullet
@@ -31,8 +32,10 @@ FIGURE_MAX_SIDE = 1024
 Region = tuple[Any, Literal["raster", "vector"]]
 
 
-def find_figures(page: Any, page_number: int) -> tuple[Figure, ...]:
-    """The page's figures, top to bottom, each cut out as a PNG."""
+def find_figures(
+    page: Any, page_number: int, *, visual_side: int | None = None
+) -> tuple[Figure, ...]:
+    """The page's figures, top to bottom, each cut out as a PNG (see ``pixmap_png``)."""
     area = abs(page.rect)
     raster = list(_raster_regions(page, area))
     vector = [r for r in _vector_regions(page, area) if not _overlaps_any(r, raster)]
@@ -45,7 +48,7 @@ def find_figures(page: Any, page_number: int) -> tuple[Figure, ...]:
                 page_number=page_number,
                 index=index,
                 bbox=BBox(rect.x0, rect.y0, rect.x1, rect.y1),
-                png=_render_clip(page, rect),
+                png=_render_clip(page, rect, visual_side),
                 kind=kind,
             )
         )
@@ -149,7 +152,7 @@ def _overlaps_any(rect: Any, others: Sequence[Any]) -> bool:
     return False
 
 
-def _render_clip(page: Any, rect: Any) -> bytes:
+def _render_clip(page: Any, rect: Any, visual_side: int | None) -> bytes:
     zoom = min(FIGURE_DPI / 72, FIGURE_MAX_SIDE / max(rect.width, rect.height))
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=rect, alpha=False)
-    return bytes(pixmap.tobytes("png"))
+    return pixmap_png(pixmap, visual_side)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from rag._units import byte_size
 from rag.errors import DocumentError, FileTooLarge
 from rag.ingest._sniff import (
     IMAGE_SUFFIXES,
@@ -54,7 +55,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         size = path.stat().st_size
         if size > max_bytes:
             raise FileTooLarge(
-                f"{path.name} is {size / 1e6:.0f} MB, over folio's {max_bytes / 1e6:.0f} MB "
+                f"{path.name} is {byte_size(size)}, over folio's {byte_size(max_bytes)} "
                 "limit; split it or raise FOLIO_MAX_FILE_MB."
             )
         return path.read_bytes()

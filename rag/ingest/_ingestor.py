@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
-from rag.errors import DocumentNotFound
+from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
 from rag.ingest._chunk import chunk_document, document_header
@@ -21,6 +23,7 @@ from rag.ingest._parse import content_hash, parse_document
 from rag.settings import ParseLimits
 from rag.types import (
     BBox,
+    Chunk,
     Document,
     IngestResult,
     PageInfo,
@@ -38,6 +41,7 @@ _NAMESPACE = uuid.UUID("7d1c1f0e-5a0b-4b8e-9a57-0f0c6f1e2a11")
 _VISUAL_TEXT_CHARS = 4000
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,69 @@ class _Visual:
     context: str
 
 
+@dataclass(frozen=True, slots=True)
+class IngestSource:
+    """One file for ``Ingestor.ingest_many``: its name and how to read its bytes (lazily)."""
+
+    file_name: str
+    read: Callable[[], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A parsed (and captioned) document waiting to be embedded and stored."""
+
+    document: Document
+    parsed: ParsedDocument
+    captions: list[str | None]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What one document gives the embedders: its chunks and visuals, and their texts."""
+
+    chunks: list[Chunk]
+    visuals: list[_Visual]
+    texts: list[str]  # the chunks' texts, then each visual's caption or page text
+    indexed: list[str]  # the same with the document header in front ("" for no text)
+    distinct: list[str]  # the non-empty indexed texts, each once: what the text model reads
+
+    @classmethod
+    def of(cls, file_name: str, parsed: ParsedDocument, captions: list[str | None]) -> _Work:
+        """Lay out a parsed document for embedding."""
+        header = document_header(file_name, parsed)
+        chunks = chunk_document(parsed)
+        visuals = _visuals(parsed)
+        texts = [c.text for c in chunks] + [
+            caption or v.context for caption, v in zip(captions, visuals, strict=True)
+        ]
+        # The header ties every passage to its document ("which company, which quarter");
+        # figures share their page's text, so each distinct text is embedded once.
+        indexed = [f"{header}\n{text}" if text else "" for text in texts]
+        distinct = list(dict.fromkeys(t for t in indexed if t))
+        return cls(chunks, visuals, texts, indexed, distinct)
+
+    @property
+    def pictures(self) -> list[bytes]:
+        """The page renders and figures, in point order: what CLIP reads."""
+        return [v.png for v in self.visuals]
+
+
+def embedding_inputs(file_name: str, parsed: ParsedDocument) -> tuple[list[str], list[bytes]]:
+    """The texts and pictures ingesting ``parsed`` embeds (no captions), for benchmarks."""
+    work = _Work.of(file_name, parsed, [None] * len(_visuals(parsed)))
+    return work.distinct, work.pictures
+
+
 class Ingestor:
-    """Parses, embeds, indexes and records documents; the same bytes twice is a no-op."""
+    """Parses, embeds, indexes and records documents; the same bytes twice is a no-op.
+
+    Each file goes through two steps: *prepare* (hash check, parse in a child process,
+    captions over the network) and *commit* (embed, index, record). ``ingest_many``
+    prepares the next file while it commits the current one, so the parse child and the
+    vision model work while the embedders do, and at most two documents are in memory.
+    """
 
     def __init__(
         self,
@@ -71,8 +136,11 @@ class Ingestor:
         self._clip = clip
         self._text = text
         self._bm25 = bm25
-        self._limits = limits
         self._captioner = captioner
+        # Without captions a page render only feeds CLIP: shrink it to CLIP's input in
+        # the parse child. A captioner needs legible renders.
+        side = clip.input_side if captioner is None else None
+        self._limits = dataclasses.replace(limits, visual_side=side)
 
     async def ingest(
         self,
@@ -86,7 +154,64 @@ class Ingestor:
         progress: Progress | None = None,
     ) -> IngestResult:
         """Index ``data`` for ``scope``; a FolioError leaves the index and database unchanged."""
-        started = time.perf_counter()
+        prepared = await self._prepare(
+            data,
+            file_name=file_name,
+            scope=scope,
+            extra=(slack_file_id, uploader_id, permalink),
+            progress=progress,
+        )
+        if isinstance(prepared, IngestResult):
+            return prepared
+        return await self._commit(prepared, progress)
+
+    async def ingest_many(
+        self, sources: Iterable[IngestSource], *, scope: Scope
+    ) -> AsyncIterator[tuple[IngestSource, IngestResult | FolioError]]:
+        """Ingest files in order, each parsed while the one before it is embedded.
+
+        Yields each source with its result, or with the FolioError that stopped it (the
+        other files go on).
+        """
+        pending = iter(sources)
+        ahead = self._start(next(pending, None), scope)
+        try:
+            while ahead is not None:
+                source, task = ahead
+                prepared = await _outcome(task)
+                ahead = self._start(next(pending, None), scope)
+                if isinstance(prepared, _Prepared):
+                    yield source, await _outcome(self._commit(prepared, None))
+                else:
+                    yield source, prepared
+        finally:
+            if ahead is not None:
+                ahead[1].cancel()
+                with contextlib.suppress(asyncio.CancelledError, FolioError):
+                    await ahead[1]
+
+    def _start(
+        self, source: IngestSource | None, scope: Scope
+    ) -> tuple[IngestSource, asyncio.Task[_Prepared | IngestResult]] | None:
+        if source is None:
+            return None
+
+        async def prepare() -> _Prepared | IngestResult:
+            # Read here, not up front, so only the files in flight are held in memory.
+            data = await asyncio.to_thread(source.read)
+            return await self._prepare(data, file_name=source.file_name, scope=scope)
+
+        return source, asyncio.create_task(prepare())
+
+    async def _prepare(
+        self,
+        data: bytes,
+        *,
+        file_name: str,
+        scope: Scope,
+        extra: tuple[str | None, str | None, str | None] = (None, None, None),
+        progress: Progress | None = None,
+    ) -> _Prepared | IngestResult:
         digest = content_hash(data)
         existing = await self._catalog.find_by_hash(scope, digest)
         if existing is not None:
@@ -94,6 +219,7 @@ class Ingestor:
             return IngestResult(document=existing, created=False)
         _say(progress, f"reading {file_name}")
         parsed = await parse_document(data, file_name, self._limits)
+        slack_file_id, uploader_id, permalink = extra
         document = Document(
             id=document_id(scope, digest),
             scope=scope,
@@ -107,14 +233,24 @@ class Ingestor:
             uploader_id=uploader_id,
             permalink=permalink,
         )
+        captions = await self._captions(_visuals(parsed))
+        return _Prepared(document, parsed, captions, data)
+
+    async def _commit(self, prepared: _Prepared, progress: Progress | None) -> IngestResult:
+        started = time.perf_counter()
+        document, parsed = prepared.document, prepared.parsed
+        # The same bytes may have been committed while these were being parsed.
+        existing = await self._catalog.find_by_hash(document.scope, document.content_hash)
+        if existing is not None:
+            return IngestResult(document=existing, created=False)
         _say(progress, f"embedding {len(parsed.pages)} pages")
-        points = await self._points(document, parsed)
-        await self._store(document, parsed, points, data)
+        points = await self._points(document, parsed, prepared.captions)
+        await self._store(document, parsed, points, prepared.data)
         logger.info(
             "ingested document=%s team=%s channel=%s pages=%d figures=%d points=%d in %.1f s",
             document.id,
-            scope.team_id,
-            scope.channel_id,
+            document.scope.team_id,
+            document.scope.channel_id,
             document.page_count,
             document.figure_count,
             len(points),
@@ -132,7 +268,7 @@ class Ingestor:
         parsed = await parse_document(data, document.file_name, self._limits)
         # Office and text files are stored as the PDF they were read from: keep their kind.
         parsed = dataclasses.replace(parsed, kind=document.kind)
-        points = await self._points(document, parsed)
+        points = await self._points(document, parsed, await self._captions(_visuals(parsed)))
         await self._index.delete_document(document.id)
         await self._index.upsert(points)
         await self._catalog.mark_indexed(document.id)
@@ -161,31 +297,23 @@ class Ingestor:
             await asyncio.shield(self._index.delete_document(document.id))
             raise
 
-    async def _points(self, document: Document, parsed: ParsedDocument) -> list[IndexPoint]:
-        header = document_header(document.file_name, parsed)
-        chunks = chunk_document(parsed)
-        visuals = _visuals(parsed)
-        captions = await self._captions(visuals)
-        texts = [c.text for c in chunks] + [
-            caption or v.context for caption, v in zip(captions, visuals, strict=True)
-        ]
-        # The header ties every passage to its document ("which company, which quarter");
-        # figures share their page's text, so each distinct text is embedded once.
-        indexed = [f"{header}\n{text}" if text else "" for text in texts]
-        # Sorted by length, so each batch pads little.
-        distinct = sorted({t for t in indexed if t}, key=lambda t: (len(t), t))
-        vectors: list[list[float]] = (await self._text.aembed(distinct)).tolist()
-        by_text = dict(zip(distinct, vectors, strict=True))
-        clip_vectors = (await self._clip.aembed_images([v.png for v in visuals])).tolist()
+    async def _points(
+        self, document: Document, parsed: ParsedDocument, captions: list[str | None]
+    ) -> list[IndexPoint]:
+        work = _Work.of(document.file_name, parsed, captions)
+        vectors: list[list[float]] = (await self._text.aembed(work.distinct)).tolist()
+        by_text = dict(zip(work.distinct, vectors, strict=True))
+        clip_vectors = (await self._clip.aembed_images(work.pictures)).tolist()
         points = []
-        for i, chunk in enumerate(chunks):
+        for i, chunk in enumerate(work.chunks):
             payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)
             key = f"chunk/{chunk.page_number}/{chunk.index}"
-            points.append(self._point(document, key, payload, indexed[i], by_text))
-        for j, visual in enumerate(visuals):
-            text = texts[len(chunks) + j]
+            points.append(self._point(document, key, payload, work.indexed[i], by_text))
+        offset = len(work.chunks)
+        for j, visual in enumerate(work.visuals):
+            text = work.texts[offset + j]
             payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
-            point = self._point(document, visual.key, payload, indexed[len(chunks) + j], by_text)
+            point = self._point(document, visual.key, payload, work.indexed[offset + j], by_text)
             points.append(dataclasses.replace(point, clip=clip_vectors[j]))
         return points
 
@@ -260,6 +388,14 @@ def _payload(
         text=text,
         bboxes=bboxes,
     )
+
+
+async def _outcome(work: Awaitable[T]) -> T | FolioError:
+    """The result of ``work``, or the FolioError it raised (other errors propagate)."""
+    try:
+        return await work
+    except FolioError as exc:
+        return exc
 
 
 def _say(progress: Progress | None, message: str) -> None:

@@ -125,12 +125,12 @@ def _page_pixels(data: bytes, source: Source, number: int) -> tuple[np.ndarray, 
     import numpy as np  # only where a page is read by OCR: the parse child stays light
 
     if source == "image":
-        from rag.ingest._image import downscale, open_image, upright_rgb, upright_size
+        from rag._images import MAX_PICTURE_PIXELS, read_picture
 
-        image = open_image(data, "the picture", max_pixels=10**9)
-        width, _ = upright_size(image)
-        shown = downscale(upright_rgb(image), OCR_MAX_SIDE)
-        return np.asarray(shown), width / shown.width
+        picture = read_picture(
+            data, "the picture", max_pixels=MAX_PICTURE_PIXELS, max_side=OCR_MAX_SIDE
+        )
+        return np.asarray(picture.image), picture.width / picture.image.width
     from rag._mupdf import pymupdf
     from rag.ingest._pdf import render_pixmap
 

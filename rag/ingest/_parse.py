@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Literal
 
+from rag._units import byte_size
 from rag.errors import DocumentError, FileTooLarge
 from rag.ingest._isolate import run_isolated
 from rag.ingest._sniff import Format, sniff
@@ -170,11 +171,7 @@ def _ocr_source(parsed: ParsedDocument, data: bytes) -> tuple[bytes, Literal["pd
 def _check_size(data: bytes, file_name: str, limits: ParseLimits) -> None:
     if len(data) > limits.max_bytes:
         raise FileTooLarge(
-            f"{file_name} is {_megabytes(len(data))}; folio reads files up to "
-            f"{_megabytes(limits.max_bytes)}. Split or compress it and share it again.",
+            f"{file_name} is {byte_size(len(data))}; folio reads files up to "
+            f"{byte_size(limits.max_bytes)}. Split or compress it and share it again.",
             detail=f"{len(data)} bytes",
         )
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")

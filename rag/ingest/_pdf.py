@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rag._images import MAX_RENDER_SIDE
 from rag._mupdf import pymupdf
 from rag.errors import (
     CorruptDocument,
@@ -17,12 +18,12 @@ from rag.errors import (
     TooManyPages,
 )
 from rag.ingest._figures import find_figures
+from rag.ingest._visual import pixmap_png
 from rag.settings import ParseLimits
 from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
 
 logger = logging.getLogger(__name__)
 
-MAX_RENDER_SIDE = 1600
 # Clip to the page; without TEXT_PRESERVE_LIGATURES, "ﬁ" comes out as "fi".
 _TEXT_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
 # What PyMuPDF raises for bad bytes: FileDataError (a RuntimeError), MuPDF's own errors.
@@ -76,8 +77,11 @@ def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> Pa
             width=float(rect.width),
             height=float(rect.height),
             blocks=_text_blocks(page),
-            render_png=render_png(page, dpi=limits.render_dpi),
-            figures=_figures(page, number),
+            render_png=pixmap_png(
+                render_pixmap(page, dpi=limits.render_dpi, max_side=MAX_RENDER_SIDE),
+                limits.visual_side,
+            ),
+            figures=_figures(page, number, limits.visual_side),
         )
     except _MUPDF_ERRORS as exc:
         raise CorruptDocument(
@@ -87,10 +91,10 @@ def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> Pa
         ) from _unless_memory(exc)
 
 
-def _figures(page: Any, number: int) -> tuple[Figure, ...]:
+def _figures(page: Any, number: int, visual_side: int | None) -> tuple[Figure, ...]:
     # Figures are extra: a page whose pictures MuPDF cannot cut out still has its text.
     try:
-        return find_figures(page, number)
+        return find_figures(page, number, visual_side=visual_side)
     except _MUPDF_ERRORS as exc:
         _unless_memory(exc)
         logger.warning("figures skipped on page %d: %s: %s", number, type(exc).__name__, exc)
@@ -126,11 +130,6 @@ def _text_blocks(page: Any) -> tuple[TextBlock, ...]:
 def normalise_text(text: str) -> str:
     """NFKC (ligatures, full-width forms, odd spaces) and single spaces between words."""
     return " ".join(unicodedata.normalize("NFKC", text).replace("\ufffd", " ").split())
-
-
-def render_png(page: Any, *, dpi: int, max_side: int = MAX_RENDER_SIDE) -> bytes:
-    """The page as PNG at ``dpi``, scaled down so no side exceeds ``max_side`` pixels."""
-    return bytes(render_pixmap(page, dpi=dpi, max_side=max_side).tobytes("png"))
 
 
 def render_pixmap(page: Any, *, dpi: int, max_side: int) -> Any:

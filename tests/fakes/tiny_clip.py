@@ -94,3 +94,26 @@ def build_tiny_clip(path: Path, *, seed: int = 0) -> Path:
     tokenizer.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def build_vit_b32_clip(path: Path) -> Path:
+    """A random CLIP of ViT-B/32 geometry (CLIPConfig's defaults): the real model's compute.
+
+    For benchmarks, which need the real cost of CLIP without its weights (none can be
+    downloaded here). It uses the byte-level tokenizer above and CLIP's 224 px processor.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    vocab_file, merges_file = _write_tokenizer_files(path)
+    tokenizer = CLIPTokenizer(
+        vocab=str(vocab_file), merges=str(merges_file), model_max_length=MAX_TOKENS
+    )
+    vocab = tokenizer.get_vocab()
+    config = CLIPConfig()
+    config.text_config.bos_token_id = vocab[BOS]
+    config.text_config.eos_token_id = vocab[EOS]
+    config.text_config.pad_token_id = vocab[EOS]
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    CLIPImageProcessorPil().save_pretrained(path)
+    return path

@@ -12,7 +12,7 @@ from PIL import Image
 
 from rag.embed import ClipEmbedder
 from rag.errors import ConfigError, CorruptDocument
-from tests.fakes.tiny_clip import PROJECTION_DIM
+from tests.fakes.tiny_clip import IMAGE_SIZE, PROJECTION_DIM
 
 
 def _png(color: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
@@ -41,63 +41,63 @@ def _assert_unit_rows(vectors: np.ndarray, rows: int) -> None:
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
-def test_images_embed_as_unit_vectors_of_the_model_dimension(clip: ClipEmbedder) -> None:
+async def test_images_embed_as_unit_vectors_of_the_model_dimension(clip: ClipEmbedder) -> None:
     images = [_png((255, 0, 0)), _png((0, 0, 255)), _jpeg_with_stripes()]
-    vectors = clip.embed_images(images)
+    vectors = await clip.aembed_images(images)
     assert clip.dim == PROJECTION_DIM
     _assert_unit_rows(vectors, 3)
 
 
-def test_texts_embed_as_unit_vectors_of_the_model_dimension(clip: ClipEmbedder) -> None:
-    vectors = clip.embed_texts(["a bar chart of revenue", "the cat", ""])
+async def test_texts_embed_as_unit_vectors_of_the_model_dimension(clip: ClipEmbedder) -> None:
+    vectors = await clip.aembed_texts(["a bar chart of revenue", "the cat", ""])
     _assert_unit_rows(vectors, 3)
 
 
-def test_a_500_word_text_is_truncated_to_the_77_token_window(clip: ClipEmbedder) -> None:
+async def test_a_500_word_text_is_truncated_to_the_77_token_window(clip: ClipEmbedder) -> None:
     long_text = " ".join(f"word{i}" for i in range(500))
     head_only = " ".join(f"word{i}" for i in range(60))
-    vectors = clip.embed_texts([long_text, head_only])
+    vectors = await clip.aembed_texts([long_text, head_only])
     _assert_unit_rows(vectors, 2)
     # Both texts fill the window with the same leading tokens, so truncation makes them equal.
     np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)
 
 
-def test_identical_images_get_identical_vectors_and_different_images_differ(
+async def test_identical_images_get_identical_vectors_and_different_images_differ(
     clip: ClipEmbedder,
 ) -> None:
-    red, red_again, blue = clip.embed_images(
+    red, red_again, blue = await clip.aembed_images(
         [_png((255, 0, 0)), _png((255, 0, 0)), _png((0, 0, 255))]
     )
     np.testing.assert_allclose(red, red_again, atol=1e-6)
     assert float(red @ blue) < 0.9999
 
 
-def test_batching_does_not_change_the_vectors(tiny_clip_dir: Path) -> None:
+async def test_batching_does_not_change_the_vectors(tiny_clip_dir: Path) -> None:
     images = [_png((255, 0, 0)), _png((0, 255, 0)), _png((0, 0, 255))]
-    one_by_one = ClipEmbedder.load(str(tiny_clip_dir), batch_size=1).embed_images(images)
-    all_at_once = ClipEmbedder.load(str(tiny_clip_dir), batch_size=16).embed_images(images)
+    one_by_one = await ClipEmbedder.load(str(tiny_clip_dir), batch_size=1).aembed_images(images)
+    all_at_once = await ClipEmbedder.load(str(tiny_clip_dir), batch_size=16).aembed_images(images)
     np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-5)
 
 
-def test_transparent_areas_embed_as_white(clip: ClipEmbedder) -> None:
+async def test_transparent_areas_embed_as_white(clip: ClipEmbedder) -> None:
     transparent = Image.new("RGBA", (48, 40), (0, 0, 0, 0))
     buffer = io.BytesIO()
     transparent.save(buffer, format="PNG")
-    clear, white, black = clip.embed_images(
+    clear, white, black = await clip.aembed_images(
         [buffer.getvalue(), _png((255, 255, 255)), _png((0, 0, 0))]
     )
     np.testing.assert_allclose(clear, white, atol=1e-6)
     assert float(clear @ black) < 0.9999
 
 
-def test_no_inputs_give_an_empty_matrix(clip: ClipEmbedder) -> None:
-    assert clip.embed_images([]).shape == (0, PROJECTION_DIM)
-    assert clip.embed_texts([]).shape == (0, PROJECTION_DIM)
+async def test_no_inputs_give_an_empty_matrix(clip: ClipEmbedder) -> None:
+    assert (await clip.aembed_images([])).shape == (0, PROJECTION_DIM)
+    assert (await clip.aembed_texts([])).shape == (0, PROJECTION_DIM)
 
 
-def test_bytes_that_are_not_an_image_raise_corrupt_document(clip: ClipEmbedder) -> None:
+async def test_bytes_that_are_not_an_image_raise_corrupt_document(clip: ClipEmbedder) -> None:
     with pytest.raises(CorruptDocument) as raised:
-        clip.embed_images([b"%PDF-1.7 not an image"])
+        await clip.aembed_images([b"%PDF-1.7 not an image"])
     assert "PNG or JPEG" in raised.value.user_message
 
 
@@ -129,7 +129,7 @@ def test_a_folder_holding_another_kind_of_model_raises_config_error(minilm_dir: 
         ClipEmbedder.load(str(minilm_dir))
 
 
-async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
+async def test_concurrent_callers_get_what_one_caller_alone_gets(
     clip: ClipEmbedder,
 ) -> None:
     images = [_png((10, 200, 30)), _png((200, 10, 30)), _png((30, 10, 200))]
@@ -143,5 +143,17 @@ async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
     image_vectors, text_vectors = results[0], results[1]
     _assert_unit_rows(image_vectors, 3)
     _assert_unit_rows(text_vectors, 2)
-    np.testing.assert_allclose(image_vectors, clip.embed_images(images), atol=1e-6)
-    np.testing.assert_allclose(text_vectors, clip.embed_texts(texts), atol=1e-6)
+    np.testing.assert_allclose(image_vectors, await clip.aembed_images(images), atol=1e-6)
+    np.testing.assert_allclose(text_vectors, await clip.aembed_texts(texts), atol=1e-6)
+
+
+async def test_bfloat16_images_point_where_float32_ones_do(tiny_clip_dir: Path) -> None:
+    images = [_png((255, 0, 0)), _png((0, 255, 0)), _png((0, 0, 255)), _png((90, 90, 90))]
+    exact = await ClipEmbedder.load(str(tiny_clip_dir), precision="float32").aembed_images(images)
+    fast = await ClipEmbedder.load(str(tiny_clip_dir), precision="bfloat16").aembed_images(images)
+    assert float(np.min(np.sum(exact * fast, axis=1))) > 0.995
+
+
+def test_the_processor_input_side_is_known(clip: ClipEmbedder) -> None:
+    # The tiny CLIP's processor shrinks the shortest side to 32 px, bicubic.
+    assert clip.input_side == IMAGE_SIZE

@@ -17,16 +17,16 @@ def minilm(minilm_dir: Path) -> TextEmbedder:
     return TextEmbedder.load(str(minilm_dir), batch_size=2)
 
 
-def test_minilm_embeds_unit_vectors_of_dimension_384(minilm: TextEmbedder) -> None:
-    vectors = minilm.embed(["Net revenue grew 12% in fiscal 2022.", "hello", ""])
+async def test_minilm_embeds_unit_vectors_of_dimension_384(minilm: TextEmbedder) -> None:
+    vectors = await minilm.aembed(["Net revenue grew 12% in fiscal 2022.", "hello", ""])
     assert minilm.dim == 384
     assert vectors.shape == (3, 384)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
-def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbedder) -> None:
-    question, paraphrase, unrelated = minilm.embed(
+async def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbedder) -> None:
+    question, paraphrase, unrelated = await minilm.aembed(
         [
             "How much did the company's revenue increase last year?",
             "Last year the firm's sales grew by a large amount.",
@@ -36,20 +36,20 @@ def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(minilm: TextEmbed
     assert float(question @ paraphrase) > float(question @ unrelated) + 0.2
 
 
-def test_batches_give_the_same_vectors_as_one_call(minilm_dir: Path) -> None:
+async def test_batches_give_the_same_vectors_as_one_call(minilm_dir: Path) -> None:
     texts = ["operating income", "cash flow from operations", "share buybacks", "dividends"]
-    small = TextEmbedder.load(str(minilm_dir), batch_size=1).embed(texts)
-    large = TextEmbedder.load(str(minilm_dir), batch_size=64).embed(texts)
+    small = await TextEmbedder.load(str(minilm_dir), batch_size=1).aembed(texts)
+    large = await TextEmbedder.load(str(minilm_dir), batch_size=64).aembed(texts)
     np.testing.assert_allclose(small, large, atol=1e-5)
 
 
-def test_a_very_long_text_is_truncated_not_rejected(minilm: TextEmbedder) -> None:
-    vectors = minilm.embed([" ".join(["revenue"] * 2000)])
+async def test_a_very_long_text_is_truncated_not_rejected(minilm: TextEmbedder) -> None:
+    vectors = await minilm.aembed([" ".join(["revenue"] * 2000)])
     assert vectors.shape == (1, 384)
 
 
-def test_no_texts_give_an_empty_matrix(minilm: TextEmbedder) -> None:
-    assert minilm.embed([]).shape == (0, 384)
+async def test_no_texts_give_an_empty_matrix(minilm: TextEmbedder) -> None:
+    assert (await minilm.aembed([])).shape == (0, 384)
 
 
 def test_load_is_cached_per_process(minilm_dir: Path) -> None:
@@ -71,10 +71,67 @@ def test_a_hub_id_offline_raises_config_error_naming_the_variable() -> None:
         TextEmbedder.load("sentence-transformers/all-MiniLM-L6-v2")
 
 
-async def test_async_embedding_works_from_the_event_loop_and_matches_sync(
+async def test_concurrent_callers_get_what_one_caller_alone_gets(
     minilm: TextEmbedder,
 ) -> None:
     texts = ["goodwill impairment", "segment results", "risk factors"]
     vectors, other = await asyncio.gather(minilm.aembed(texts), minilm.aembed(["capex"]))
     assert other.shape == (1, 384)
-    np.testing.assert_allclose(vectors, minilm.embed(texts), atol=1e-6)
+    np.testing.assert_allclose(vectors, await minilm.aembed(texts), atol=1e-6)
+
+
+async def test_a_text_is_cut_to_what_the_model_reads_without_changing_its_vector(
+    minilm: TextEmbedder,
+) -> None:
+    words = [f"item{i}" for i in range(3000)]
+    whole, cut = await minilm.aembed([" ".join(words), " ".join(words[:600])])
+    np.testing.assert_allclose(whole, cut, atol=1e-6)
+
+
+async def test_vectors_come_back_in_the_callers_order_whatever_the_batching(
+    minilm_dir: Path,
+) -> None:
+    exact = TextEmbedder.load(str(minilm_dir), batch_size=2, precision="float32")
+    texts = ["a much longer passage about revenue and margins " * 8, "capex", "dividend cuts"]
+    together = await exact.aembed(texts)
+    alone = np.concatenate([await exact.aembed([text]) for text in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+PASSAGES = (
+    "Net revenue increased 12% to $4.2 billion, driven by higher volumes in North America.",
+    "Operating cash flow was $1.1 billion, funding capital expenditures and dividends.",
+    "The board authorised a new $500 million share repurchase programme.",
+    "Gross margin declined 150 basis points because of higher freight and input costs.",
+    "Inventory rose 8% as the company stocked up ahead of the holiday season.",
+    "Long-term debt was refinanced at a lower fixed rate maturing in 2031.",
+    "Goodwill impairment of $230 million was recorded in the European segment.",
+    "The effective tax rate fell to 21% due to a one-time benefit.",
+    "Same-store sales grew 5% while e-commerce sales grew 18%.",
+    "Research and development expense rose to 14% of revenue.",
+    "The company opened 45 new stores and closed 12 underperforming locations.",
+    "Foreign exchange headwinds reduced reported revenue by about 3%.",
+)
+QUESTIONS = (
+    "How much did revenue grow?",
+    "Did the company buy back shares?",
+    "Why did margins fall?",
+    "Was there an impairment charge?",
+    "How many stores were opened?",
+    "What happened to the tax rate?",
+)
+
+
+async def test_bfloat16_ranks_passages_as_float32_does(minilm_dir: Path) -> None:
+    """The real all-MiniLM-L6-v2 in bfloat16 keeps float32's rankings (the fast path)."""
+    exact = TextEmbedder.load(str(minilm_dir), precision="float32")
+    fast = TextEmbedder.load(str(minilm_dir), precision="bfloat16")
+    texts = [*PASSAGES, *QUESTIONS]
+    reference, approx = await exact.aembed(texts), await fast.aembed(texts)
+    assert float(np.min(np.sum(reference * approx, axis=1))) > 0.998
+    n = len(PASSAGES)
+    for q in range(len(QUESTIONS)):
+        want = np.argsort(-(reference[:n] @ reference[n + q]))
+        got = np.argsort(-(approx[:n] @ approx[n + q]))
+        assert got[0] == want[0]
+        assert len(set(got[:5]) & set(want[:5])) >= 4

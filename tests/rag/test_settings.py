@@ -55,6 +55,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
      (Path("/srv/folio"), Path("/srv/folio/qdrant"), "sqlite+aiosqlite:////srv/folio/folio.db")),
     ("FOLIO_CLIP_MODEL", "/models/clip", lambda s: s.clip_model, "/models/clip"),
     ("FOLIO_TEXT_MODEL", "/models/text", lambda s: s.text_model, "/models/text"),
+    ("FOLIO_EMBED_PRECISION", "float32", lambda s: s.embed_precision, "float32"),
     ("PORT", "8080", lambda s: s.port, 8080),
     ("FOLIO_LOG_LEVEL", "debug", lambda s: s.log_level, "DEBUG"),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
@@ -230,3 +231,10 @@ def test_a_bad_value_in_env_file_is_reported_like_one_in_the_environment(tmp_pat
     with pytest.raises(ConfigError) as caught:
         load_settings({}, env_file=env_file)
     assert_one_sentence(str(caught.value), "PORT")
+
+
+def test_embed_precision_is_auto_by_default_and_checked() -> None:
+    assert Settings.from_env({}).embed_precision == "auto"
+    assert Settings.from_env({"FOLIO_EMBED_PRECISION": "BFloat16"}).embed_precision == "bfloat16"
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_PRECISION"):
+        Settings.from_env({"FOLIO_EMBED_PRECISION": "int4"})

@@ -82,8 +82,6 @@ async def test_file_bytes_and_pages_are_kept(catalog: Catalog) -> None:
     document = await add(catalog, make_document(), data=b"\x00\x01binary\xff")
 
     assert await catalog.data(document.id) == b"\x00\x01binary\xff"
-    assert await catalog.page(document.id, 1) == PAGES[0]
-    assert await catalog.page(document.id, 3) is None
     assert await catalog.pages(document.id) == list(PAGES)
 
 
@@ -93,8 +91,8 @@ async def test_page_text_with_nul_characters_is_stored_without_them(catalog: Cat
 
     await catalog.add(document, [page], b"x", size_bytes=1)
 
-    stored = await catalog.page(document.id, 1)
-    assert stored is not None and stored.text == "ab"
+    [stored] = await catalog.pages(document.id)
+    assert stored.text == "ab"
 
 
 async def test_find_by_hash_is_scoped_to_the_channel(catalog: Catalog) -> None:
@@ -202,7 +200,7 @@ async def test_delete_removes_pages_and_bytes(catalog: Catalog) -> None:
     assert await catalog.delete(document.id) is True
 
     assert await catalog.get(document.id) is None
-    assert await catalog.page(document.id, 1) is None
+    assert await catalog.pages(document.id) == []
     with pytest.raises(StoreError):
         await catalog.data(document.id)
     assert await catalog.delete(document.id) is False
@@ -230,13 +228,3 @@ async def test_counts_documents_and_pages_per_team(catalog: Catalog) -> None:
     assert await catalog.counts() == (3, 6)
     assert await catalog.counts("T1") == (2, 4)
     assert await catalog.counts("T9") == (0, 0)
-
-
-async def test_set_permalink_is_remembered(catalog: Catalog) -> None:
-    document = await add(catalog, make_document())
-
-    await catalog.set_permalink(document.id, "https://example.slack.com/files/U1/F1/report.pdf")
-
-    stored = await catalog.get(document.id)
-    assert stored is not None
-    assert stored.permalink == "https://example.slack.com/files/U1/F1/report.pdf"

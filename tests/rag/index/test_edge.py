@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from rag.errors import IndexUnavailable, StoreLocked
-from rag.index import HybridQuery
+from rag.index import HybridQuery, IndexPoint
 from rag.index.edge import EdgeIndex
 from rag.types import Audience
 from tests.rag.index.builders import DIMS, clip_vec, payload, point, sparse, text_vec
@@ -89,3 +90,89 @@ async def test_optimize_keeps_every_point_findable(tmp_path: Path) -> None:
         assert [hit.document_id for hit in hits] == ["d1"]
     finally:
         await index.close()
+
+
+def spread(prefix: str, count: int) -> list[IndexPoint]:
+    return [
+        point(payload(f"{prefix}{i}"), clip=clip_vec((i % 8, 1.0), ((i + 1) % 8, i / 100)))
+        for i in range(count)
+    ]
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+async def snapshot_taken(index: EdgeIndex, running: asyncio.Task[bool]) -> None:
+    """Wait until the optimize has copied the shard and records writes for the swap."""
+    while index._journal is None and not running.done():  # noqa: ASYNC110 - no event to wait on
+        await asyncio.sleep(0.01)
+
+
+async def test_writes_during_a_background_optimize_are_kept_by_the_swapped_in_copy(
+    tmp_path: Path,
+) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant", optimize_after=None)
+    await index.open(DIMS)
+    try:
+        await index.upsert(spread("d", 300))
+        running = asyncio.create_task(index.optimize())
+        # After the snapshot these writes land in the live shard only and must be
+        # replayed onto the optimized copy.
+        await snapshot_taken(index, running)
+        assert index.optimizing
+        await index.upsert(spread("late", 3))
+        await index.delete_document("d0")
+        hits = await index.query(HybridQuery(HERE, clip=(clip_vec((1, 1.0), (2, 0.01)),)))
+        assert hits  # answers go on during the optimize
+
+        assert await running
+        assert not index.optimizing
+        assert await index.count() == 302
+        assert await index.count(document_id="late2") == 1
+    finally:
+        await index.close()
+    assert names(tmp_path) == ["qdrant-g1", "qdrant.current"]
+
+    again = EdgeIndex(path=tmp_path / "qdrant")
+    await again.open(DIMS)
+    try:
+        assert await again.count() == 302
+        assert await again.count(document_id="d0") == 0
+    finally:
+        await again.close()
+
+
+async def test_enough_changed_points_start_an_optimize_by_themselves(tmp_path: Path) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant", optimize_after=100)
+    await index.open(DIMS)
+    try:
+        await index.upsert(spread("d", 50))
+        assert not index.optimizing
+        await index.upsert(spread("e", 60))
+        assert index.optimizing
+        assert await index.optimize()  # waits for the run already going
+        assert await index.count() == 110
+    finally:
+        await index.close()
+    assert (tmp_path / "qdrant.current").read_text() == "qdrant-g1"
+
+
+async def test_closing_during_an_optimize_keeps_the_live_shard_and_clears_the_copy(
+    tmp_path: Path,
+) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant", optimize_after=None)
+    await index.open(DIMS)
+    await index.upsert(spread("d", 200))
+    running = asyncio.create_task(index.optimize())
+    await snapshot_taken(index, running)
+    await index.close()
+    assert running.done()
+    assert names(tmp_path) == ["qdrant"]
+
+    again = EdgeIndex(path=tmp_path / "qdrant")
+    await again.open(DIMS)
+    try:
+        assert await again.count() == 200
+    finally:
+        await again.close()
