@@ -105,8 +105,8 @@ async def test_a_swapped_model_of_equal_size_is_stale_until_reindexed_and_resume
             tmp_path, tmp_path / "data" / stores[0], _point_id(shot.document.id, "page/1")
         )
     )
-    made_by_new = ClipEmbedder.load(str(other_clip_dir)).embed_images([render])[0]
-    made_by_old = ClipEmbedder.load(str(tiny_clip_dir)).embed_images([render])[0]
+    made_by_new = (await ClipEmbedder.load(str(other_clip_dir)).aembed_images([render]))[0]
+    made_by_old = (await ClipEmbedder.load(str(tiny_clip_dir)).aembed_images([render]))[0]
     assert np.allclose(stored, made_by_new, atol=1e-5)
     assert not np.allclose(stored, made_by_old, atol=1e-3)
 
