@@ -57,7 +57,6 @@ def _existing_files(bot: Bot, channel: str = CHANNEL_ID, *, broken: bool = True)
         user=BOT_USER_ID,
         created=now + 99,
     )
-    return ids
 
 
 def _progress_updates(bot: Bot, channel: str, ts: str) -> list[Recorded]:
