@@ -44,8 +44,9 @@ def _calling(method: str, error: type[ChatError] = ChatError) -> Iterator[None]:
 class SlackGateway:
     """The Web API calls folio makes, over one AsyncWebClient; failures are ChatErrors."""
 
-    def __init__(self, *, client: AsyncWebClient) -> None:
+    def __init__(self, *, client: AsyncWebClient, files_page: int = FILES_PAGE) -> None:
         self._client = client
+        self._files_page = files_page
         self._bot_user_id: str | None = None
 
     async def bot_user_id(self) -> str:
@@ -92,7 +93,7 @@ class SlackGateway:
         while page <= pages and len(files) < limit:
             with _calling("files.list"):
                 response = await self._client.files_list(
-                    channel=channel, count=min(FILES_PAGE, limit), page=page
+                    channel=channel, count=min(self._files_page, limit), page=page
                 )
             files.extend(dict(f) for f in response.get("files") or [])
             pages = int((response.get("paging") or {}).get("pages") or 1)

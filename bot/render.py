@@ -193,7 +193,7 @@ HELP_TEXT = """*folio* answers questions about the documents your team shares, w
 • `/folio search QUERY` — the best matching pages, without an answer model
 • `/folio docs` — what is indexed and visible from this channel
 • `/folio forget DOCUMENT` — remove a document from the index (its uploader or an admin)
-• `/folio index here` — index every PDF or image shared in this channel from now on
+• `/folio index here` — index the files shared in this channel, those already here and new ones
 • `/folio index off` — stop indexing this channel
 • `/folio followups on|off` — answer (or not) replies in threads folio answered, without a mention
 • `/folio status` — what folio is doing and how it is set up
