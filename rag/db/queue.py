@@ -141,9 +141,6 @@ class JobQueue:
             "worker_id": None,
             "updated_at": now,
         }
-        if spec.message_ts is None:  # a change, not a share: report where it was shared
-            for key in ("message_ts", "thread_ts"):
-                values.pop(key)
         async with self._sessions() as session, session.begin():
             statement = (
                 update(IngestionJobRow)

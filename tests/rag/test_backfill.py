@@ -155,7 +155,7 @@ async def test_a_failed_share_is_queued_again_but_a_done_one_only_when_it_change
     assert again and retried.id == job.id and retried.message_ts == "300.1"
     assert not shared_again
     assert new_version and changed.status == "queued"
-    assert changed.message_ts == "300.1"  # a change reports where the file was shared
+    assert changed.message_ts is None  # an edit is indexed quietly: no share to answer
 
 
 async def test_progress_counts_done_and_failed_jobs_and_names_the_failures(
@@ -168,12 +168,10 @@ async def test_progress_counts_done_and_failed_jobs_and_names_the_failures(
     await queue.succeed(
         first.id, document_id=await record_document(sessions, "a.pdf"), summary="ok"
     )
-    await queue.fail(second.id, "b.pdf is password-protected; upload an unlocked copy.")
+    await queue.fail(second.id, f"{second.file_name} is password-protected.")
 
     progress = await run.progress(str(started.backfill_id))
 
     assert progress is not None
     assert (progress.total, progress.done, progress.failed, progress.finished) == (3, 1, 1, False)
-    assert progress.failures == (
-        ("b.pdf", "b.pdf is password-protected; upload an unlocked copy."),
-    )
+    assert progress.failures == ((second.file_name, f"{second.file_name} is password-protected."),)
