@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,8 +20,18 @@ from bot.gateway import SlackGateway
 from bot.indexing import SlackIndexer
 from bot.listeners import register
 from bot.metrics import Metrics
+from bot.replies import host_team
 from bot.tasks import InFlight
-from rag import Channels, ConfigError, EventLog, Folio, Library, Questions, Settings
+from rag import (
+    Audiences,
+    Channels,
+    ConfigError,
+    EventLog,
+    Folio,
+    Library,
+    Questions,
+    Settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +44,7 @@ class Parts:
     indexer: SlackIndexer
     commands: Commands
     questions: Questions
+    audiences: Audiences
     library: Library
     channels: Channels
     events: EventLog
@@ -56,6 +67,7 @@ def build_parts(
         raise ConfigError(detail="SLACK_BOT_TOKEN is required to download Slack files.")
     metrics = metrics or Metrics()
     gateway = SlackGateway(client=client)
+    audiences = Audiences(directory=gateway)
     files = SlackFiles(
         gateway=gateway,
         session=session if session is not None else client.session,
@@ -66,21 +78,28 @@ def build_parts(
     return Parts(
         asker=Asker(
             questions=folio.questions,
+            audiences=audiences,
             events=folio.events,
             files=files,
             gateway=gateway,
             metrics=metrics,
         ),
         indexer=SlackIndexer(
-            library=folio.library, jobs=folio.jobs, files=files, gateway=gateway, metrics=metrics
+            library=folio.library,
+            jobs=folio.jobs,
+            files=files,
+            gateway=gateway,
+            audiences=audiences,
+            metrics=metrics,
         ),
         commands=Commands(
             library=folio.library,
             channels=folio.channels,
             overview=folio.overview,
-            gateway=gateway,
+            audiences=audiences,
         ),
         questions=folio.questions,
+        audiences=audiences,
         library=folio.library,
         channels=folio.channels,
         events=folio.events,
@@ -128,13 +147,17 @@ def dedupe_events(
 ) -> Callable[..., Awaitable[BoltResponse | None]]:
     """Global middleware: an event_id seen before (a Slack retry, in any process) is dropped."""
 
-    async def dedupe(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+    async def dedupe(
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        next: Next,  # noqa: A002
+    ) -> BoltResponse | None:
         if body.get("type") != "event_callback" or not body.get("event_id"):
             await next()
             return None
         kind = str((body.get("event") or {}).get("type") or "unknown")
         metrics.inc("folio_events_received_total", type=kind)
-        team = str(body.get("team_id") or "")
+        team = host_team(context)
         if not await events.first_time(str(body["event_id"]), team):
             metrics.inc("folio_events_deduplicated_total", type=kind)
             logger.info("dropped repeated event %s (%s)", body["event_id"], kind)

@@ -11,10 +11,9 @@ from typing import Any
 
 from bot import render
 from bot.blocks import RenderedMessage
-from bot.gateway import SlackGateway
 from bot.mrkdwn import mrkdwn_safe
 from bot.render import notice
-from rag import Audience, Channels, Library, Overview
+from rag import Audience, Audiences, Channels, Library, Overview
 
 SEARCH_LIMIT = 5
 
@@ -29,12 +28,12 @@ class Commands:
     """What `/folio search|docs|forget|index|followups|status|help` and App Home do."""
 
     def __init__(
-        self, *, library: Library, channels: Channels, overview: Overview, gateway: SlackGateway
+        self, *, library: Library, channels: Channels, overview: Overview, audiences: Audiences
     ) -> None:
         self._library = library
         self._channels = channels
         self._overview = overview
-        self._gateway = gateway
+        self._audiences = audiences
 
     async def run(
         self, name: str, arg: str, *, audience: Audience, user_id: str
@@ -68,7 +67,7 @@ class Commands:
                 "Say which document, for example `/folio forget q3.pdf` (see `/folio docs`)."
             )
         document = await self._library.forget(
-            ref, audience=audience, user_id=user_id, is_admin=self._gateway.is_admin
+            ref, audience=audience, user_id=user_id, is_admin=self._audiences.is_admin
         )
         return notice(f"Removed {mrkdwn_safe(document.file_name)} from folio's index.")
 
@@ -106,6 +105,6 @@ class Commands:
             )
         return notice("folio answers in its threads here only when mentioned.")
 
-    async def home(self, team_id: str, user_id: str) -> dict[str, Any]:
-        """App Home for ``user_id``: public documents, indexing channels, their questions."""
-        return render.home_tab(await self._overview.home(team_id, user_id))
+    async def home(self, audience: Audience, user_id: str) -> dict[str, Any]:
+        """App Home for ``user_id``: documents they may see, indexing channels, their questions."""
+        return render.home_tab(await self._overview.home(audience, user_id))

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag._audiences import Audiences, Directory
     from rag._channels import Channels
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
@@ -66,10 +67,12 @@ if TYPE_CHECKING:
         Answer,
         Answered,
         Audience,
+        ChannelFacts,
         Citation,
         Document,
         Home,
         IngestResult,
+        MemberFacts,
         PageHit,
         PageImage,
         QueryImage,
@@ -88,6 +91,8 @@ _EXPORTS = {
     "open_services": "rag._services",
     "Library": "rag._library",
     "Channels": "rag._channels",
+    "Audiences": "rag._audiences",
+    "Directory": "rag._audiences",
     "Overview": "rag._overview",
     "Job": "rag._jobs",
     "JobHandler": "rag._jobs",
@@ -143,6 +148,8 @@ _EXPORTS = {
     "Answer": "rag.types",
     "Answered": "rag.types",
     "Audience": "rag.types",
+    "ChannelFacts": "rag.types",
+    "MemberFacts": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
     "page_label": "rag.types",
@@ -164,6 +171,10 @@ __all__ = [
     "Answered",
     "Answerer",
     "Audience",
+    "Audiences",
+    "ChannelFacts",
+    "Directory",
+    "MemberFacts",
     "Channels",
     "ChatError",
     "Citation",

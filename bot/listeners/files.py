@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
+from bot.replies import host_team
+
 if TYPE_CHECKING:
     from bot.app import Parts
 
@@ -16,4 +18,4 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("file_deleted")
     @parts.inflight.tracked
     async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await parts.library.forget_slack_file(str(context.team_id), str(event["file_id"]))
+        await parts.library.forget_slack_file(host_team(context), str(event["file_id"]))

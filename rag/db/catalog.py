@@ -180,7 +180,12 @@ class Catalog:
 
 
 def _visible_to(audience: Audience) -> ColumnElement[bool]:
-    # The same rule retrieval filters on: same team, and a public channel or this very channel.
+    # The same rule retrieval filters on: same team, and a public channel or this very channel
+    # (only this very channel when the channel is shared outside or the asker is a guest).
+    if audience.own_channel_only:
+        return (DocumentRow.team_id == audience.team_id) & (
+            DocumentRow.channel_id == audience.channel_id
+        )
     return (DocumentRow.team_id == audience.team_id) & or_(
         DocumentRow.channel_private == false(), DocumentRow.channel_id == audience.channel_id
     )

@@ -41,7 +41,11 @@ def permission_filter(audience: Audience) -> AllOf:
     audience's channel): a public channel's documents answer anywhere in the workspace,
     a private channel's only in that channel. ``visible_in`` holds exactly that disjunction
     per point (PUBLIC, or the private channel's id); see ``rag.index.base.PUBLIC``.
+    An audience with ``own_channel_only`` (a channel shared outside, a guest) sees only
+    the points of documents shared in its own channel.
     """
+    if audience.own_channel_only:
+        return AllOf((Match("team_id", audience.team_id), Match("channel_id", audience.channel_id)))
     return AllOf(
         (
             Match("team_id", audience.team_id),

@@ -36,6 +36,7 @@ from rag import JobRunner, Services, Settings, open_services
 from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
 from tests.fakes.slack import (
     CHANNEL_ID,
+    TEAM_ID,
     USER_ID,
     FakeSlack,
     Recorded,
@@ -164,10 +165,10 @@ class Bot:
             await self.fake.wait_for_ack(envelope)
 
     async def command(
-        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID
+        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, team_id: str = TEAM_ID
     ) -> dict[str, str]:
-        """Run `/folio text` as ``user`` in ``channel``."""
-        body = slash_command_body(text=text, user_id=user, channel_id=channel)
+        """Run `/folio text` as ``user`` in ``channel`` (``team_id``: the user's organisation)."""
+        body = slash_command_body(text=text, user_id=user, channel_id=channel, team_id=team_id)
         if self.http is not None:
             await self.post(*form_request(body, SECRET))
         else:
@@ -303,6 +304,7 @@ def _any_of(names: list[str], *wanted: str) -> bool | None:
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIterator[Bot]:
     """Open services, build the app, run a worker, and serve over ``mode``."""
+    fake.add_channel(DOCS_CHANNEL, "docs")
     async with open_services(settings) as services, aiohttp.ClientSession() as session:
         client = slack_client(settings, session)
         metrics, inflight = Metrics(), InFlight()

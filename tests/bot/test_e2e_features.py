@@ -169,6 +169,7 @@ async def test_folio_subcommands_answer_privately(http_bot: Bot):
 
 
 async def test_index_here_turns_indexing_on_and_off_for_a_channel(http_bot: Bot):
+    http_bot.fake.add_channel("C0NEW", "new")
     await http_bot.command("index here", channel="C0NEW")
     await http_bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
     event, _ = await http_bot.share("q3.pdf", pdf_bytes(REPORT), "application/pdf", channel="C0NEW")

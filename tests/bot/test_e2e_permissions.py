@@ -1,0 +1,149 @@
+"""Who sees what, end to end: Slack Connect channels, guests, other organisations' members."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from rag.db.models import SlackEventRow
+from rag.types import Audience
+from tests.bot.harness import DOCS_CHANNEL, Bot, pdf_bytes, text_of
+from tests.fakes.slack import (
+    CHANNEL_ID,
+    USER_ID,
+    app_home_opened_event,
+    app_mention_event,
+    event_callback,
+)
+
+pytestmark = pytest.mark.e2e
+
+PARTNERS = "C0PARTNERS"  # shared with another organisation over Slack Connect
+OTHER_TEAM = "T0ACME"
+OUTSIDER = "U0ACMEBOB"  # a member of that other organisation
+GUEST = "U0GUEST"
+CAFETERIA = ["The cafeteria opens at nine and serves tomato soup on Fridays."]
+CONTRACT = ["The partner contract renews in April for 3 years at a fixed tomato soup budget."]
+
+
+async def _index(bot: Bot, name: str, pages: list[str], channel: str = DOCS_CHANNEL) -> None:
+    event, _ = await bot.share(name, pdf_bytes(pages), "application/pdf", channel=channel)
+    line = await bot.indexed(channel, event["ts"])
+    assert line.params["text"].startswith("Indexed"), line.params
+
+
+async def _partners_with_a_contract(bot: Bot) -> None:
+    """The cafeteria note in the public docs channel, the contract in the shared channel."""
+    bot.fake.add_channel(PARTNERS, "acme-partners", is_ext_shared=True)
+    await bot.command("index here", channel=PARTNERS)
+    await bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
+    await _index(bot, "cafeteria.pdf", CAFETERIA)
+    await _index(bot, "contract.pdf", CONTRACT, channel=PARTNERS)
+
+
+async def _mention(bot: Bot, text: str, **options: str) -> dict[str, str]:
+    mention = app_mention_event(text, **options)
+    await bot.event(mention)
+    await bot.done(mention["channel"], mention["ts"])
+    return mention
+
+
+async def _private_note(bot: Bot, text: str, *, user: str, channel: str) -> str:
+    before = len(bot.ephemerals(user))
+    await bot.command(text, user=user, channel=channel)
+    await bot.fake.until(
+        lambda: True if len(bot.ephemerals(user)) > before else None, 10, lambda: text
+    )
+    [call] = [c for c in bot.fake.calls("chat.postEphemeral") if c.params["user"] == user][before:]
+    return text_of(call)
+
+
+def _uploaded_names(bot: Bot, channel: str) -> list[str]:
+    return [f["name"] for upload in bot.fake.uploads_in(channel) for f in upload["files"]]
+
+
+async def test_a_public_document_is_not_cited_listed_or_attached_in_a_slack_connect_channel(
+    http_bot: Bot,
+):
+    bot = http_bot
+    await _partners_with_a_contract(bot)
+
+    inside = await _mention(bot, "when does the cafeteria serve tomato soup?", channel=PARTNERS)
+    docs = await _private_note(bot, "docs", user=USER_ID, channel=PARTNERS)
+    search = await _private_note(bot, "search cafeteria soup", user=USER_ID, channel=PARTNERS)
+    at_home = await _mention(bot, "when does the cafeteria serve tomato soup?")
+    contract = await _mention(bot, "when does the partner contract renew?")
+
+    [answer] = bot.answers(PARTNERS, inside["ts"])
+    assert "cafeteria" not in text_of(answer) and "Fridays" not in text_of(answer)
+    assert "contract.pdf" in text_of(answer)
+    assert all(name.startswith("contract") for name in _uploaded_names(bot, PARTNERS))
+    assert "contract.pdf" in docs and "cafeteria" not in docs
+    assert "cafeteria" not in search
+    # Inside the workspace the public note still answers, and the shared channel's file
+    # stays that channel's own: it was indexed as confined, never workspace-public.
+    assert "cafeteria.pdf" in text_of(bot.answers(CHANNEL_ID, at_home["ts"])[0])
+    assert "contract.pdf" not in text_of(bot.answers(CHANNEL_ID, contract["ts"])[0])
+    assert not any(name.startswith("contract") for name in _uploaded_names(bot, CHANNEL_ID))
+    [stored] = [
+        d
+        for d in await bot.services.catalog.visible(Audience(bot.fake.team_id, PARTNERS))
+        if d.file_name == "contract.pdf"
+    ]
+    assert stored.scope.channel_private is True
+
+
+async def test_a_guest_gets_only_the_channels_own_documents_in_answers_docs_search_and_home(
+    http_bot: Bot,
+):
+    bot = http_bot
+    bot.fake.add_user(GUEST, name="gwen", is_ultra_restricted=True)
+    await _index(bot, "cafeteria.pdf", CAFETERIA)
+
+    guest_asks = await _mention(bot, "when does the cafeteria serve soup?", user=GUEST)
+    docs = await _private_note(bot, "docs", user=GUEST, channel=CHANNEL_ID)
+    search = await _private_note(bot, "search cafeteria soup", user=GUEST, channel=CHANNEL_ID)
+    status = await _private_note(bot, "status", user=GUEST, channel=CHANNEL_ID)
+    await bot.event(app_home_opened_event(GUEST))
+    home = await bot.fake.wait_for("views.publish", lambda c: c.params["user_id"] == GUEST)
+    member_asks = await _mention(bot, "when does the cafeteria serve soup?")
+
+    [answer] = bot.answers(CHANNEL_ID, guest_asks["ts"])
+    assert "cafeteria" not in text_of(answer) and "Fridays" not in text_of(answer)
+    assert _uploaded_names(bot, CHANNEL_ID)  # the member's answer attached its page ...
+    assert bot.fake.uploads_in(CHANNEL_ID, guest_asks["ts"]) == []  # ... the guest's none
+    assert "cafeteria" not in docs and "No documents" in docs
+    assert "cafeteria" not in search
+    assert "0 documents, 0 pages" in status
+    assert "cafeteria.pdf" not in json.dumps(home.params["view"])
+    assert "cafeteria.pdf" in text_of(bot.answers(CHANNEL_ID, member_asks["ts"])[0])
+
+
+async def test_another_organisations_member_in_a_shared_channel_is_served_by_the_host_team(
+    http_bot: Bot,
+):
+    bot = http_bot
+    bot.fake.add_user(OUTSIDER, name="bob", team_id=OTHER_TEAM)
+    await _partners_with_a_contract(bot)
+    mention = app_mention_event("when does the contract renew?", user=OUTSIDER, channel=PARTNERS)
+    mention["team"] = mention["user_team"] = OTHER_TEAM
+    body = event_callback(mention)
+    # Slack names the sender's organisation at the top; the authorization is the host's.
+    body["team_id"] = OTHER_TEAM
+    body["is_ext_shared_channel"] = True
+
+    await bot.deliver(body)
+    await bot.done(PARTNERS, mention["ts"])
+    await bot.command("docs", user=OUTSIDER, channel=PARTNERS, team_id=OTHER_TEAM)
+    listing = await bot.fake.wait_for("chat.postEphemeral", lambda c: c.params["user"] == OUTSIDER)
+
+    [answer] = bot.answers(PARTNERS, mention["ts"])
+    assert "contract.pdf" in text_of(answer) and "cafeteria" not in text_of(answer)
+    assert "contract.pdf" in text_of(listing) and "cafeteria" not in text_of(listing)
+    async with bot.services.engine.connect() as connection:
+        recorded = await connection.scalar(
+            select(SlackEventRow.team_id).where(SlackEventRow.event_id == body["event_id"])
+        )
+    assert recorded == bot.fake.team_id
