@@ -36,6 +36,7 @@ from rag import JobRunner, Services, Settings, open_services
 from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
 from tests.fakes.slack import (
     CHANNEL_ID,
+    DOCS_CHANNEL_ID,
     TEAM_ID,
     USER_ID,
     FakeSlack,
@@ -51,7 +52,7 @@ from tests.fakes.slack import (
 BOT_TOKEN = "xoxb-folio-test-token"
 APP_TOKEN = "xapp-folio-test-token"
 SECRET = "folio-test-signing-secret"
-DOCS_CHANNEL = "C0DOCS"
+DOCS_CHANNEL = DOCS_CHANNEL_ID
 WAIT_S = 30.0
 
 
@@ -304,7 +305,6 @@ def _any_of(names: list[str], *wanted: str) -> bool | None:
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIterator[Bot]:
     """Open services, build the app, run a worker, and serve over ``mode``."""
-    fake.add_channel(DOCS_CHANNEL, "docs")
     async with open_services(settings) as services, aiohttp.ClientSession() as session:
         client = slack_client(settings, session)
         metrics, inflight = Metrics(), InFlight()

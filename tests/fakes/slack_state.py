@@ -23,6 +23,7 @@ from tests.fakes.slack_payloads import (
     BOT_USER_ID,
     CHANNEL_ID,
     DM_CHANNEL_ID,
+    DOCS_CHANNEL_ID,
     TEAM_DOMAIN,
     TEAM_ID,
     USER_ID,
@@ -96,10 +97,11 @@ class SlackState:
         self.port = 0
         self.changed = asyncio.Event()
         self.add_user(bot_user_id, name="folio", is_bot=True)
-        # The workspace every test starts in: alice (who set it up, so an admin), #general
-        # and alice's DM with folio. Anyone and anything else a test registers itself.
+        # The workspace every test starts in: alice (who set it up, so an admin), #general,
+        # #docs and alice's DM with folio. Anyone and anything else a test registers itself.
         self.add_user(USER_ID, name="alice", is_admin=True)
         self.add_channel(CHANNEL_ID, "general")
+        self.add_channel(DOCS_CHANNEL_ID, "docs")
         self.add_channel(DM_CHANNEL_ID, is_im=True, user=USER_ID)
 
     @property
