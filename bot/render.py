@@ -174,6 +174,19 @@ def documents_message(docs: Sequence[Document]) -> RenderedMessage:
     )
 
 
+def which_document_message(ref: str, candidates: Sequence[object]) -> RenderedMessage:
+    """Several documents match ``ref``: list them with their ids; nothing was removed."""
+    docs = [doc for doc in candidates if isinstance(doc, Document)]
+    lines = [f"{document_line(doc)} · id `{doc.id}`" for doc in docs]
+    title = (
+        f"{len(docs)} documents match “{mrkdwn_safe(clip(ref, 80))}”, so folio removed none. "
+        "Run `/folio forget ID` with the id of the one to remove:"
+    )
+    budget = MESSAGE_TEXT_BUDGET - len(title)
+    blocks = [section(title), *line_sections(lines, max_blocks=MAX_BLOCKS - 1, max_chars=budget)]
+    return RenderedMessage(text=f"{len(docs)} documents match; say which by its id", blocks=blocks)
+
+
 HELP_TEXT = """*folio* answers questions about the documents your team shares, with sources.
 • `/folio ask QUESTION` — answer from the indexed documents (or @mention folio, or DM it)
 • `/folio search QUERY` — the best matching pages, without an answer model

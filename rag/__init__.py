@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rag.cli import Command, run_cli
     from rag.db import EventLog
     from rag.errors import (
+        AmbiguousDocument,
         ChatError,
         ConfigError,
         ConverterMissing,
@@ -120,6 +121,7 @@ _EXPORTS = {
     "ConverterMissing": "rag.errors",
     "CorruptDocument": "rag.errors",
     "DocumentError": "rag.errors",
+    "AmbiguousDocument": "rag.errors",
     "DocumentNotFound": "rag.errors",
     "DownloadError": "rag.errors",
     "DownloadUnavailable": "rag.errors",
@@ -184,6 +186,7 @@ __all__ = [
     "CorruptDocument",
     "Document",
     "DocumentError",
+    "AmbiguousDocument",
     "DocumentNotFound",
     "DownloadError",
     "DownloadUnavailable",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from rag.answer._retrieve import Retriever
 from rag.db import Catalog
-from rag.errors import DocumentNotFound, NotAllowed
+from rag.errors import AmbiguousDocument, DocumentNotFound, NotAllowed
 from rag.ingest._ingestor import Ingestor, Progress
 from rag.types import Audience, Document, IngestResult, PageHit, Scope
 
@@ -84,11 +84,10 @@ class Library:
 
         Allowed to whoever shared it, to FOLIO_ADMIN_USERS, and to those ``is_admin`` says
         are workspace admins (asked only when the first two do not settle it).
-        DocumentNotFound or NotAllowed otherwise.
+        DocumentNotFound or NotAllowed otherwise; AmbiguousDocument when ``ref`` names
+        several documents (none is picked: the person names one by its id).
         """
-        document = await self._catalog.find_visible(audience, ref)
-        if document is None:
-            raise DocumentNotFound()
+        document = await self._one(audience, ref)
         allowed = document.uploader_id == user_id or user_id in self._admins
         if not allowed and not await is_admin(user_id):
             raise NotAllowed(
@@ -98,6 +97,17 @@ class Library:
         await self._ingestor.forget(document.id)
         logger.info("document %s forgotten by %s", document.id, user_id)
         return document
+
+    async def _one(self, audience: Audience, ref: str) -> Document:
+        matches = await self._catalog.matching_visible(audience, ref)
+        exact = [document for document in matches if document.id == ref.strip()]
+        if exact:
+            return exact[0]
+        if not matches:
+            raise DocumentNotFound()
+        if len(matches) > 1:
+            raise AmbiguousDocument(tuple(matches), detail=f"{len(matches)} documents match")
+        return matches[0]
 
     async def forget_slack_file(self, team_id: str, slack_file_id: str) -> int:
         """Remove every document made from a Slack file (it was deleted); how many."""

@@ -272,7 +272,11 @@ def _wire(
 def _use_cases(services: Services) -> Folio:
     """The use cases over ``services``' components, each given only what it uses."""
     settings = services.settings
-    channels = Channels(store=services.channels, always_indexed=settings.index_channels)
+    channels = Channels(
+        store=services.channels,
+        always_indexed=settings.index_channels,
+        admins=settings.admin_users,
+    )
     return Folio(
         questions=Questions(
             answerer=services.answerer,

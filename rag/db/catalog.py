@@ -120,15 +120,22 @@ class Catalog:
             rows = (await session.scalars(query)).all()
         return [_document(row) for row in rows]
 
-    @translated("finding a document")
     async def find_visible(self, audience: Audience, ref: str) -> Document | None:
         """A visible document by id, id prefix (6+ chars) or exact file name (any case).
 
         An exact id wins; otherwise, when several match, the most recent one.
         """
+        matches = await self.matching_visible(audience, ref)
+        exact = [document for document in matches if document.id == ref.strip()]
+        chosen = exact or matches
+        return chosen[0] if chosen else None
+
+    @translated("finding a document")
+    async def matching_visible(self, audience: Audience, ref: str) -> list[Document]:
+        """Visible documents ``ref`` names (id, id prefix of 6+ chars, file name), newest first."""
         ref = ref.strip()
         if not ref:
-            return None
+            return []
         matches = [DocumentRow.id == ref, func.lower(DocumentRow.file_name) == ref.lower()]
         if len(ref) >= MIN_ID_PREFIX:
             matches.append(DocumentRow.id.startswith(ref.lower(), autoescape=True))
@@ -139,10 +146,7 @@ class Catalog:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        if not rows:
-            return None
-        chosen = next((row for row in rows if row.id == ref), rows[0])
-        return _document(chosen)
+        return [_document(row) for row in rows]
 
     @translated("finding documents by Slack file")
     async def by_slack_file(self, team_id: str, slack_file_id: str) -> list[Document]:

@@ -24,6 +24,7 @@ PARTNERS = "C0PARTNERS"  # shared with another organisation over Slack Connect
 OTHER_TEAM = "T0ACME"
 OUTSIDER = "U0ACMEBOB"  # a member of that other organisation
 GUEST = "U0GUEST"
+BOB = "U0BOB"
 CAFETERIA = ["The cafeteria opens at nine and serves tomato soup on Fridays."]
 CONTRACT = ["The partner contract renews in April for 3 years at a fixed tomato soup budget."]
 
@@ -147,3 +148,47 @@ async def test_another_organisations_member_in_a_shared_channel_is_served_by_the
             select(SlackEventRow.team_id).where(SlackEventRow.event_id == body["event_id"])
         )
     assert recorded == bot.fake.team_id
+
+
+async def test_a_non_admins_index_off_and_followups_off_are_refused_privately_saying_who_can(
+    http_bot: Bot,
+):
+    bot = http_bot
+    bot.fake.add_channel("C0NEW", "new")
+    bot.fake.add_user(BOB, name="bob")
+    await bot.command("index here", channel="C0NEW")  # alice is an admin
+    await bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
+
+    index_off = await _private_note(bot, "index off", user=BOB, channel="C0NEW")
+    followups_off = await _private_note(bot, "followups off", user=BOB, channel="C0NEW")
+    await _index(bot, "cafeteria.pdf", CAFETERIA, channel="C0NEW")
+
+    assert "Only workspace admins and owners can turn indexing" in index_off
+    assert "Only workspace admins and owners can turn follow-ups" in followups_off
+    assert await bot.services.folio.channels.indexing(bot.fake.team_id, "C0NEW") == "on"
+    assert await bot.services.folio.channels.followups(bot.fake.team_id, "C0NEW") is True
+    assert all(c.params["user"] == BOB for c in bot.fake.calls("chat.postEphemeral")[1:])
+
+
+async def test_forget_by_a_name_two_documents_share_lists_both_and_removes_neither(
+    http_bot: Bot,
+):
+    bot = http_bot
+    await bot.command("index here", channel=CHANNEL_ID)
+    await bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
+    await _index(bot, "notes.pdf", CAFETERIA)
+    await _index(bot, "notes.pdf", CONTRACT, channel=CHANNEL_ID)
+    here = Audience(bot.fake.team_id, CHANNEL_ID)
+    public, own = sorted(
+        await bot.services.catalog.visible(here), key=lambda d: d.scope.channel_id != DOCS_CHANNEL
+    )
+
+    choice = await _private_note(bot, "forget notes.pdf", user=USER_ID, channel=CHANNEL_ID)
+    kept = await bot.services.catalog.visible(here)
+    removed = await _private_note(bot, f"forget {public.id}", user=USER_ID, channel=CHANNEL_ID)
+
+    assert "2 documents match" in choice and "removed none" in choice
+    assert public.id in choice and own.id in choice
+    assert len(kept) == 2
+    assert f"Removed notes.pdf (shared in <#{DOCS_CHANNEL}>)" in removed
+    assert [d.id for d in await bot.services.catalog.visible(here)] == [own.id]
