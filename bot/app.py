@@ -29,6 +29,7 @@ from rag import (
     EventLog,
     Folio,
     Library,
+    PrivacyWatch,
     Questions,
     Settings,
 )
@@ -45,6 +46,7 @@ class Parts:
     commands: Commands
     questions: Questions
     audiences: Audiences
+    privacy: PrivacyWatch
     library: Library
     channels: Channels
     events: EventLog
@@ -100,6 +102,7 @@ def build_parts(
         ),
         questions=folio.questions,
         audiences=audiences,
+        privacy=PrivacyWatch(library=folio.library, audiences=audiences),
         library=folio.library,
         channels=folio.channels,
         events=folio.events,

@@ -27,11 +27,21 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_parts
+from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
-from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
+from rag import (
+    Audiences,
+    ConfigError,
+    Folio,
+    JobRunner,
+    PrivacyWatch,
+    Settings,
+    open_folio,
+    run_cli,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +95,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 inflight=inflight,
             )
             worker = None
+            watch = asyncio.create_task(_privacy_watch(folio, client).run_forever(stop))
             if settings.embedded_index:
                 runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
@@ -99,6 +110,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
+                await watch
     return 0
 
 
@@ -164,6 +176,12 @@ def _job_runner(
     return JobRunner(
         queue=folio.jobs, handler=parts.indexer, worker_id=worker_id(), events=folio.events
     )
+
+
+def _privacy_watch(folio: Folio, client: AsyncWebClient) -> PrivacyWatch:
+    """Re-checks every channel holding documents on a timer (events can be missed)."""
+    audiences = Audiences(directory=SlackGateway(client=client))
+    return PrivacyWatch(library=folio.library, audiences=audiences)
 
 
 @contextlib.contextmanager

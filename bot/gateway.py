@@ -152,6 +152,8 @@ class SlackGateway:
                 or info.get("is_shared")
             ),
             archived=bool(info.get("is_archived")),
+            # DMs carry no is_member; folio is in every DM it receives.
+            member=bool(info.get("is_member", True)),
         )
 
     async def member_facts(self, user_id: str) -> MemberFacts:

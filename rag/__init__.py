@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rag._library import Library
     from rag._llm import VisionModel
     from rag._overview import Overview
+    from rag._privacy import PrivacyWatch
     from rag._services import Folio, Services, open_folio, open_services
     from rag._units import byte_size
     from rag.answer._answerer import Answerer
@@ -94,6 +95,7 @@ _EXPORTS = {
     "Channels": "rag._channels",
     "Audiences": "rag._audiences",
     "Directory": "rag._audiences",
+    "PrivacyWatch": "rag._privacy",
     "Overview": "rag._overview",
     "Job": "rag._jobs",
     "JobHandler": "rag._jobs",
@@ -177,6 +179,7 @@ __all__ = [
     "ChannelFacts",
     "Directory",
     "MemberFacts",
+    "PrivacyWatch",
     "Channels",
     "ChatError",
     "Citation",

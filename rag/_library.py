@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from rag.answer._retrieve import Retriever
 from rag.db import Catalog
 from rag.errors import AmbiguousDocument, DocumentNotFound, NotAllowed
+from rag.index import VectorIndex
 from rag.ingest._ingestor import Ingestor, Progress
-from rag.types import Audience, Document, IngestResult, PageHit, Scope
+from rag.types import Audience, ChannelFacts, Document, IngestResult, PageHit, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,11 @@ class Library:
         catalog: Catalog,
         ingestor: Ingestor,
         retriever: Retriever,
+        index: VectorIndex,
         admins: Sequence[str] = (),
     ) -> None:
         self._catalog = catalog
+        self._index = index
         self._ingestor = ingestor
         self._retriever = retriever
         self._admins = frozenset(admins)
@@ -108,6 +111,29 @@ class Library:
         if len(matches) > 1:
             raise AmbiguousDocument(tuple(matches), detail=f"{len(matches)} documents match")
         return matches[0]
+
+    async def follow_channel(self, team_id: str, channel_id: str, facts: ChannelFacts) -> int:
+        """Make a channel's documents as visible as the channel now is; how many changed.
+
+        The index goes first, so a channel that just became confined stops lending its
+        documents to other channels before the listings say so.
+        """
+        private = facts.confined
+        await self._index.set_channel_visibility(team_id, channel_id, private)
+        changed = await self._catalog.set_channel_private(team_id, channel_id, private)
+        if changed:
+            logger.info(
+                "channel %s/%s is now %s: %d documents follow",
+                team_id,
+                channel_id,
+                "confined" if private else "public",
+                changed,
+            )
+        return changed
+
+    async def channels(self) -> list[tuple[str, str]]:
+        """Every (team, channel) that holds documents."""
+        return await self._catalog.channels()
 
     async def forget_slack_file(self, team_id: str, slack_file_id: str) -> int:
         """Remove every document made from a Slack file (it was deleted); how many."""

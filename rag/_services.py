@@ -288,6 +288,7 @@ def _use_cases(services: Services) -> Folio:
             catalog=services.catalog,
             ingestor=services.ingestor,
             retriever=services.retriever,
+            index=services.index,
             admins=settings.admin_users,
         ),
         channels=channels,

@@ -80,17 +80,20 @@ class Audience:
 class ChannelFacts:
     """What Slack says about a channel that decides who may read what is shared there.
 
-    ``external``: shared with another organisation (Slack Connect), or about to be.
+    ``external``: shared with another organisation (Slack Connect), or about to be;
+    ``member``: folio is in the channel (it was not removed).
     """
 
     private: bool
     external: bool = False
     archived: bool = False
+    member: bool = True
 
     @property
     def confined(self) -> bool:
-        """Documents shared here stay this channel's own (private or shared outside)."""
-        return self.private or self.external
+        """Documents shared here stay this channel's own: only a public, unshared, live
+        channel folio is in lends them to the whole workspace."""
+        return self.private or self.external or self.archived or not self.member
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -169,6 +169,28 @@ class Catalog:
         if deleted:
             logger.info("deleted document %s", document_id)
         return deleted
+
+    @translated("changing a channel's visibility")
+    async def set_channel_private(self, team_id: str, channel_id: str, private: bool) -> int:
+        """Mark the documents of one channel private to it (or public); how many changed."""
+        statement = (
+            update(DocumentRow)
+            .where(
+                DocumentRow.team_id == team_id,
+                DocumentRow.channel_id == channel_id,
+                DocumentRow.channel_private != private,
+            )
+            .values(channel_private=private)
+        )
+        async with self._sessions() as session, session.begin():
+            return rowcount(await session.execute(statement))
+
+    @translated("listing channels")
+    async def channels(self) -> list[tuple[str, str]]:
+        """Every (team, channel) that holds documents."""
+        query = select(DocumentRow.team_id, DocumentRow.channel_id).distinct()
+        async with self._sessions() as session:
+            return [(team, channel) for team, channel in (await session.execute(query)).all()]
 
     @translated("counting documents")
     async def counts(self, team_id: str | None = None) -> tuple[int, int]:

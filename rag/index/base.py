@@ -194,6 +194,10 @@ class VectorIndex(Protocol):
         """Points the audience may see, fused by RRF, best first."""
         ...
 
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Make every point of one channel's documents private to it, or public again."""
+        ...
+
     async def delete_document(self, document_id: str) -> None:
         """Remove every point of one document."""
         ...

@@ -41,7 +41,16 @@ from rag.index.base import (
     dims_mismatch,
     hit_from_payload,
 )
-from rag.index.filters import AllOf, AnyOf, Match, count_filter, document_filter, permission_filter
+from rag.index.filters import (
+    AllOf,
+    AnyOf,
+    Match,
+    channel_filter,
+    count_filter,
+    document_filter,
+    permission_filter,
+    visibility_payload,
+)
 from rag.types import Hit, SparseVector
 
 if TYPE_CHECKING:
@@ -125,6 +134,14 @@ class EdgeIndex(VectorIndex):
         )
         scored = await self._call(lambda shard: shard.query(request))
         return [hit_from_payload(str(point.id), point.score, point.payload) for point in scored]
+
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Rewrite the visibility payload of one channel's points, then flush."""
+        selection = _edge_filter(channel_filter(team_id, channel_id))
+        payload = visibility_payload(channel_id, private)
+        operation = qe.UpdateOperation.set_payload_by_filter(selection, payload)
+        await self._write(lambda: (operation, 0))
+        await self._write(None)
 
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document, then flush."""

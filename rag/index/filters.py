@@ -54,6 +54,16 @@ def permission_filter(audience: Audience) -> AllOf:
     )
 
 
+def channel_filter(team_id: str, channel_id: str) -> AllOf:
+    """Every point of the documents shared in one channel."""
+    return AllOf((Match("team_id", team_id), Match("channel_id", channel_id)))
+
+
+def visibility_payload(channel_id: str, private: bool) -> dict[str, object]:
+    """The payload fields that carry a point's visibility (see ``permission_filter``)."""
+    return {"channel_private": private, "visible_in": channel_id if private else PUBLIC}
+
+
 def document_filter(document_id: str) -> AllOf:
     """Every point of one document."""
     return AllOf((Match("document_id", document_id),))

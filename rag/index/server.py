@@ -30,7 +30,16 @@ from rag.index.base import (
     dims_mismatch,
     hit_from_payload,
 )
-from rag.index.filters import AllOf, AnyOf, Match, count_filter, document_filter, permission_filter
+from rag.index.filters import (
+    AllOf,
+    AnyOf,
+    Match,
+    channel_filter,
+    count_filter,
+    document_filter,
+    permission_filter,
+    visibility_payload,
+)
 from rag.types import Hit, SparseVector
 
 logger = logging.getLogger(__name__)
@@ -99,6 +108,18 @@ class ServerIndex(VectorIndex):
         except _CLIENT_ERRORS as exc:
             raise self._unavailable("query", exc) from exc
         return [hit_from_payload(str(p.id), p.score, p.payload) for p in response.points]
+
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Rewrite the visibility payload of one channel's points and wait for it."""
+        try:
+            await self._client.set_payload(
+                self._collection,
+                payload=visibility_payload(channel_id, private),
+                points=_filter(channel_filter(team_id, channel_id)),
+                wait=True,
+            )
+        except _CLIENT_ERRORS as exc:
+            raise self._unavailable("set payload", exc) from exc
 
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document and wait for it."""

@@ -26,7 +26,7 @@ from PIL import Image
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import build_app, build_parts
+from bot.app import Parts, build_app, build_parts
 from bot.cli import slack_client
 from bot.metrics import Metrics
 from bot.replies import WORKING
@@ -136,6 +136,7 @@ class Bot:
     mode: str
     http: TestClient[Any, Any] | None = None
     statuses: list[int] = field(default_factory=list)
+    parts: Parts | None = None  # the worker's parts (its own Slack directory cache)
 
     # sending ------------------------------------------------------------------------
 
@@ -314,6 +315,7 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
         )
         bot = Bot(fake, settings, services, app, metrics, inflight, mode)
         parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
+        bot.parts = parts
         runner = JobRunner(
             queue=folio.jobs, handler=parts.indexer, worker_id="test-worker", poll_s=0.05
         )

@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from rag.db.models import SlackEventRow
 from rag.types import Audience
-from tests.bot.harness import DOCS_CHANNEL, Bot, pdf_bytes, text_of
+from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
 from tests.fakes.slack import (
     CHANNEL_ID,
     USER_ID,
     app_home_opened_event,
     app_mention_event,
     event_callback,
+    message_event,
 )
 
 pytestmark = pytest.mark.e2e
@@ -192,3 +193,98 @@ async def test_forget_by_a_name_two_documents_share_lists_both_and_removes_neith
     assert len(kept) == 2
     assert f"Removed notes.pdf (shared in <#{DOCS_CHANNEL}>)" in removed
     assert [d.id for d in await bot.services.catalog.visible(here)] == [own.id]
+
+
+ROADMAP = ["The secret roadmap plans a lighthouse launch in Lisbon next spring."]
+TEAM_ROOM = "C0TEAMROOM"
+
+
+def _made_private(bot: Bot) -> None:
+    bot.fake.channels[TEAM_ROOM].update(is_private=True, is_channel=False, is_group=True)
+
+
+def _shared_outside(bot: Bot) -> None:
+    bot.fake.channels[TEAM_ROOM].update(is_shared=True, is_ext_shared=True)
+
+
+def _archived(bot: Bot) -> None:
+    bot.fake.channels[TEAM_ROOM]["is_archived"] = True
+
+
+def _folio_removed(bot: Bot) -> None:
+    bot.fake.channels[TEAM_ROOM]["is_member"] = False
+
+
+CHANGES = {
+    "made private": (
+        _made_private,
+        message_event(
+            "made this channel *private*.",
+            channel=TEAM_ROOM,
+            channel_type="group",
+            subtype="channel_convert_to_private",
+        ),
+    ),
+    "shared outside": (
+        _shared_outside,
+        {"type": "channel_shared", "connected_team_id": OTHER_TEAM, "channel": TEAM_ROOM},
+    ),
+    "archived": (_archived, {"type": "channel_archive", "channel": TEAM_ROOM, "user": USER_ID}),
+    "folio removed": (
+        _folio_removed,
+        {"type": "channel_left", "channel": TEAM_ROOM, "actor_id": USER_ID},
+    ),
+}
+
+
+async def _roadmap_in_the_team_room(bot: Bot) -> None:
+    bot.fake.add_channel(TEAM_ROOM, "team-room")
+    await bot.command("index here", channel=TEAM_ROOM)
+    await bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
+    await _index(bot, "roadmap.pdf", ROADMAP, channel=TEAM_ROOM)
+
+
+async def _public_elsewhere(bot: Bot) -> bool:
+    visible = await bot.services.catalog.visible(Audience(bot.fake.team_id, CHANNEL_ID))
+    return any(d.file_name == "roadmap.pdf" for d in visible)
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_a_channel_that_stops_being_public_stops_answering_elsewhere_within_one_event(
+    http_bot: Bot, change: str
+):
+    bot = http_bot
+    await _roadmap_in_the_team_room(bot)
+    before = await _mention(bot, "where is the lighthouse launch?")
+    mutate, event = CHANGES[change]
+
+    mutate(bot)
+    await bot.event(dict(event))
+    await eventually(lambda: _public_elsewhere(bot), empty=True, timeout=10)
+    after = await _mention(bot, "where is the lighthouse launch?")
+
+    assert "roadmap.pdf" in text_of(bot.answers(CHANNEL_ID, before["ts"])[0])
+    assert "roadmap.pdf" not in text_of(bot.answers(CHANNEL_ID, after["ts"])[0])
+    assert not any(n.startswith("roadmap") for n in _uploaded_names(bot, CHANNEL_ID)[1:])
+    search = await bot.services.retriever.search(
+        "lighthouse launch", audience=Audience(bot.fake.team_id, CHANNEL_ID)
+    )
+    assert all(page.file_name != "roadmap.pdf" for page in search)
+
+
+async def test_a_missed_privacy_event_is_caught_by_one_recheck(http_bot: Bot):
+    bot = http_bot
+    await _roadmap_in_the_team_room(bot)
+    assert bot.parts is not None
+    unchanged = await bot.parts.privacy.recheck()
+    _made_private(bot)  # and Slack's event never arrives
+
+    changed = await bot.parts.privacy.recheck()
+    asked = await _mention(bot, "where is the lighthouse launch?")
+
+    assert unchanged == 0 and changed == 1
+    assert not await _public_elsewhere(bot)
+    assert "roadmap.pdf" not in text_of(bot.answers(CHANNEL_ID, asked["ts"])[0])
+    inside = Audience(bot.fake.team_id, TEAM_ROOM)
+    [page] = await bot.services.retriever.search("lighthouse launch", audience=inside, limit=1)
+    assert page.file_name == "roadmap.pdf"
