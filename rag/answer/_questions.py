@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from rag._images import question_picture
 from rag.answer._answerer import Answerer
 from rag.answer._pages import PageBatch, PageRenderer
 from rag.db import AnswerLog, ChannelSettingsStore
@@ -54,6 +55,8 @@ class Questions:
     async def ask(self, question: Question) -> Answered:
         """Answer, record and illustrate one question; ModelError when the model fails."""
         audience = question.audience
+        for image in question.images:
+            question_picture(image.data, image.name)
         history: list[Turn] = []
         if question.follow_up and question.thread is not None:
             history = await self._log.history(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -288,3 +289,45 @@ async def test_a_missed_privacy_event_is_caught_by_one_recheck(http_bot: Bot):
     inside = Audience(bot.fake.team_id, TEAM_ROOM)
     [page] = await bot.services.retriever.search("lighthouse launch", audience=inside, limit=1)
     assert page.file_name == "roadmap.pdf"
+
+
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n"
+    b"newpath 0 0 moveto 100 100 lineto stroke\nshowpage\n%%EOF\n"
+)
+_SPAWNS = ("subprocess.Popen", "os.posix_spawn", "os.fork", "os.exec", "os.system")
+_spawned: list[str] | None = None
+
+
+def _record_spawn(event: str, args: object) -> None:
+    if _spawned is not None and event in _SPAWNS:
+        _spawned.append(event)
+
+
+sys.addaudithook(_record_spawn)
+
+
+async def test_an_eps_named_png_attached_to_a_question_is_refused_without_starting_a_process(
+    http_bot: Bot,
+):
+    global _spawned
+    bot = http_bot
+    await _index(bot, "cafeteria.pdf", CAFETERIA)
+    image = bot.fake.add_file("FEPS1", "chart.png", EPS, "image/png")
+    mention = app_mention_event("what does this chart show?", files=[image])
+
+    _spawned = []
+    try:
+        await bot.event(mention)
+        reply = await bot.fake.wait_for(
+            "chat.postMessage", lambda c: c.params.get("thread_ts") == mention["ts"]
+        )
+        await bot.inflight.idle(10)
+        spawned = list(_spawned)
+    finally:
+        _spawned = None
+
+    assert "chart.png is not a PNG, JPEG, WebP or GIF picture" in text_of(reply)
+    assert spawned == []
+    assert bot.answers(CHANNEL_ID, mention["ts"]) == []
+    assert any("FEPS1" in d.path for d in bot.fake.downloads)
