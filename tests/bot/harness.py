@@ -52,6 +52,7 @@ from tests.fakes.slack import (
 BOT_TOKEN = "xoxb-folio-test-token"
 APP_TOKEN = "xapp-folio-test-token"
 SECRET = "folio-test-signing-secret"
+METRICS_TOKEN = "folio-test-metrics-token"
 DOCS_CHANNEL = DOCS_CHANNEL_ID
 WAIT_S = 30.0
 
@@ -116,6 +117,7 @@ def bot_settings(
         "SLACK_SIGNING_SECRET": SECRET,
         "FOLIO_INDEX_CHANNELS": DOCS_CHANNEL,
         "FOLIO_PARSE_TIMEOUT_S": "60",
+        "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
         **extra,
     }
     if socket:
@@ -333,7 +335,9 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
 @contextlib.asynccontextmanager
 async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> AsyncIterator[None]:
     if mode == "http":
-        async with TestClient(TestServer(web_app(app, metrics=metrics))) as http:
+        token = bot.settings.metrics_token
+        public = web_app(app, metrics=metrics, metrics_token=token.value if token else None)
+        async with TestClient(TestServer(public)) as http:
             bot.http = http
             yield
         return

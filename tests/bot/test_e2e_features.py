@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.types import Audience
-from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
+from tests.bot.harness import DOCS_CHANNEL, METRICS_TOKEN, Bot, eventually, pdf_bytes, text_of
 from tests.fakes.slack import (
     BOT_USER_ID,
     CHANNEL_ID,
@@ -231,7 +231,9 @@ async def test_health_and_metrics_endpoints(http_bot: Bot):
     assert http_bot.http is not None
 
     health = await http_bot.http.get("/healthz")
-    metrics = await http_bot.http.get("/metrics")
+    metrics = await http_bot.http.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     text = await metrics.text()
 
     assert health.status == 200 and (await health.json()) == {"ok": True}

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from rag.db.models import SlackEventRow
 from rag.types import Audience
-from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
+from tests.bot.harness import (
+    DOCS_CHANNEL,
+    METRICS_TOKEN,
+    Bot,
+    bot_settings,
+    eventually,
+    pdf_bytes,
+    running_bot,
+    text_of,
+)
 from tests.fakes.slack import (
     CHANNEL_ID,
     USER_ID,
+    FakeSlack,
     app_home_opened_event,
     app_mention_event,
     event_callback,
@@ -331,3 +342,32 @@ async def test_an_eps_named_png_attached_to_a_question_is_refused_without_starti
     assert spawned == []
     assert bot.answers(CHANNEL_ID, mention["ts"]) == []
     assert any("FEPS1" in d.path for d in bot.fake.downloads)
+
+
+async def test_metrics_need_the_bearer_token_on_the_public_port_and_are_absent_without_one(
+    http_bot: Bot,
+):
+    assert http_bot.http is not None
+    anonymous = await http_bot.http.get("/metrics")
+    wrong = await http_bot.http.get("/metrics", headers={"Authorization": "Bearer guess"})
+    right = await http_bot.http.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    health = await http_bot.http.get("/healthz")
+
+    assert anonymous.status == 401 and wrong.status == 401
+    assert "folio_" not in await anonymous.text()
+    assert right.status == 200 and "folio_events_received_total" in await right.text()
+    assert health.status == 200 and await health.json() == {"ok": True}
+
+
+async def test_without_a_metrics_token_the_public_port_serves_no_metrics(
+    fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+):
+    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, FOLIO_METRICS_TOKEN="")
+    async with running_bot(settings, fake_slack, "http") as bot:
+        assert bot.http is not None
+        response = await bot.http.get("/metrics", headers={"Authorization": "Bearer "})
+
+    assert settings.metrics_token is None
+    assert response.status == 404
