@@ -6,13 +6,32 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    UnaryExpression,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for, rowcount
-from rag.db.models import DocumentFileRow, DocumentRow, GenerationDocumentRow, PageRow
+from rag.db.models import (
+    AnswerRow,
+    CaptionRow,
+    DocumentFileRow,
+    DocumentRow,
+    GenerationDocumentRow,
+    IngestionJobRow,
+    PageRow,
+)
 from rag.errors import DuplicateDocument, StoreError
 from rag.types import Audience, Document, DocumentKind, PageInfo, Scope
 
@@ -162,8 +181,23 @@ class Catalog:
 
     @translated("deleting a document")
     async def delete(self, document_id: str) -> bool:
-        """Delete a document with its pages and bytes; False when there was none."""
+        """Delete a document and every stored copy of its text; False when there was none.
+
+        With the row go its pages and bytes (cascade), its figures' captions, its
+        ingestion jobs (file name, summary, error) and the answers that cited it: their
+        text quotes it, and follow-ups would feed it back to the model as thread memory.
+        """
+        quoted = cast_(AnswerRow.citations, Text).contains(document_id, autoescape=True)
         async with self._sessions() as session, session.begin():
+            await session.execute(delete(AnswerRow).where(quoted))
+            await session.execute(
+                delete(CaptionRow).where(
+                    CaptionRow.image_hash.startswith(f"{document_id}:", autoescape=True)
+                )
+            )
+            await session.execute(
+                delete(IngestionJobRow).where(IngestionJobRow.document_id == document_id)
+            )
             result = await session.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
         deleted = rowcount(result) > 0
         if deleted:

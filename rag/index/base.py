@@ -202,6 +202,10 @@ class VectorIndex(Protocol):
         """Remove every point of one document."""
         ...
 
+    async def compact(self) -> None:
+        """Rewrite storage so deleted points (their text too) are gone from disk."""
+        ...
+
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact number of points, optionally of one document and/or one team."""
         ...

@@ -152,6 +152,16 @@ class EdgeIndex(VectorIndex):
         await self._write(lambda: (operation, self._shard_now().count(counted)))
         await self._write(None)
 
+    async def compact(self) -> None:
+        """Vacuum deleted points out of the segment files: an optimize in a child process.
+
+        A run already going copied the shard before the latest deletes, so it is followed
+        by a fresh one.
+        """
+        if self._optimizing is not None:
+            await self.optimize()
+        await self.optimize()
+
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""
         selection = count_filter(document_id=document_id, team_id=team_id)

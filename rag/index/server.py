@@ -129,6 +129,9 @@ class ServerIndex(VectorIndex):
         except _CLIENT_ERRORS as exc:
             raise self._unavailable("delete", exc) from exc
 
+    async def compact(self) -> None:
+        """Nothing to do: the Qdrant server vacuums deleted points by itself."""
+
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""
         selection = count_filter(document_id=document_id, team_id=team_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rag.db.models import SlackEventRow
+from rag.db.models import Base, SlackEventRow
 from rag.types import Audience
 from tests.bot.harness import (
     DOCS_CHANNEL,
@@ -371,3 +371,46 @@ async def test_without_a_metrics_token_the_public_port_serves_no_metrics(
 
     assert settings.metrics_token is None
     assert response.status == 404
+
+
+SENTENCE = "Zebra quokka marmalade settles the Halvorsen dispute on Tuesday."
+
+
+async def _rows_mentioning(bot: Bot, text: str) -> list[str]:
+    found = []
+    async with bot.services.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in (await connection.execute(table.select())).all():
+                if any(text in str(value) for value in row):
+                    found.append(table.name)
+    return found
+
+
+def _files_mentioning(root: Path, text: str) -> list[Path]:
+    needle = text.encode()
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_or_the_edge_files(
+    http_bot: Bot,
+):
+    bot = http_bot
+    await _index(bot, "dispute.pdf", [SENTENCE])
+    asked = await _mention(bot, "who settles the Halvorsen dispute?")
+    assert SENTENCE in text_of(bot.answers(CHANNEL_ID, asked["ts"])[0])
+    edge = bot.settings.qdrant_path
+    before_rows = await _rows_mentioning(bot, SENTENCE)
+    before_names = await _rows_mentioning(bot, "dispute.pdf")
+    before_files = _files_mentioning(edge, SENTENCE)
+
+    removed = await _private_note(bot, "forget dispute.pdf", user=USER_ID, channel=CHANNEL_ID)
+    await bot.services.ingestor.compacted()
+
+    assert "Removed dispute.pdf" in removed
+    assert {"pages", "answers"} <= set(before_rows)
+    assert {"documents", "ingestion_jobs"} <= set(before_names)
+    assert before_files, "the sentence was never on disk: the test would prove nothing"
+    assert await _rows_mentioning(bot, SENTENCE) == []
+    assert await _rows_mentioning(bot, "dispute.pdf") == []
+    assert _files_mentioning(edge, SENTENCE) == []
+    assert await bot.services.answers.history(bot.fake.team_id, CHANNEL_ID, asked["ts"]) == []

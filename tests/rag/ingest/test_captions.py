@@ -73,8 +73,8 @@ async def test_a_cached_caption_costs_no_request(
     images = [figure("Revenue", "navy"), figure("Stores", "green")]
     contexts = ["Figure 1 revenue", "Figure 2 stores"]
 
-    first = await captioner(captioner_parts).caption(images, contexts)
-    second = await captioner(captioner_parts).caption(images, contexts)
+    first = await captioner(captioner_parts).caption(images, contexts, owner="doc")
+    second = await captioner(captioner_parts).caption(images, contexts, owner="doc")
 
     assert first == ["caption of Figure 1 revenue", "caption of Figure 2 stores"]
     assert second == first
@@ -91,7 +91,7 @@ async def test_new_captions_are_capped_per_document_and_cached_ones_are_free(
     _, store = captioner_parts
     store.captions[(image_hash(images[0]), MODEL)] = "cached caption"
 
-    captions = await captioner(captioner_parts, cap=2).caption(images, contexts)
+    captions = await captioner(captioner_parts, cap=2).caption(images, contexts, owner="doc")
 
     assert captions == [
         "cached caption",
@@ -108,7 +108,9 @@ async def test_identical_figures_share_one_request(
 ) -> None:
     logo = figure("ACME", "red")
 
-    captions = await captioner(captioner_parts).caption([logo, logo, logo], ["a", "b", "c"])
+    captions = await captioner(captioner_parts).caption(
+        [logo, logo, logo], ["a", "b", "c"], owner="doc"
+    )
 
     assert captions == ["caption of a"] * 3
     assert len(fake_openai.requests) == 1
@@ -119,7 +121,9 @@ async def test_a_failing_figure_does_not_sink_the_document(
 ) -> None:
     images = [figure("One", "navy"), figure("Two", "green"), b"not an image at all"]
 
-    captions = await captioner(captioner_parts).caption(images, ["fine", "broken", "unreadable"])
+    captions = await captioner(captioner_parts).caption(
+        images, ["fine", "broken", "unreadable"], owner="doc"
+    )
 
     assert captions == ["caption of fine", None, None]
     assert len(fake_openai.requests) == 2  # the unreadable bytes never left the machine
@@ -133,7 +137,7 @@ async def test_captions_are_cached_per_model_name(
     _, store = captioner_parts
     store.captions[(image_hash(image), "an-older-model")] = "old caption"
 
-    captions = await captioner(captioner_parts).caption([image], ["ctx"])
+    captions = await captioner(captioner_parts).caption([image], ["ctx"], owner="doc")
 
     assert captions == ["caption of ctx"]
     assert len(fake_openai.requests) == 1
