@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 # Shorter id prefixes would match too many documents to mean one.
 MIN_ID_PREFIX = 6
+FORGOTTEN = "(a forgotten document)"  # what a job row names once its document is forgotten
 
 
 class Catalog:
@@ -184,7 +185,7 @@ class Catalog:
         """Delete a document and every stored copy of its text; False when there was none.
 
         With the row go its pages and bytes (cascade), its figures' captions, its
-        ingestion jobs (file name, summary, error) and the answers that cited it: their
+        ingestion jobs' file name, summary and error, and the answers that cited it: their
         text quotes it, and follow-ups would feed it back to the model as thread memory.
         """
         quoted = cast_(AnswerRow.citations, Text).contains(document_id, autoescape=True)
@@ -195,8 +196,12 @@ class Catalog:
                     CaptionRow.image_hash.startswith(f"{document_id}:", autoescape=True)
                 )
             )
+            # The job row stays (it tells a re-delivered share or a backfill that this file
+            # was handled), emptied of the document's words.
             await session.execute(
-                delete(IngestionJobRow).where(IngestionJobRow.document_id == document_id)
+                update(IngestionJobRow)
+                .where(IngestionJobRow.document_id == document_id)
+                .values(file_name=FORGOTTEN, summary=None, error=None, document_id=None)
             )
             result = await session.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
         deleted = rowcount(result) > 0

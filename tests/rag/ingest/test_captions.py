@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from rag._llm import VisionModel
-from rag.ingest._captions import Captioner, image_hash
+from rag.ingest._captions import Captioner, caption_key, image_hash
 from rag.settings import LlmConfig
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 
@@ -80,7 +80,23 @@ async def test_a_cached_caption_costs_no_request(
     assert second == first
     assert len(fake_openai.requests) == 2
     keys = {(h, m) for h, m, _ in captioner_parts[1].puts}
-    assert keys == {(image_hash(images[0]), MODEL), (image_hash(images[1]), MODEL)}
+    assert keys == {
+        (caption_key("doc", image_hash(images[0])), MODEL),
+        (caption_key("doc", image_hash(images[1])), MODEL),
+    }
+
+
+async def test_a_caption_is_never_reused_by_another_document(
+    fake_openai: FakeOpenAI, captioner_parts: tuple[VisionModel, DictStore]
+) -> None:
+    chart = figure("Revenue", "navy")
+
+    private = await captioner(captioner_parts).caption([chart], ["secret merger"], owner="priv")
+    public = await captioner(captioner_parts).caption([chart], ["cafeteria menu"], owner="pub")
+
+    assert private == ["caption of secret merger"]
+    assert public == ["caption of cafeteria menu"]
+    assert len(fake_openai.requests) == 2
 
 
 async def test_new_captions_are_capped_per_document_and_cached_ones_are_free(
@@ -89,7 +105,7 @@ async def test_new_captions_are_capped_per_document_and_cached_ones_are_free(
     images = [figure(f"Figure {i}", "navy") for i in range(5)]
     contexts = [f"context {i}" for i in range(5)]
     _, store = captioner_parts
-    store.captions[(image_hash(images[0]), MODEL)] = "cached caption"
+    store.captions[(caption_key("doc", image_hash(images[0])), MODEL)] = "cached caption"
 
     captions = await captioner(captioner_parts, cap=2).caption(images, contexts, owner="doc")
 
