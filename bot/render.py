@@ -30,7 +30,7 @@ from bot.blocks import (
     split_text,
     truncate,
 )
-from bot.mrkdwn import defuse_mentions, mrkdwn_safe
+from bot.mrkdwn import defuse_mentions, defuse_urls, mrkdwn_safe
 from rag import Answer, Citation, Document, Home, PageHit, Status, page_label
 
 FEEDBACK_UP = "folio_feedback_up"
@@ -57,7 +57,7 @@ def _mode_blocks(answer: Answer) -> list[Block]:
 def _answer_body(answer: Answer) -> list[Block]:
     text = answer.text.strip() or (NOTHING_FOUND_TEXT if answer.mode == "nothing_found" else "")
     # Model output and quoted passages may carry Slack markup: show it as the words it means.
-    safe = mrkdwn_safe(defuse_mentions(text))
+    safe = mrkdwn_safe(defuse_urls(defuse_mentions(text)))
     return [section(piece) for piece in split_text(safe, SECTION_LIMIT)]
 
 
@@ -122,7 +122,7 @@ def answer_messages(answer: Answer, *, answer_id: str | None) -> list[RenderedMe
 
 
 def _hit_line(rank: int, hit: PageHit) -> str:
-    snippet = mrkdwn_safe(clip(hit.passage, 280)) or "_(no text on this page)_"
+    snippet = mrkdwn_safe(defuse_urls(clip(hit.passage, 280))) or "_(no text on this page)_"
     name = mrkdwn_safe(clip(hit.file_name, 150))
     where = _page(hit.file_name, hit.page_number)
     return f"*{rank}.* {name}, {where} · score {hit.score:.3f}\n>{snippet}"

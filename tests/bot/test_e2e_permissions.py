@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from rag._llm import MAX_ANSWER_TOKENS
+from rag.answer._prompts import ANSWER_SYSTEM
 from rag.db.models import Base, SlackEventRow
 from rag.types import Audience
 from tests.bot.harness import (
@@ -17,10 +21,12 @@ from tests.bot.harness import (
     Bot,
     bot_settings,
     eventually,
+    openai_env,
     pdf_bytes,
     running_bot,
     text_of,
 )
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import (
     CHANNEL_ID,
     USER_ID,
@@ -32,6 +38,8 @@ from tests.fakes.slack import (
 )
 
 pytestmark = pytest.mark.e2e
+
+MakeBot = Callable[..., AbstractAsyncContextManager[Bot]]
 
 PARTNERS = "C0PARTNERS"  # shared with another organisation over Slack Connect
 OTHER_TEAM = "T0ACME"
@@ -414,3 +422,22 @@ async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_or_the_edge_
     assert await _rows_mentioning(bot, "dispute.pdf") == []
     assert _files_mentioning(edge, SENTENCE) == []
     assert await bot.services.answers.history(bot.fake.team_id, CHANNEL_ID, asked["ts"]) == []
+
+
+PHISH = ["Refunds are paid at https://evil.example.com/refund and at www.phish.io only."]
+
+
+async def test_links_in_a_document_never_come_out_live_and_the_answer_has_a_token_cap(
+    make_bot: MakeBot, fake_openai: FakeOpenAI
+):
+    async with make_bot("http", **openai_env(fake_openai.url)) as bot:
+        await _index(bot, "refunds.pdf", PHISH)
+        extractive = await _mention(bot, "where are refunds paid?")
+        search = await _private_note(bot, "search refunds paid", user=USER_ID, channel=CHANNEL_ID)
+
+    [answer] = bot.answers(CHANNEL_ID, extractive["ts"])
+    for shown in (text_of(answer), search):
+        assert "https://evil" not in shown and "evil.example.com" not in shown
+        assert "www.phish.io" not in shown and "<http" not in shown.split("refunds.pdf")[-1]
+    [asked] = [r for r in fake_openai.requests if r.messages[0]["content"] == ANSWER_SYSTEM]
+    assert asked.json["max_completion_tokens"] == MAX_ANSWER_TOKENS
