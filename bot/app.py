@@ -13,6 +13,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ask import Asker
+from bot.backfill import SlackBackfill
 from bot.commands import Commands
 from bot.errors import error_handler
 from bot.files import SlackFiles
@@ -43,6 +44,7 @@ class Parts:
 
     asker: Asker
     indexer: SlackIndexer
+    backfill: SlackBackfill
     commands: Commands
     questions: Questions
     audiences: Audiences
@@ -77,6 +79,7 @@ def build_parts(
         allowed_hosts=settings.slack_file_hosts,
         max_bytes=settings.parse.max_bytes,
     )
+    backfill = SlackBackfill(backfills=folio.backfills, gateway=gateway, audiences=audiences)
     return Parts(
         asker=Asker(
             questions=folio.questions,
@@ -93,12 +96,15 @@ def build_parts(
             gateway=gateway,
             audiences=audiences,
             metrics=metrics,
+            backfill=backfill,
         ),
+        backfill=backfill,
         commands=Commands(
             library=folio.library,
             channels=folio.channels,
             overview=folio.overview,
             audiences=audiences,
+            backfill=backfill,
         ),
         questions=folio.questions,
         audiences=audiences,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rag._audiences import Audiences, Directory
+    from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
         Answer,
         Answered,
         Audience,
+        BackfillProgress,
         ChannelFacts,
         Citation,
         Document,
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
         Question,
         RecentAnswer,
         Scope,
+        SharedFile,
         Status,
         Turn,
         page_label,
@@ -92,6 +95,8 @@ _EXPORTS = {
     "open_folio": "rag._services",
     "open_services": "rag._services",
     "Library": "rag._library",
+    "Backfills": "rag._backfill",
+    "BackfillStarted": "rag._backfill",
     "Channels": "rag._channels",
     "Audiences": "rag._audiences",
     "Directory": "rag._audiences",
@@ -152,6 +157,7 @@ _EXPORTS = {
     "Answer": "rag.types",
     "Answered": "rag.types",
     "Audience": "rag.types",
+    "BackfillProgress": "rag.types",
     "ChannelFacts": "rag.types",
     "MemberFacts": "rag.types",
     "Citation": "rag.types",
@@ -166,6 +172,7 @@ _EXPORTS = {
     "Question": "rag.types",
     "RecentAnswer": "rag.types",
     "Scope": "rag.types",
+    "SharedFile": "rag.types",
     "Status": "rag.types",
     "Turn": "rag.types",
 }
@@ -180,6 +187,9 @@ __all__ = [
     "Directory",
     "MemberFacts",
     "PrivacyWatch",
+    "BackfillProgress",
+    "BackfillStarted",
+    "Backfills",
     "Channels",
     "ChatError",
     "Citation",
@@ -238,6 +248,7 @@ __all__ = [
     "Scope",
     "Services",
     "Settings",
+    "SharedFile",
     "StaleIndex",
     "Status",
     "StoreError",
