@@ -104,6 +104,7 @@ def build_parts(
             channels=folio.channels,
             overview=folio.overview,
             audiences=audiences,
+            gateway=gateway,
             backfill=backfill,
         ),
         questions=folio.questions,

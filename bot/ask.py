@@ -162,8 +162,9 @@ class Asker:
         if last_ts is not None:
             await self._questions.posted(answered.answer_id, last_ts)
         assert thread.thread_ts is not None
-        await self._gateway.upload_pages(
+        uploaded = await self._gateway.upload_pages(
             channel=thread.channel, thread_ts=thread.thread_ts, images=answered.pages
         )
+        await self._questions.uploaded(answered.answer_id, uploaded)
         if answered.page_notes:
             await self._gateway.send(thread, render.page_notes_message(answered.page_notes))

@@ -12,6 +12,7 @@ from typing import Any
 from bot import render
 from bot.backfill import SlackBackfill
 from bot.blocks import RenderedMessage, channel_ref
+from bot.gateway import SlackGateway
 from bot.mrkdwn import mrkdwn_safe
 from bot.render import notice
 from rag import AmbiguousDocument, Audience, Audiences, Channels, Library, Overview
@@ -35,12 +36,14 @@ class Commands:
         channels: Channels,
         overview: Overview,
         audiences: Audiences,
+        gateway: SlackGateway,
         backfill: SlackBackfill,
     ) -> None:
         self._library = library
         self._channels = channels
         self._overview = overview
         self._audiences = audiences
+        self._gateway = gateway
         self._backfill = backfill
 
     async def run(
@@ -76,7 +79,11 @@ class Commands:
             )
         try:
             document = await self._library.forget(
-                ref, audience=audience, user_id=user_id, is_admin=self._audiences.is_admin
+                ref,
+                audience=audience,
+                user_id=user_id,
+                is_admin=self._audiences.is_admin,
+                remove_uploads=self._gateway.delete_files,
             )
         except AmbiguousDocument as ambiguous:
             return render.which_document_message(ref, ambiguous.candidates)

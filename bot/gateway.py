@@ -154,6 +154,15 @@ class SlackGateway:
         logger.info("uploaded %d page images to %s thread %s", len(file_ids), channel, thread_ts)
         return file_ids
 
+    async def delete_files(self, file_ids: Sequence[str]) -> None:
+        """files.delete for folio's own uploads; one that cannot be deleted is only logged."""
+        for file_id in file_ids:
+            try:
+                with _calling("files.delete"):
+                    await self._client.files_delete(file=file_id)
+            except ChatError as exc:
+                logger.warning("could not delete upload %s: %s", file_id, exc.detail)
+
     async def file_info(self, file_id: str) -> dict[str, Any]:
         """files.info for one file; a missing or unreadable file is a DownloadError."""
         try:

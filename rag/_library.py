@@ -24,6 +24,8 @@ from rag.types import Audience, ChannelFacts, Document, IngestResult, PageHit, S
 logger = logging.getLogger(__name__)
 
 AdminCheck = Callable[[str], Awaitable[bool]]
+# Deletes the chat's copies of page images folio posted (by chat file id).
+RemoveUploads = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class Library:
@@ -108,7 +110,13 @@ class Library:
         return await self._retriever.search(query, audience=audience, images=images, limit=limit)
 
     async def forget(
-        self, ref: str, *, audience: Audience, user_id: str, is_admin: AdminCheck
+        self,
+        ref: str,
+        *,
+        audience: Audience,
+        user_id: str,
+        is_admin: AdminCheck,
+        remove_uploads: RemoveUploads | None = None,
     ) -> Document:
         """Remove the visible document ``ref`` names (id, id prefix or file name).
 
@@ -116,6 +124,7 @@ class Library:
         are workspace admins (asked only when the first two do not settle it).
         DocumentNotFound or NotAllowed otherwise; AmbiguousDocument when ``ref`` names
         several documents (none is picked: the person names one by its id).
+        ``remove_uploads`` deletes the page images folio posted of it in the chat.
         """
         document = await self._one(audience, ref)
         allowed = document.uploader_id == user_id or user_id in self._admins
@@ -124,9 +133,14 @@ class Library:
                 f"Only the person who shared {document.file_name} or a workspace admin can "
                 "remove it from folio."
             )
-        await self._ingestor.forget(document.id)
+        await self._forget(document.id, remove_uploads)
         logger.info("document %s forgotten by %s", document.id, user_id)
         return document
+
+    async def _forget(self, document_id: str, remove_uploads: RemoveUploads | None) -> None:
+        uploads = await self._ingestor.forget(document_id)
+        if remove_uploads is not None and uploads:
+            await remove_uploads(uploads)
 
     async def _one(self, audience: Audience, ref: str) -> Document:
         matches = await self._catalog.matching_visible(audience, ref)
@@ -169,6 +183,7 @@ class Library:
         *,
         channels: Collection[str] | None = None,
         keep: Collection[str] = (),
+        remove_uploads: RemoveUploads | None = None,
     ) -> int:
         """Remove the documents made from a Slack file; how many.
 
@@ -181,7 +196,7 @@ class Library:
             if (channels is not None and channel not in channels) or channel in keep:
                 continue
             try:
-                await self._ingestor.forget(document.id)
+                await self._forget(document.id, remove_uploads)
             except DocumentNotFound:
                 continue  # another process removed it first
             removed += 1

@@ -84,6 +84,12 @@ class Questions:
         """Remember the message that carries the answer (follow-ups may reply under it)."""
         await self._log.set_message_ts(answer_id, message_ts)
 
+    async def uploaded(self, answer_id: str, file_ids: Sequence[str]) -> None:
+        """Remember the page images posted with the answer; forgetting a cited document
+        deletes them (see ``Library.forget``)."""
+        if file_ids:
+            await self._log.set_uploads(answer_id, file_ids)
+
     async def is_follow_up(self, team_id: str, channel_id: str, thread: str) -> bool:
         """True when folio answered in this thread and the channel wants follow-ups answered."""
         if not await self._log.answered_thread(team_id, channel_id, thread):

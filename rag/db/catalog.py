@@ -231,6 +231,14 @@ class Catalog:
         async with self._sessions() as session:
             return {str(v) for v in (await session.scalars(query)).all() if v is not None}
 
+    @translated("finding uploads of a document")
+    async def uploads_showing(self, document_id: str) -> list[str]:
+        """Chat file ids of the page images posted with answers that cited the document."""
+        quoted = cast_(AnswerRow.citations, Text).contains(document_id, autoescape=True)
+        async with self._sessions() as session:
+            lists = (await session.scalars(select(AnswerRow.uploaded_files).where(quoted))).all()
+        return list(dict.fromkeys(file_id for ids in lists for file_id in ids or ()))
+
     @translated("deleting a document")
     async def delete(self, document_id: str) -> bool:
         """Delete a document and every stored copy of its text; False when there was none.

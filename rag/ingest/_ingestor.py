@@ -297,18 +297,22 @@ class Ingestor:
         await self._index.delete_document(document_id)
         await self._catalog.supersede(document_id)
 
-    async def forget(self, document_id: str) -> None:
+    async def forget(self, document_id: str) -> list[str]:
         """Remove every point and row of a document; its text then leaves the index's files.
 
         The catalog deletes its rows, bytes, captions, jobs and the answers that quoted it;
         the index vacuums its points out of storage in the background (``compacted``).
+        Returns the chat file ids of the page images posted with those answers, for the
+        adapter to delete.
         """
+        uploads = await self._catalog.uploads_showing(document_id)
         await self._index.delete_document(document_id)
         if not await self._catalog.delete(document_id):
             raise DocumentNotFound()
         task = asyncio.create_task(self._index.compact())
         self._compactions.add(task)
         task.add_done_callback(self._compaction_done)
+        return uploads
 
     async def compacted(self) -> None:
         """Wait until the index has vacuumed everything forgotten so far."""

@@ -399,7 +399,7 @@ def _files_mentioning(root: Path, text: str) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_or_the_edge_files(
+async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_edge_files_or_uploads(
     http_bot: Bot,
 ):
     bot = http_bot
@@ -410,6 +410,9 @@ async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_or_the_edge_
     before_rows = await _rows_mentioning(bot, SENTENCE)
     before_names = await _rows_mentioning(bot, "dispute.pdf")
     before_files = _files_mentioning(edge, SENTENCE)
+
+    [page] = [f["id"] for f in bot.fake.uploads_in(CHANNEL_ID, asked["ts"])[0]["files"]]
+    assert page in bot.fake.files
 
     removed = await _private_note(bot, "forget dispute.pdf", user=USER_ID, channel=CHANNEL_ID)
     await bot.services.ingestor.compacted()
@@ -422,6 +425,9 @@ async def test_forget_leaves_no_trace_of_a_sentence_in_the_database_or_the_edge_
     assert await _rows_mentioning(bot, "dispute.pdf") == []
     assert _files_mentioning(edge, SENTENCE) == []
     assert await bot.services.answers.history(bot.fake.team_id, CHANNEL_ID, asked["ts"]) == []
+    assert [c.params["file"] for c in bot.fake.calls("files.delete")] == [page]
+    assert page not in bot.fake.files
+    assert bot.fake.uploads_in(CHANNEL_ID, asked["ts"])[0]["files"] == []
 
 
 PHISH = ["Refunds are paid at https://evil.example.com/refund and at www.phish.io only."]
