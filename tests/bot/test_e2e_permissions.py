@@ -86,17 +86,18 @@ def _uploaded_names(bot: Bot, channel: str) -> list[str]:
     return [f["name"] for upload in bot.fake.uploads_in(channel) for f in upload["files"]]
 
 
+@pytest.mark.parametrize("mode", ["http", "socket"])
 async def test_a_public_document_is_not_cited_listed_or_attached_in_a_slack_connect_channel(
-    http_bot: Bot,
+    make_bot: MakeBot, mode: str
 ):
-    bot = http_bot
-    await _partners_with_a_contract(bot)
-
-    inside = await _mention(bot, "when does the cafeteria serve tomato soup?", channel=PARTNERS)
-    docs = await _private_note(bot, "docs", user=USER_ID, channel=PARTNERS)
-    search = await _private_note(bot, "search cafeteria soup", user=USER_ID, channel=PARTNERS)
-    at_home = await _mention(bot, "when does the cafeteria serve tomato soup?")
-    contract = await _mention(bot, "when does the partner contract renew?")
+    async with make_bot(mode) as bot:
+        await _partners_with_a_contract(bot)
+        inside = await _mention(bot, "when does the cafeteria serve tomato soup?", channel=PARTNERS)
+        docs = await _private_note(bot, "docs", user=USER_ID, channel=PARTNERS)
+        search = await _private_note(bot, "search cafeteria soup", user=USER_ID, channel=PARTNERS)
+        at_home = await _mention(bot, "when does the cafeteria serve tomato soup?")
+        contract = await _mention(bot, "when does the partner contract renew?")
+        visible = await bot.services.catalog.visible(Audience(bot.fake.team_id, PARTNERS))
 
     [answer] = bot.answers(PARTNERS, inside["ts"])
     assert "cafeteria" not in text_of(answer) and "Fridays" not in text_of(answer)
@@ -109,11 +110,7 @@ async def test_a_public_document_is_not_cited_listed_or_attached_in_a_slack_conn
     assert "cafeteria.pdf" in text_of(bot.answers(CHANNEL_ID, at_home["ts"])[0])
     assert "contract.pdf" not in text_of(bot.answers(CHANNEL_ID, contract["ts"])[0])
     assert not any(name.startswith("contract") for name in _uploaded_names(bot, CHANNEL_ID))
-    [stored] = [
-        d
-        for d in await bot.services.catalog.visible(Audience(bot.fake.team_id, PARTNERS))
-        if d.file_name == "contract.pdf"
-    ]
+    [stored] = [d for d in visible if d.file_name == "contract.pdf"]
     assert stored.scope.channel_private is True
 
 
@@ -269,26 +266,28 @@ async def _public_elsewhere(bot: Bot) -> bool:
     return any(d.file_name == "roadmap.pdf" for d in visible)
 
 
-@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize(
+    ("change", "mode"), [(change, "http") for change in CHANGES] + [("made private", "socket")]
+)
 async def test_a_channel_that_stops_being_public_stops_answering_elsewhere_within_one_event(
-    http_bot: Bot, change: str
+    make_bot: MakeBot, change: str, mode: str
 ):
-    bot = http_bot
-    await _roadmap_in_the_team_room(bot)
-    before = await _mention(bot, "where is the lighthouse launch?")
-    mutate, event = CHANGES[change]
+    async with make_bot(mode) as bot:
+        await _roadmap_in_the_team_room(bot)
+        before = await _mention(bot, "where is the lighthouse launch?")
+        mutate, event = CHANGES[change]
 
-    mutate(bot)
-    await bot.event(dict(event))
-    await eventually(lambda: _public_elsewhere(bot), empty=True, timeout=10)
-    after = await _mention(bot, "where is the lighthouse launch?")
+        mutate(bot)
+        await bot.event(dict(event))
+        await eventually(lambda: _public_elsewhere(bot), empty=True, timeout=10)
+        after = await _mention(bot, "where is the lighthouse launch?")
+        search = await bot.services.retriever.search(
+            "lighthouse launch", audience=Audience(bot.fake.team_id, CHANNEL_ID)
+        )
 
     assert "roadmap.pdf" in text_of(bot.answers(CHANNEL_ID, before["ts"])[0])
     assert "roadmap.pdf" not in text_of(bot.answers(CHANNEL_ID, after["ts"])[0])
     assert not any(n.startswith("roadmap") for n in _uploaded_names(bot, CHANNEL_ID)[1:])
-    search = await bot.services.retriever.search(
-        "lighthouse launch", audience=Audience(bot.fake.team_id, CHANNEL_ID)
-    )
     assert all(page.file_name != "roadmap.pdf" for page in search)
 
 
