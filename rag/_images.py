@@ -21,6 +21,7 @@ from rag.errors import CorruptDocument, PageTooLarge, UnsupportedFile
 MAX_RENDER_SIDE = 1600  # the longest side folio keeps of a picture or page render
 # For pictures parsing already checked against FOLIO's own limit; this only guards a bad call.
 MAX_PICTURE_PIXELS = 100_000_000
+QUESTION_PICTURE_PIXELS = 40_000_000  # a screenshot or photo sent with a question
 _ORIENTATION = 0x0112  # the EXIF tag that says how a photo was held
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
 # The only Pillow plugins folio lets near untrusted bytes: never EPS/PS (Ghostscript), PDF,
@@ -72,6 +73,14 @@ def question_picture(data: bytes, name: str) -> str:
         "Attach a screenshot or photo in one of those formats.",
         detail=f"question picture starts {data[:8]!r}",
     )
+
+
+def picture_png(data: bytes, name: str, max_pixels: int, max_side: int) -> bytes:
+    """Decode an untrusted picture and encode it again as a plain PNG (for a child process).
+
+    What leaves the child is folio's own PNG: upright, on white, within ``max_side``.
+    """
+    return png_bytes(read_picture(data, name, max_pixels=max_pixels, max_side=max_side).image)
 
 
 def peek(data: bytes) -> tuple[str, tuple[int, int]] | None:

@@ -57,6 +57,12 @@ class Questions:
         audience = question.audience
         for image in question.images:
             question_picture(image.data, image.name)
+        # Pictures are untrusted bytes: decoded in a child, only folio's PNG comes back.
+        pictures = [
+            dataclasses.replace(image, data=await self._pages.picture(image.data, image.name))
+            for image in question.images
+        ]
+        question = dataclasses.replace(question, images=tuple(pictures))
         history: list[Turn] = []
         if question.follow_up and question.thread is not None:
             history = await self._log.history(

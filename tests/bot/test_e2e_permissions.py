@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from rag._llm import MAX_ANSWER_TOKENS
@@ -446,3 +448,19 @@ async def test_links_in_a_document_never_come_out_live_and_the_answer_has_a_toke
         assert "www.phish.io" not in shown and "<http" not in shown.split("refunds.pdf")[-1]
     [asked] = [r for r in fake_openai.requests if r.messages[0]["content"] == ANSWER_SYSTEM]
     assert asked.json["max_completion_tokens"] == MAX_ANSWER_TOKENS
+
+
+async def test_a_question_picture_over_the_pixel_cap_is_refused_from_its_header(http_bot: Bot):
+    bot = http_bot
+    buffer = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(buffer, format="PNG")  # 48 megapixels, a few kB
+    image = bot.fake.add_file("FBIG1", "huge.png", buffer.getvalue(), "image/png")
+    mention = app_mention_event("what does this chart show?", files=[image])
+
+    await bot.event(mention)
+    reply = await bot.fake.wait_for(
+        "chat.postMessage", lambda c: c.params.get("thread_ts") == mention["ts"]
+    )
+
+    assert "huge.png is 8000 × 6000 pixels" in text_of(reply)
+    assert bot.answers(CHANNEL_ID, mention["ts"]) == []
