@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,8 +21,19 @@ from bot.gateway import SlackGateway
 from bot.indexing import SlackIndexer
 from bot.listeners import register
 from bot.metrics import Metrics
+from bot.replies import host_team
 from bot.tasks import InFlight
-from rag import Channels, ConfigError, EventLog, Folio, Library, Questions, Settings
+from rag import (
+    Audiences,
+    Channels,
+    ConfigError,
+    EventLog,
+    Folio,
+    Library,
+    PrivacyWatch,
+    Questions,
+    Settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +47,8 @@ class Parts:
     backfill: SlackBackfill
     commands: Commands
     questions: Questions
+    audiences: Audiences
+    privacy: PrivacyWatch
     library: Library
     channels: Channels
     events: EventLog
@@ -58,6 +71,7 @@ def build_parts(
         raise ConfigError(detail="SLACK_BOT_TOKEN is required to download Slack files.")
     metrics = metrics or Metrics()
     gateway = SlackGateway(client=client)
+    audiences = Audiences(directory=gateway)
     files = SlackFiles(
         gateway=gateway,
         session=session if session is not None else client.session,
@@ -65,10 +79,11 @@ def build_parts(
         allowed_hosts=settings.slack_file_hosts,
         max_bytes=settings.parse.max_bytes,
     )
-    backfill = SlackBackfill(backfills=folio.backfills, gateway=gateway)
+    backfill = SlackBackfill(backfills=folio.backfills, gateway=gateway, audiences=audiences)
     return Parts(
         asker=Asker(
             questions=folio.questions,
+            audiences=audiences,
             events=folio.events,
             files=files,
             gateway=gateway,
@@ -79,6 +94,7 @@ def build_parts(
             jobs=folio.jobs,
             files=files,
             gateway=gateway,
+            audiences=audiences,
             metrics=metrics,
             backfill=backfill,
         ),
@@ -87,10 +103,13 @@ def build_parts(
             library=folio.library,
             channels=folio.channels,
             overview=folio.overview,
+            audiences=audiences,
             gateway=gateway,
             backfill=backfill,
         ),
         questions=folio.questions,
+        audiences=audiences,
+        privacy=PrivacyWatch(library=folio.library, audiences=audiences),
         library=folio.library,
         channels=folio.channels,
         events=folio.events,
@@ -138,13 +157,17 @@ def dedupe_events(
 ) -> Callable[..., Awaitable[BoltResponse | None]]:
     """Global middleware: an event_id seen before (a Slack retry, in any process) is dropped."""
 
-    async def dedupe(body: dict[str, Any], next: Next) -> BoltResponse | None:  # noqa: A002
+    async def dedupe(
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        next: Next,  # noqa: A002
+    ) -> BoltResponse | None:
         if body.get("type") != "event_callback" or not body.get("event_id"):
             await next()
             return None
         kind = str((body.get("event") or {}).get("type") or "unknown")
         metrics.inc("folio_events_received_total", type=kind)
-        team = str(body.get("team_id") or "")
+        team = host_team(context)
         if not await events.first_time(str(body["event_id"]), team):
             metrics.inc("folio_events_deduplicated_total", type=kind)
             logger.info("dropped repeated event %s (%s)", body["event_id"], kind)

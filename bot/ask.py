@@ -22,7 +22,7 @@ from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
 from bot.replies import Reply
-from rag import Answered, Audience, EventLog, Question, Questions
+from rag import Answered, Audiences, EventLog, Question, Questions
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +73,13 @@ class SlackQuestion:
         )
 
     @classmethod
-    def from_command(cls, command: Mapping[str, Any], text: str, thread: Reply) -> SlackQuestion:
+    def from_command(
+        cls, command: Mapping[str, Any], text: str, thread: Reply, *, team_id: str
+    ) -> SlackQuestion:
         """A `/folio ask` question, answered in the thread of the message that announced it."""
         assert thread.thread_ts is not None
         return cls(
-            team_id=str(command["team_id"]),
+            team_id=team_id,
             channel_id=thread.channel,
             user_id=str(command["user_id"]),
             text=text.strip(),
@@ -94,12 +96,14 @@ class Asker:
         self,
         *,
         questions: Questions,
+        audiences: Audiences,
         events: EventLog,
         files: SlackFiles,
         gateway: SlackGateway,
         metrics: Metrics,
     ) -> None:
         self._questions = questions
+        self._audiences = audiences
         self._events = events
         self._files = files
         self._gateway = gateway
@@ -131,10 +135,13 @@ class Asker:
                 if not question.files:  # files without a question are the indexer's business
                     await self._gateway.send(thread, render.error_message(EMPTY_QUESTION))
                 return None
+            audience = await self._audiences.audience(
+                question.team_id, question.channel_id, question.user_id
+            )
             answered = await self._questions.ask(
                 Question(
                     text=question.text,
-                    audience=Audience(question.team_id, question.channel_id),
+                    audience=audience,
                     user_id=question.user_id,
                     thread=question.thread_ts,
                     follow_up=question.in_thread,
@@ -155,8 +162,9 @@ class Asker:
         if last_ts is not None:
             await self._questions.posted(answered.answer_id, last_ts)
         assert thread.thread_ts is not None
-        await self._gateway.upload_pages(
+        uploaded = await self._gateway.upload_pages(
             channel=thread.channel, thread_ts=thread.thread_ts, images=answered.pages
         )
+        await self._questions.uploaded(answered.answer_id, uploaded)
         if answered.page_notes:
             await self._gateway.send(thread, render.page_notes_message(answered.page_notes))

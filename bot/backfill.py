@@ -14,7 +14,7 @@ from bot import render
 from bot.files import file_name, kind_of
 from bot.gateway import SlackGateway
 from bot.replies import Reply
-from rag import BackfillProgress, Backfills, BackfillStarted, FolioError, Scope, SharedFile
+from rag import Audiences, BackfillProgress, Backfills, BackfillStarted, FolioError, SharedFile
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,12 @@ logger = logging.getLogger(__name__)
 class SlackBackfill:
     """Indexes the files already in a channel, with one progress message."""
 
-    def __init__(self, *, backfills: Backfills, gateway: SlackGateway) -> None:
+    def __init__(
+        self, *, backfills: Backfills, gateway: SlackGateway, audiences: Audiences
+    ) -> None:
         self._backfills = backfills
         self._gateway = gateway
+        self._audiences = audiences
 
     @property
     def limit(self) -> int:
@@ -42,8 +45,8 @@ class SlackBackfill:
             for f in files
             if kind_of(f) is not None and f.get("user") != me
         ]
-        private = await self._gateway.is_private(channel_id)
-        scope = Scope(team_id, channel_id, private)
+        # Confined when private or shared with another organisation (Slack Connect).
+        scope = await self._audiences.scope(team_id, channel_id)
 
         async def announce(total: int) -> str | None:
             parent = await self._gateway.send(Reply(channel_id), render.backfill_intro())

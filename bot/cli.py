@@ -29,11 +29,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_parts
 from bot.backfill import SlackBackfill
+from bot.gateway import SlackGateway
 from bot.metrics import Metrics, watch_event_loop
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
-from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
+from rag import (
+    Audiences,
+    ConfigError,
+    Folio,
+    JobRunner,
+    PrivacyWatch,
+    Settings,
+    open_folio,
+    run_cli,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +103,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
             )
             lag = asyncio.create_task(watch_event_loop(metrics))
             worker = None
+            watch = asyncio.create_task(_privacy_watch(folio, client).run_forever(stop))
             if settings.embedded_index:
                 runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
@@ -112,6 +123,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
+                await watch
                 lag.cancel()
     return 0
 
@@ -195,6 +207,12 @@ def _job_runner(
     return JobRunner(
         queue=folio.jobs, handler=parts.indexer, worker_id=worker_id(), events=folio.events
     )
+
+
+def _privacy_watch(folio: Folio, client: AsyncWebClient) -> PrivacyWatch:
+    """Re-checks every channel holding documents on a timer (events can be missed)."""
+    audiences = Audiences(directory=SlackGateway(client=client))
+    return PrivacyWatch(library=folio.library, audiences=audiences)
 
 
 @contextlib.contextmanager

@@ -11,11 +11,11 @@ from typing import Any
 
 from bot import render
 from bot.backfill import SlackBackfill
-from bot.blocks import RenderedMessage
+from bot.blocks import RenderedMessage, channel_ref
 from bot.gateway import SlackGateway
 from bot.mrkdwn import mrkdwn_safe
 from bot.render import notice
-from rag import Audience, Channels, Library, Overview
+from rag import AmbiguousDocument, Audience, Audiences, Channels, Library, Overview
 
 SEARCH_LIMIT = 5
 
@@ -35,12 +35,14 @@ class Commands:
         library: Library,
         channels: Channels,
         overview: Overview,
+        audiences: Audiences,
         gateway: SlackGateway,
         backfill: SlackBackfill,
     ) -> None:
         self._library = library
         self._channels = channels
         self._overview = overview
+        self._audiences = audiences
         self._gateway = gateway
         self._backfill = backfill
 
@@ -75,10 +77,18 @@ class Commands:
             return notice(
                 "Say which document, for example `/folio forget q3.pdf` (see `/folio docs`)."
             )
-        document = await self._library.forget(
-            ref, audience=audience, user_id=user_id, is_admin=self._gateway.is_admin
-        )
-        return notice(f"Removed {mrkdwn_safe(document.file_name)} from folio's index.")
+        try:
+            document = await self._library.forget(
+                ref,
+                audience=audience,
+                user_id=user_id,
+                is_admin=self._audiences.is_admin,
+                remove_uploads=self._gateway.delete_files,
+            )
+        except AmbiguousDocument as ambiguous:
+            return render.which_document_message(ref, ambiguous.candidates)
+        name, where = mrkdwn_safe(document.file_name), channel_ref(document.scope.channel_id)
+        return notice(f"Removed {name} (shared in {where}) from folio's index.")
 
     async def index(self, arg: str, audience: Audience, user_id: str) -> RenderedMessage:
         """`/folio index here|off`: turn indexing of this channel's file shares on or off."""
@@ -89,7 +99,9 @@ class Commands:
         if audience.channel_id.startswith("D"):
             return notice("Indexing works in channels; run `/folio index here` in one.")
         on = arg.lower() != "off"
-        now = await self._channels.set_indexing(audience.team_id, audience.channel_id, on, user_id)
+        now = await self._channels.set_indexing(
+            audience.team_id, audience.channel_id, on, user_id, is_admin=self._audiences.is_admin
+        )
         if not on and now == "configured":
             return notice(
                 "This channel is listed in FOLIO_INDEX_CHANNELS, so folio keeps indexing it; "
@@ -105,13 +117,15 @@ class Commands:
         if arg.lower() not in ("on", "off"):
             return notice("Use `/folio followups on` or `/folio followups off`.")
         on = arg.lower() == "on"
-        await self._channels.set_followups(audience.team_id, audience.channel_id, on, user_id)
+        await self._channels.set_followups(
+            audience.team_id, audience.channel_id, on, user_id, is_admin=self._audiences.is_admin
+        )
         if on:
             return notice(
                 "folio answers follow-up questions in its threads here without a mention."
             )
         return notice("folio answers in its threads here only when mentioned.")
 
-    async def home(self, team_id: str, user_id: str) -> dict[str, Any]:
-        """App Home for ``user_id``: public documents, indexing channels, their questions."""
-        return render.home_tab(await self._overview.home(team_id, user_id))
+    async def home(self, audience: Audience, user_id: str) -> dict[str, Any]:
+        """App Home for ``user_id``: documents they may see, indexing channels, their questions."""
+        return render.home_tab(await self._overview.home(audience, user_id))

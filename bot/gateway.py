@@ -3,9 +3,8 @@
 slack_sdk raises ``SlackApiError`` (Slack said ``ok: false``) and ``SlackRequestError`` (the
 request could not be made); aiohttp adds connection errors and timeouts. ``_calling`` turns
 all of them into rag's ``ChatError`` (``code`` is Slack's error name), so the rest of the bot
-handles one kind of error. Where a failure has an obvious safe reading, the gateway applies
-it here: a reaction that cannot be set is cosmetic, a channel whose privacy cannot be read is
-private, a person whose role cannot be read is not an admin.
+handles one kind of error. A reaction that cannot be set is cosmetic, so the gateway only
+logs it; channel and member facts that cannot be read are read narrowly by rag's Audiences.
 """
 
 from __future__ import annotations
@@ -21,7 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import RenderedMessage
 from bot.replies import WORKING, Reply
-from rag import ChatError, DownloadError, PageImage, PageImagesNotUploaded
+from rag import (
+    ChannelFacts,
+    ChatError,
+    DownloadError,
+    MemberFacts,
+    PageImage,
+    PageImagesNotUploaded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +154,15 @@ class SlackGateway:
         logger.info("uploaded %d page images to %s thread %s", len(file_ids), channel, thread_ts)
         return file_ids
 
+    async def delete_files(self, file_ids: Sequence[str]) -> None:
+        """files.delete for folio's own uploads; one that cannot be deleted is only logged."""
+        for file_id in file_ids:
+            try:
+                with _calling("files.delete"):
+                    await self._client.files_delete(file=file_id)
+            except ChatError as exc:
+                logger.warning("could not delete upload %s: %s", file_id, exc.detail)
+
     async def file_info(self, file_id: str) -> dict[str, Any]:
         """files.info for one file; a missing or unreadable file is a DownloadError."""
         try:
@@ -165,25 +180,32 @@ class SlackGateway:
             raise DownloadError(message, detail=f"{file_id}: {exc.detail}") from exc
         return dict(response["file"])
 
-    async def is_private(self, channel: str) -> bool:
-        """Whether a channel is private; True when Slack cannot say (a document must not leak)."""
-        try:
-            with _calling("conversations.info"):
-                info = (await self._client.conversations_info(channel=channel))["channel"]
-        except ChatError as exc:
-            logger.warning("%s failed (%s); treating %s as private", exc.detail, exc.code, channel)
-            return True
-        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+    async def channel_facts(self, channel_id: str) -> ChannelFacts:
+        """conversations.info: private, shared with another organisation, archived."""
+        with _calling("conversations.info"):
+            info = (await self._client.conversations_info(channel=channel_id))["channel"]
+        return ChannelFacts(
+            private=bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim")),
+            # is_shared also covers a channel shared between workspaces of one Enterprise
+            # Grid org, whose members may not all see this workspace's public channels.
+            external=bool(
+                info.get("is_ext_shared")
+                or info.get("is_pending_ext_shared")
+                or info.get("is_shared")
+            ),
+            archived=bool(info.get("is_archived")),
+            # DMs carry no is_member; folio is in every DM it receives.
+            member=bool(info.get("is_member", True)),
+        )
 
-    async def is_admin(self, user_id: str) -> bool:
-        """Whether Slack says this person is a workspace admin or owner (False when unsure)."""
-        try:
-            with _calling("users.info"):
-                user = (await self._client.users_info(user=user_id))["user"]
-        except ChatError as exc:
-            logger.warning("users.info %s failed: %s", user_id, exc.detail)
-            return False
-        return bool(user.get("is_admin") or user.get("is_owner"))
+    async def member_facts(self, user_id: str) -> MemberFacts:
+        """users.info: a guest (single- or multi-channel), an admin or owner."""
+        with _calling("users.info"):
+            user = (await self._client.users_info(user=user_id))["user"]
+        return MemberFacts(
+            guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            admin=bool(user.get("is_admin") or user.get("is_owner")),
+        )
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         """Publish a person's App Home tab."""

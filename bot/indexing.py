@@ -20,6 +20,7 @@ from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.replies import DONE, FAILED, QUEUED, Reply
 from rag import (
+    Audiences,
     ChatError,
     DocumentError,
     DownloadError,
@@ -47,6 +48,7 @@ class SlackIndexer:
         jobs: JobQueue,
         files: SlackFiles,
         gateway: SlackGateway,
+        audiences: Audiences,
         metrics: Metrics,
         backfill: SlackBackfill,
     ) -> None:
@@ -54,6 +56,7 @@ class SlackIndexer:
         self._jobs = jobs
         self._files = files
         self._gateway = gateway
+        self._audiences = audiences
         self._metrics = metrics
         self._backfill = backfill
 
@@ -71,7 +74,7 @@ class SlackIndexer:
             return 0
         # Before the jobs exist, so a fast worker's ✅ can never be followed by this ⏳.
         await self._gateway.react(channel, ts, QUEUED)
-        private = await self._is_private(channel, event.get("channel_type"))
+        private = await self._confined(channel, event.get("channel_type"))
         created = 0
         for file in readable:  # a failed file shared again is tried again
             spec = JobSpec(
@@ -159,10 +162,12 @@ class SlackIndexer:
         )
         await self._gateway.send(Reply(channel, job.thread_ts or ts), message)
 
-    async def _is_private(self, channel: str, channel_type: object) -> bool:
-        """Whether a channel is private, from the event or else conversations.info."""
-        if channel_type == "channel":
-            return False
+    async def _confined(self, channel: str, channel_type: object) -> bool:
+        """Whether files shared here stay this channel's own: private or shared outside.
+
+        The event says when a channel is private; a public one may still be shared with
+        another organisation, which only conversations.info tells.
+        """
         if channel_type in PRIVATE_CHANNEL_TYPES:
             return True
-        return await self._gateway.is_private(channel)
+        return (await self._audiences.channel(channel)).confined

@@ -11,6 +11,11 @@ _ZWSP = "\u200b"
 # Slack control sequences: <!channel>, <!here|here>, <@U123>, <!subteam^S1|@team>, <#C1>.
 _CONTROL = re.compile(r"<([!@#])([^<>]*)>")
 _STRAY = re.compile(r"<(?=[!@#])")
+# What Slack turns into a live link by itself in posted text: a scheme, "www.", or a bare
+# domain such as evil.example.com. A zero-width space after the dot or colon keeps the
+# words readable and dead.
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|file|slack|tel)(:)")
+_DOMAIN_DOT = re.compile(r"(?<=[A-Za-z0-9-])\.(?=[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]\b)")
 
 
 def mrkdwn_safe(text: str) -> str:
@@ -23,6 +28,14 @@ def mrkdwn_safe(text: str) -> str:
     """
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@" + _ZWSP + m.group(1), escaped)
+
+
+def defuse_urls(text: str) -> str:
+    """Break every URL or domain in ``text`` so Slack shows it as words, never a link.
+
+    For model output and document text: only folio's own source links may be live.
+    """
+    return _DOMAIN_DOT.sub("." + _ZWSP, _SCHEME.sub(lambda m: m.group(1) + _ZWSP + ":", text))
 
 
 def defuse_mentions(text: str) -> str:

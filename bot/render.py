@@ -30,7 +30,7 @@ from bot.blocks import (
     split_text,
     truncate,
 )
-from bot.mrkdwn import defuse_mentions, mrkdwn_safe
+from bot.mrkdwn import defuse_mentions, defuse_urls, mrkdwn_safe
 from rag import (
     Answer,
     BackfillProgress,
@@ -68,7 +68,7 @@ def _mode_blocks(answer: Answer) -> list[Block]:
 def _answer_body(answer: Answer) -> list[Block]:
     text = answer.text.strip() or (NOTHING_FOUND_TEXT if answer.mode == "nothing_found" else "")
     # Model output and quoted passages may carry Slack markup: show it as the words it means.
-    safe = mrkdwn_safe(defuse_mentions(text))
+    safe = mrkdwn_safe(defuse_urls(defuse_mentions(text)))
     return [section(piece) for piece in split_text(safe, SECTION_LIMIT)]
 
 
@@ -133,7 +133,7 @@ def answer_messages(answer: Answer, *, answer_id: str | None) -> list[RenderedMe
 
 
 def _hit_line(rank: int, hit: PageHit) -> str:
-    snippet = mrkdwn_safe(clip(hit.passage, 280)) or "_(no text on this page)_"
+    snippet = mrkdwn_safe(defuse_urls(clip(hit.passage, 280))) or "_(no text on this page)_"
     name = mrkdwn_safe(clip(hit.file_name, 150))
     where = _page(hit.file_name, hit.page_number)
     return f"*{rank}.* {name}, {where} · score {hit.score:.3f}\n>{snippet}"
@@ -186,6 +186,19 @@ def documents_message(docs: Sequence[Document]) -> RenderedMessage:
     return RenderedMessage(
         text=f"{_plural(len(docs), 'indexed document')} visible here", blocks=blocks
     )
+
+
+def which_document_message(ref: str, candidates: Sequence[object]) -> RenderedMessage:
+    """Several documents match ``ref``: list them with their ids; nothing was removed."""
+    docs = [doc for doc in candidates if isinstance(doc, Document)]
+    lines = [f"{document_line(doc)} · id `{doc.id}`" for doc in docs]
+    title = (
+        f"{len(docs)} documents match “{mrkdwn_safe(clip(ref, 80))}”, so folio removed none. "
+        "Run `/folio forget ID` with the id of the one to remove:"
+    )
+    budget = MESSAGE_TEXT_BUDGET - len(title)
+    blocks = [section(title), *line_sections(lines, max_blocks=MAX_BLOCKS - 1, max_chars=budget)]
+    return RenderedMessage(text=f"{len(docs)} documents match; say which by its id", blocks=blocks)
 
 
 HELP_TEXT = """*folio* answers questions about the documents your team shares, with sources.

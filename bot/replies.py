@@ -35,3 +35,15 @@ def reply_for(body: Mapping[str, Any]) -> Reply | None:
         thread = message.get("thread_ts") if isinstance(message, Mapping) else None
         return Reply(str(channel["id"]), thread_ts=thread, user=str(user["id"]))
     return None
+
+
+def host_team(context: Mapping[str, Any]) -> str:
+    """The workspace folio is installed in, whose rules apply to every request it handles.
+
+    In a Slack Connect channel a command or event can carry another organisation's team id
+    (a command's ``team_id``, an event's ``team`` or ``user_team``). folio's bot token
+    belongs to one workspace; bolt keeps its auth.test answer as ``authorize_result``.
+    """
+    result = context.get("authorize_result")
+    team = getattr(result, "team_id", None) or context.get("team_id")
+    return str(team or "")

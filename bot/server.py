@@ -1,4 +1,4 @@
-"""Transports: HTTP (aiohttp: /slack/events, /healthz, /metrics) and Socket Mode.
+"""Transports: HTTP (aiohttp: /slack/events, /healthz; /metrics guarded) and Socket Mode.
 
 The HTTP side is bolt's aiohttp adapter plus one repair. bolt parses any form body that
 contains the substring "payload" as an interactivity payload, so the slash command
@@ -10,6 +10,7 @@ reads the raw body, which is left untouched.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from urllib.parse import parse_qsl
 
@@ -44,8 +45,14 @@ async def slack_request(request: web.Request) -> AsyncBoltRequest:
     return bolt_request
 
 
-def web_app(app: AsyncApp, *, metrics: Metrics) -> web.Application:
-    """The aiohttp application serving Slack's requests, health and metrics."""
+def web_app(
+    app: AsyncApp, *, metrics: Metrics, metrics_token: str | None = None
+) -> web.Application:
+    """The public aiohttp application: Slack's requests and health.
+
+    /metrics is served here only behind ``metrics_token`` (``Authorization: Bearer …``);
+    without one it lives on its own port (``metrics_app``) or nowhere.
+    """
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
@@ -53,14 +60,34 @@ def web_app(app: AsyncApp, *, metrics: Metrics) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def metrics_text(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render().encode(), headers={"Content-Type": METRICS_TYPE})
+    async def guarded_metrics(request: web.Request) -> web.Response:
+        presented = request.headers.get("Authorization", "")
+        expected = f"Bearer {metrics_token}"
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+        return _metrics_response(metrics)
 
     application = web.Application(client_max_size=MAX_REQUEST_BYTES)
     application.router.add_post(EVENTS_PATH, events)
     application.router.add_get("/healthz", healthz)
+    if metrics_token:
+        application.router.add_get("/metrics", guarded_metrics)
+    return application
+
+
+def metrics_app(metrics: Metrics) -> web.Application:
+    """/metrics alone, for FOLIO_METRICS_PORT (a port scrapers reach and Slack does not)."""
+
+    async def metrics_text(request: web.Request) -> web.Response:
+        return _metrics_response(metrics)
+
+    application = web.Application()
     application.router.add_get("/metrics", metrics_text)
     return application
+
+
+def _metrics_response(metrics: Metrics) -> web.Response:
+    return web.Response(body=metrics.render().encode(), headers={"Content-Type": METRICS_TYPE})
 
 
 async def run_http(
@@ -74,14 +101,22 @@ async def run_http(
     """Serve HTTP on ``settings.port`` until ``stop`` is set."""
     if settings.slack_signing_secret is None:
         raise ConfigError(detail="SLACK_SIGNING_SECRET is required for HTTP mode.")
-    runner = web.AppRunner(web_app(app, metrics=metrics), handle_signals=False, access_log=None)
-    await runner.setup()
+    token = settings.metrics_token.value if settings.metrics_token else None
+    public = web_app(app, metrics=metrics, metrics_token=token)
+    runners = [web.AppRunner(public, handle_signals=False, access_log=None)]
+    ports = [settings.port]
+    if settings.metrics_port:
+        runners.append(web.AppRunner(metrics_app(metrics), handle_signals=False, access_log=None))
+        ports.append(settings.metrics_port)
     try:
-        await web.TCPSite(runner, host, settings.port).start()
+        for runner, port in zip(runners, ports, strict=True):
+            await runner.setup()
+            await web.TCPSite(runner, host, port).start()
         logger.info("folio listening on %s:%d (HTTP mode)", host, settings.port)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def run_socket(app: AsyncApp, *, settings: Settings, stop: asyncio.Event) -> None:

@@ -13,12 +13,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag._audiences import Audiences, Directory
     from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
     from rag._llm import VisionModel
     from rag._overview import Overview
+    from rag._privacy import PrivacyWatch
     from rag._services import Folio, Services, open_folio, open_services
     from rag._units import byte_size
     from rag.answer._answerer import Answerer
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from rag.cli import Command, run_cli
     from rag.db import EventLog
     from rag.errors import (
+        AmbiguousDocument,
         ChatError,
         ConfigError,
         ConverterMissing,
@@ -68,10 +71,12 @@ if TYPE_CHECKING:
         Answered,
         Audience,
         BackfillProgress,
+        ChannelFacts,
         Citation,
         Document,
         Home,
         IngestResult,
+        MemberFacts,
         PageHit,
         PageImage,
         QueryImage,
@@ -93,6 +98,9 @@ _EXPORTS = {
     "Backfills": "rag._backfill",
     "BackfillStarted": "rag._backfill",
     "Channels": "rag._channels",
+    "Audiences": "rag._audiences",
+    "Directory": "rag._audiences",
+    "PrivacyWatch": "rag._privacy",
     "Overview": "rag._overview",
     "Job": "rag._jobs",
     "JobHandler": "rag._jobs",
@@ -120,6 +128,7 @@ _EXPORTS = {
     "ConverterMissing": "rag.errors",
     "CorruptDocument": "rag.errors",
     "DocumentError": "rag.errors",
+    "AmbiguousDocument": "rag.errors",
     "DocumentNotFound": "rag.errors",
     "DownloadError": "rag.errors",
     "DownloadUnavailable": "rag.errors",
@@ -149,6 +158,8 @@ _EXPORTS = {
     "Answered": "rag.types",
     "Audience": "rag.types",
     "BackfillProgress": "rag.types",
+    "ChannelFacts": "rag.types",
+    "MemberFacts": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
     "page_label": "rag.types",
@@ -171,6 +182,11 @@ __all__ = [
     "Answered",
     "Answerer",
     "Audience",
+    "Audiences",
+    "ChannelFacts",
+    "Directory",
+    "MemberFacts",
+    "PrivacyWatch",
     "BackfillProgress",
     "BackfillStarted",
     "Backfills",
@@ -183,6 +199,7 @@ __all__ = [
     "CorruptDocument",
     "Document",
     "DocumentError",
+    "AmbiguousDocument",
     "DocumentNotFound",
     "DownloadError",
     "DownloadUnavailable",

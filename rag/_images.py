@@ -16,13 +16,24 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from rag.errors import CorruptDocument, PageTooLarge
+from rag.errors import CorruptDocument, PageTooLarge, UnsupportedFile
 
 MAX_RENDER_SIDE = 1600  # the longest side folio keeps of a picture or page render
 # For pictures parsing already checked against FOLIO's own limit; this only guards a bad call.
 MAX_PICTURE_PIXELS = 100_000_000
+QUESTION_PICTURE_PIXELS = 40_000_000  # a screenshot or photo sent with a question
 _ORIENTATION = 0x0112  # the EXIF tag that says how a photo was held
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+# The only Pillow plugins folio lets near untrusted bytes: never EPS/PS (Ghostscript), PDF,
+# or the dozens of rarer formats Pillow would otherwise guess at.
+PICTURE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF")
+# What a question may attach, told by the bytes alone.
+_QUESTION_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +58,37 @@ def read_picture(data: bytes, name: str, *, max_pixels: int, max_side: int) -> P
     return Picture(image, width, height)
 
 
+def question_picture(data: bytes, name: str) -> str:
+    """The format of a picture sent with a question: PNG, JPEG, WEBP or GIF by its bytes.
+
+    Anything else (whatever its name says) is UnsupportedFile before any decoder sees it.
+    """
+    for magic, kind in _QUESTION_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    raise UnsupportedFile(
+        f"{name} is not a PNG, JPEG, WebP or GIF picture, so folio did not look at it. "
+        "Attach a screenshot or photo in one of those formats.",
+        detail=f"question picture starts {data[:8]!r}",
+    )
+
+
+def picture_png(data: bytes, name: str, max_pixels: int, max_side: int) -> bytes:
+    """Decode an untrusted picture and encode it again as a plain PNG (for a child process).
+
+    What leaves the child is folio's own PNG: upright, on white, within ``max_side``.
+    """
+    return png_bytes(read_picture(data, name, max_pixels=max_pixels, max_side=max_side).image)
+
+
 def peek(data: bytes) -> tuple[str, tuple[int, int]] | None:
     """The format and size a picture's header declares, nothing decoded; None if unreadable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=PICTURE_FORMATS) as image:
                 return image.format or "", image.size
     except (Image.DecompressionBombError, *_DECODE_ERRORS):
         return None
@@ -78,7 +114,7 @@ def _open(data: bytes, name: str, *, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             # folio's own limit below decides; Pillow's warning would only repeat it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=PICTURE_FORMATS)
     except Image.DecompressionBombError as exc:
         raise _too_large(name, _bomb_pixels(exc), max_pixels) from exc
     except _DECODE_ERRORS as exc:

@@ -15,14 +15,17 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from rag.answer._retrieve import Retriever
 from rag.db import Catalog
-from rag.errors import DocumentNotFound, NotAllowed
+from rag.errors import AmbiguousDocument, DocumentNotFound, NotAllowed
+from rag.index import VectorIndex
 from rag.ingest._ingestor import Ingestor, Progress
 from rag.settings import OldVersions
-from rag.types import Audience, Document, IngestResult, PageHit, Scope
+from rag.types import Audience, ChannelFacts, Document, IngestResult, PageHit, Scope
 
 logger = logging.getLogger(__name__)
 
 AdminCheck = Callable[[str], Awaitable[bool]]
+# Deletes the chat's copies of page images folio posted (by chat file id).
+RemoveUploads = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class Library:
@@ -34,10 +37,12 @@ class Library:
         catalog: Catalog,
         ingestor: Ingestor,
         retriever: Retriever,
+        index: VectorIndex,
         admins: Sequence[str] = (),
         old_versions: OldVersions = "drop",
     ) -> None:
         self._catalog = catalog
+        self._index = index
         self._ingestor = ingestor
         self._retriever = retriever
         self._admins = frozenset(admins)
@@ -105,26 +110,71 @@ class Library:
         return await self._retriever.search(query, audience=audience, images=images, limit=limit)
 
     async def forget(
-        self, ref: str, *, audience: Audience, user_id: str, is_admin: AdminCheck
+        self,
+        ref: str,
+        *,
+        audience: Audience,
+        user_id: str,
+        is_admin: AdminCheck,
+        remove_uploads: RemoveUploads | None = None,
     ) -> Document:
         """Remove the visible document ``ref`` names (id, id prefix or file name).
 
         Allowed to whoever shared it, to FOLIO_ADMIN_USERS, and to those ``is_admin`` says
         are workspace admins (asked only when the first two do not settle it).
-        DocumentNotFound or NotAllowed otherwise.
+        DocumentNotFound or NotAllowed otherwise; AmbiguousDocument when ``ref`` names
+        several documents (none is picked: the person names one by its id).
+        ``remove_uploads`` deletes the page images folio posted of it in the chat.
         """
-        document = await self._catalog.find_visible(audience, ref)
-        if document is None:
-            raise DocumentNotFound()
+        document = await self._one(audience, ref)
         allowed = document.uploader_id == user_id or user_id in self._admins
         if not allowed and not await is_admin(user_id):
             raise NotAllowed(
                 f"Only the person who shared {document.file_name} or a workspace admin can "
                 "remove it from folio."
             )
-        await self._ingestor.forget(document.id)
+        await self._forget(document.id, remove_uploads)
         logger.info("document %s forgotten by %s", document.id, user_id)
         return document
+
+    async def _forget(self, document_id: str, remove_uploads: RemoveUploads | None) -> None:
+        uploads = await self._ingestor.forget(document_id)
+        if remove_uploads is not None and uploads:
+            await remove_uploads(uploads)
+
+    async def _one(self, audience: Audience, ref: str) -> Document:
+        matches = await self._catalog.matching_visible(audience, ref)
+        exact = [document for document in matches if document.id == ref.strip()]
+        if exact:
+            return exact[0]
+        if not matches:
+            raise DocumentNotFound()
+        if len(matches) > 1:
+            raise AmbiguousDocument(tuple(matches), detail=f"{len(matches)} documents match")
+        return matches[0]
+
+    async def follow_channel(self, team_id: str, channel_id: str, facts: ChannelFacts) -> int:
+        """Make a channel's documents as visible as the channel now is; how many changed.
+
+        The index goes first, so a channel that just became confined stops lending its
+        documents to other channels before the listings say so.
+        """
+        private = facts.confined
+        await self._index.set_channel_visibility(team_id, channel_id, private)
+        changed = await self._catalog.set_channel_private(team_id, channel_id, private)
+        if changed:
+            logger.info(
+                "channel %s/%s is now %s: %d documents follow",
+                team_id,
+                channel_id,
+                "confined" if private else "public",
+                changed,
+            )
+        return changed
+
+    async def channels(self) -> list[tuple[str, str]]:
+        """Every (team, channel) that holds documents."""
+        return await self._catalog.channels()
 
     async def forget_slack_file(
         self,
@@ -133,6 +183,7 @@ class Library:
         *,
         channels: Collection[str] | None = None,
         keep: Collection[str] = (),
+        remove_uploads: RemoveUploads | None = None,
     ) -> int:
         """Remove the documents made from a Slack file; how many.
 
@@ -145,7 +196,7 @@ class Library:
             if (channels is not None and channel not in channels) or channel in keep:
                 continue
             try:
-                await self._ingestor.forget(document.id)
+                await self._forget(document.id, remove_uploads)
             except DocumentNotFound:
                 continue  # another process removed it first
             removed += 1

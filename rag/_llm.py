@@ -37,6 +37,11 @@ __all__ = ["SourceText", "VisionModel"]
 
 logger = logging.getLogger(__name__)
 
+# Output caps: an answer is a few paragraphs; descriptions, captions and rewrites are short.
+# A model that rambles (or is steered by a document to) stops here, not at the context end.
+MAX_ANSWER_TOKENS = 1200
+MAX_TOKENS = 400
+
 Sleep = Callable[[float], Awaitable[None]]
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -106,13 +111,17 @@ class VisionModel:
             *(self._data_url(s.image) if s.image else _none() for s in sources)
         )
         messages = answer_messages(question, sources, urls)
-        return await self._complete("answer", self.config.answer_model, messages)
+        return await self._complete(
+            "answer", self.config.answer_model, messages, max_tokens=MAX_ANSWER_TOKENS
+        )
 
     async def _data_url(self, image: bytes) -> str:
         return await asyncio.to_thread(image_data_url, image, max_side=self._max_image_side)
 
-    async def _complete(self, role: str, model: str, messages: list[Message]) -> str:
-        """One chat completion under the concurrency limit, retried per the policy."""
+    async def _complete(
+        self, role: str, model: str, messages: list[Message], *, max_tokens: int = MAX_TOKENS
+    ) -> str:
+        """One chat completion of at most ``max_tokens``, under the concurrency limit, retried."""
         async with self._slots:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._total_timeout_s
@@ -120,7 +129,7 @@ class VisionModel:
             while True:
                 limit = min(self.config.timeout_s, deadline - loop.time())
                 try:
-                    return await self._attempt(role, model, messages, limit)
+                    return await self._attempt(role, model, messages, limit, max_tokens)
                 except (openai.OpenAIError, TimeoutError) as exc:
                     failure = _translate(exc, role=role, model=model, limit_s=self.config.timeout_s)
                     delay = self._retry_delay(failure, attempt, deadline - loop.time())
@@ -138,7 +147,9 @@ class VisionModel:
                 )
                 await self._sleep(delay)
 
-    async def _attempt(self, role: str, model: str, messages: list[Message], limit_s: float) -> str:
+    async def _attempt(
+        self, role: str, model: str, messages: list[Message], limit_s: float, max_tokens: int
+    ) -> str:
         if limit_s <= 0:
             raise TimeoutError
         started = time.perf_counter()
@@ -148,6 +159,7 @@ class VisionModel:
             response = await self._client.chat.completions.create(
                 model=model,
                 messages=messages,
+                max_completion_tokens=max_tokens,
                 timeout=limit_s,
             )
         logger.debug("model %s answered in %.2fs", model, time.perf_counter() - started)

@@ -30,12 +30,15 @@ class Overview:
         self._vector_store = vector_store
 
     async def status(self, audience: Audience) -> Status:
-        """The workspace's index and queue, this channel's switches, and the set-up."""
+        """What the index holds for ``audience``, the queue, this channel's switches, the set-up.
+
+        Only documents the audience may see are counted: a count is metadata too.
+        """
         team, channel = audience.team_id, audience.channel_id
-        documents, pages = await self._catalog.counts(team)
+        visible = await self._catalog.visible(audience)
         return Status(
-            documents=documents,
-            pages=pages,
+            documents=len(visible),
+            pages=sum(document.page_count for document in visible),
             pending_jobs=await self._jobs.pending(),
             indexing=await self._channels.indexing(team, channel),
             followups=await self._channels.followups(team, channel),
@@ -43,10 +46,14 @@ class Overview:
             vector_store=self._vector_store,
         )
 
-    async def home(self, team_id: str, user_id: str) -> Home:
-        """Public documents, indexing channels, and ``user_id``'s own recent questions."""
-        # An empty channel id sees exactly the public documents of the workspace.
-        documents = await self._catalog.visible(Audience(team_id, ""))
+    async def home(self, audience: Audience, user_id: str) -> Home:
+        """Documents ``audience`` may see, indexing channels, ``user_id``'s recent questions.
+
+        Home is no channel: an audience with an empty channel id sees exactly the public
+        documents of the workspace, or (a guest) none.
+        """
+        team_id = audience.team_id
+        documents = await self._catalog.visible(audience)
         channels = await self._channels.indexed_channels(team_id)
         recent = await self._log.recent(team_id, HOME_RECENT, user_id=user_id)
         return Home(tuple(documents), tuple(channels), tuple(recent))

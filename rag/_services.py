@@ -289,7 +289,11 @@ def _wire(
 def _use_cases(services: Services) -> Folio:
     """The use cases over ``services``' components, each given only what it uses."""
     settings = services.settings
-    channels = Channels(store=services.channels, always_indexed=settings.index_channels)
+    channels = Channels(
+        store=services.channels,
+        always_indexed=settings.index_channels,
+        admins=settings.admin_users,
+    )
     return Folio(
         questions=Questions(
             answerer=services.answerer,
@@ -301,6 +305,7 @@ def _use_cases(services: Services) -> Folio:
             catalog=services.catalog,
             ingestor=services.ingestor,
             retriever=services.retriever,
+            index=services.index,
             admins=settings.admin_users,
             old_versions=settings.old_versions,
         ),

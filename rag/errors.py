@@ -31,6 +31,7 @@ The tree::
     ├── ChatError                    the chat platform (Slack) refused or failed a call
     │   └── PageImagesNotUploaded    the cited pages could not be attached (the answer stands)
     ├── DocumentNotFound             no such document visible here
+    ├── AmbiguousDocument            several visible documents match; the user picks one
     └── NotAllowed                   the user may not do this
 
 Third-party exceptions are translated once, in the module that owns the client,
@@ -193,6 +194,19 @@ class DocumentNotFound(FolioError):
     """No such document is visible from here."""
 
     default_message = "No such document is indexed here; `/folio docs` lists what is."
+
+
+class AmbiguousDocument(FolioError):
+    """Several visible documents match a name; the user says which one by its id.
+
+    ``candidates`` are the matching documents (rag.types.Document), newest first.
+    """
+
+    default_message = "Several documents match that name; name one by its id (see `/folio docs`)."
+
+    def __init__(self, candidates: tuple[object, ...], *, detail: str | None = None) -> None:
+        super().__init__(detail=detail)
+        self.candidates = candidates
 
 
 class NotAllowed(FolioError):

@@ -108,6 +108,9 @@ class Settings:
     # auto: bfloat16 where the CPU multiplies it natively (AMX, AVX512-BF16), else float32.
     embed_precision: Precision = "auto"
     port: int = 3000
+    # /metrics is never public: on its own port (0: none), or behind this bearer token.
+    metrics_port: int = 0
+    metrics_token: Secret | None = None
     log_level: str = "INFO"
     parse: ParseLimits = ParseLimits()
     retrieval: RetrievalConfig = RetrievalConfig()
@@ -140,6 +143,8 @@ class Settings:
             text_model=env.text("FOLIO_TEXT_MODEL", DEFAULT_TEXT_MODEL),
             embed_precision=_precision(env.text("FOLIO_EMBED_PRECISION", "auto")),
             port=env.number("PORT", 3000, int, low=1, high=65535),
+            metrics_port=env.number("FOLIO_METRICS_PORT", 0, int, low=0, high=65535),
+            metrics_token=env.secret("FOLIO_METRICS_TOKEN"),
             log_level=env.choice("FOLIO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             parse=ParseLimits(
                 max_bytes=env.number("FOLIO_MAX_FILE_MB", 50, int, low=1) * 1024 * 1024,

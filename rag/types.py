@@ -65,10 +65,43 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Where a question is asked; decides which documents may answer it."""
+    """Where a question is asked; decides which documents may answer it.
+
+    ``own_channel_only``: the channel is shared with another organisation, or the asker is
+    a guest, so only documents shared in this very channel may answer.
+    """
 
     team_id: str
     channel_id: str
+    own_channel_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    """What Slack says about a channel that decides who may read what is shared there.
+
+    ``external``: shared with another organisation (Slack Connect), or about to be;
+    ``member``: folio is in the channel (it was not removed).
+    """
+
+    private: bool
+    external: bool = False
+    archived: bool = False
+    member: bool = True
+
+    @property
+    def confined(self) -> bool:
+        """Documents shared here stay this channel's own: only a public, unshared, live
+        channel folio is in lends them to the whole workspace."""
+        return self.private or self.external or self.archived or not self.member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """What Slack says about a person that decides what folio lets them see and change."""
+
+    guest: bool
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, files, home, mentions, messages
+from bot.listeners import actions, channels, commands, files, home, mentions, messages
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -14,5 +14,6 @@ if TYPE_CHECKING:
 
 def register(app: AsyncApp, parts: Parts) -> None:
     """Attach every listener to ``app``."""
-    for module in (mentions, messages, commands, files, home, actions):
+    # channels before messages: it takes the channel_convert_to_* message subtypes.
+    for module in (channels, mentions, messages, commands, files, home, actions):
         module.register(app, parts)

@@ -10,8 +10,7 @@ from bot import render
 from bot.ask import SlackQuestion
 from bot.commands import split_command
 from bot.errors import REPLY_KEY
-from bot.replies import Reply
-from rag import Audience
+from bot.replies import Reply, host_team
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -25,14 +24,18 @@ def register(app: AsyncApp, parts: Parts) -> None:
     async def on_folio(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         name, arg = split_command(str(command.get("text") or ""))
-        user, channel = str(command["user_id"]), str(command["channel_id"])
+        team, user, channel = (
+            host_team(context),
+            str(command["user_id"]),
+            str(command["channel_id"]),
+        )
         private = Reply(channel, user=user)
         if name == "ask" and arg:
             thread = await parts.asker.announce(command, arg)
             context[REPLY_KEY] = thread
-            await parts.asker.ask(SlackQuestion.from_command(command, arg, thread))
+            await parts.asker.ask(SlackQuestion.from_command(command, arg, thread, team_id=team))
             return
-        audience = Audience(str(command["team_id"]), channel)
+        audience = await parts.audiences.audience(team, channel, user)
         message = (
             render.help_message()
             if name == "ask"

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
+from bot.replies import host_team
+
 if TYPE_CHECKING:
     from bot.app import Parts
 
@@ -16,19 +18,26 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("file_deleted")
     @parts.inflight.tracked
     async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await parts.library.forget_slack_file(str(context.team_id), str(event["file_id"]))
+        await parts.library.forget_slack_file(
+            host_team(context), str(event["file_id"]), remove_uploads=parts.gateway.delete_files
+        )
 
     @app.event("file_unshared")
     @parts.inflight.tracked
     async def on_file_unshared(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        team, file_id = str(context.team_id), str(event["file_id"])
+        team, file_id = host_team(context), str(event["file_id"])
+        remove = parts.gateway.delete_files
         if event.get("channel_id"):  # the channel it left
-            await parts.library.forget_slack_file(team, file_id, channels=[event["channel_id"]])
+            await parts.library.forget_slack_file(
+                team, file_id, channels=[event["channel_id"]], remove_uploads=remove
+            )
             return
         still = await parts.indexer.shared_in(file_id)
-        await parts.library.forget_slack_file(team, file_id, keep=still or ())
+        await parts.library.forget_slack_file(
+            team, file_id, keep=still or (), remove_uploads=remove
+        )
 
     @app.event("file_change")
     @parts.inflight.tracked
     async def on_file_change(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await parts.indexer.enqueue_change(str(event["file_id"]), team_id=str(context.team_id))
+        await parts.indexer.enqueue_change(str(event["file_id"]), team_id=host_team(context))

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
+from bot.replies import host_team
+
 if TYPE_CHECKING:
     from bot.app import Parts
 
@@ -18,5 +20,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     async def on_home(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
-        view = await parts.commands.home(str(context.team_id), str(event["user"]))
+        user = str(event["user"])
+        audience = await parts.audiences.audience(host_team(context), "", user)
+        view = await parts.commands.home(audience, user)
         await parts.gateway.publish_home(str(event["user"]), view)

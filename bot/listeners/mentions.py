@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.ask import SlackQuestion
+from bot.replies import host_team
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -19,6 +20,6 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @parts.inflight.tracked
     async def on_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
         question = SlackQuestion.from_event(
-            event, team_id=str(context.team_id), source="mention", bot_user_id=context.bot_user_id
+            event, team_id=host_team(context), source="mention", bot_user_id=context.bot_user_id
         )
         await parts.asker.ask(question)

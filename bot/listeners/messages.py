@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.ask import SlackQuestion, Source
+from bot.replies import host_team
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -40,7 +41,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
     @app.event("message")
     @parts.inflight.tracked
     async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        team, channel = str(context.team_id), str(event.get("channel"))
+        team, channel = host_team(context), str(event.get("channel"))
         indexing = bool(event.get("files")) and await parts.channels.indexes(team, channel)
         kind = classify(event, context.bot_user_id, indexing=indexing)
         if kind == "index":

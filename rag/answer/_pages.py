@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
+from rag._images import MAX_RENDER_SIDE, QUESTION_PICTURE_PIXELS, picture_png
 from rag.answer._highlight import render_page_png
 from rag.db import Catalog
 from rag.errors import DocumentError, ParseTimeout
@@ -70,6 +71,17 @@ class PageRenderer:
             timeout_s=self._timeout_s,
             label=f"page {page_number}",
         )
+
+    async def picture(self, data: bytes, name: str) -> bytes:
+        """A question's picture decoded in a pool child (never here), as folio's own PNG.
+
+        Call it only on bytes ``question_picture`` accepted; past the pixel cap it is a
+        PageTooLarge, unreadable a CorruptDocument, both naming ``name``.
+        """
+        decode = functools.partial(
+            picture_png, max_pixels=QUESTION_PICTURE_PIXELS, max_side=MAX_RENDER_SIDE
+        )
+        return await self._pool.run(decode, data, name, timeout_s=self._timeout_s, label=name)
 
     async def close(self) -> None:
         """Stop the render children."""

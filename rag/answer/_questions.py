@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from rag._images import question_picture
 from rag.answer._answerer import Answerer
 from rag.answer._pages import PageBatch, PageRenderer
 from rag.db import AnswerLog, ChannelSettingsStore
@@ -54,6 +55,14 @@ class Questions:
     async def ask(self, question: Question) -> Answered:
         """Answer, record and illustrate one question; ModelError when the model fails."""
         audience = question.audience
+        for image in question.images:
+            question_picture(image.data, image.name)
+        # Pictures are untrusted bytes: decoded in a child, only folio's PNG comes back.
+        pictures = [
+            dataclasses.replace(image, data=await self._pages.picture(image.data, image.name))
+            for image in question.images
+        ]
+        question = dataclasses.replace(question, images=tuple(pictures))
         history: list[Turn] = []
         if question.follow_up and question.thread is not None:
             history = await self._log.history(
@@ -80,6 +89,12 @@ class Questions:
     async def posted(self, answer_id: str, message_ts: str) -> None:
         """Remember the message that carries the answer (follow-ups may reply under it)."""
         await self._log.set_message_ts(answer_id, message_ts)
+
+    async def uploaded(self, answer_id: str, file_ids: Sequence[str]) -> None:
+        """Remember the page images posted with the answer; forgetting a cited document
+        deletes them (see ``Library.forget``)."""
+        if file_ids:
+            await self._log.set_uploads(answer_id, file_ids)
 
     async def is_follow_up(self, team_id: str, channel_id: str, thread: str) -> bool:
         """True when folio answered in this thread and the channel wants follow-ups answered."""

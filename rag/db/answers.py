@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,16 @@ class AnswerLog:
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(AnswerRow).where(AnswerRow.id == answer_id).values(message_ts=ts)
+            )
+
+    @translated("recording an answer's uploads")
+    async def set_uploads(self, answer_id: str, file_ids: Sequence[str]) -> None:
+        """Remember the page images uploaded with an answer (to delete them with it)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(AnswerRow)
+                .where(AnswerRow.id == answer_id)
+                .values(uploaded_files=list(file_ids))
             )
 
     @translated("reading a thread's history")

@@ -6,16 +6,30 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    UnaryExpression,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for, rowcount
 from rag.db.models import (
+    AnswerRow,
+    CaptionRow,
     DocumentFileRow,
     DocumentRow,
     GenerationDocumentRow,
+    IngestionJobRow,
     PageRow,
     utcnow,
 )
@@ -26,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 # Shorter id prefixes would match too many documents to mean one.
 MIN_ID_PREFIX = 6
+FORGOTTEN = "(a forgotten document)"  # what a job row names once its document is forgotten
 
 
 class Catalog:
@@ -126,15 +141,22 @@ class Catalog:
             rows = (await session.scalars(query)).all()
         return [_document(row) for row in rows]
 
-    @translated("finding a document")
     async def find_visible(self, audience: Audience, ref: str) -> Document | None:
         """A visible document by id, id prefix (6+ chars) or exact file name (any case).
 
         An exact id wins; otherwise, when several match, the most recent one.
         """
+        matches = await self.matching_visible(audience, ref)
+        exact = [document for document in matches if document.id == ref.strip()]
+        chosen = exact or matches
+        return chosen[0] if chosen else None
+
+    @translated("finding a document")
+    async def matching_visible(self, audience: Audience, ref: str) -> list[Document]:
+        """Visible documents ``ref`` names (id, id prefix of 6+ chars, file name), newest first."""
         ref = ref.strip()
         if not ref:
-            return None
+            return []
         matches = [DocumentRow.id == ref, func.lower(DocumentRow.file_name) == ref.lower()]
         if len(ref) >= MIN_ID_PREFIX:
             matches.append(DocumentRow.id.startswith(ref.lower(), autoescape=True))
@@ -145,10 +167,7 @@ class Catalog:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        if not rows:
-            return None
-        chosen = next((row for row in rows if row.id == ref), rows[0])
-        return _document(chosen)
+        return [_document(row) for row in rows]
 
     @translated("finding documents by Slack file")
     async def by_slack_file(self, team_id: str, slack_file_id: str) -> list[Document]:
@@ -212,15 +231,64 @@ class Catalog:
         async with self._sessions() as session:
             return {str(v) for v in (await session.scalars(query)).all() if v is not None}
 
+    @translated("finding uploads of a document")
+    async def uploads_showing(self, document_id: str) -> list[str]:
+        """Chat file ids of the page images posted with answers that cited the document."""
+        quoted = cast_(AnswerRow.citations, Text).contains(document_id, autoescape=True)
+        async with self._sessions() as session:
+            lists = (await session.scalars(select(AnswerRow.uploaded_files).where(quoted))).all()
+        return list(dict.fromkeys(file_id for ids in lists for file_id in ids or ()))
+
     @translated("deleting a document")
     async def delete(self, document_id: str) -> bool:
-        """Delete a document with its pages and bytes; False when there was none."""
+        """Delete a document and every stored copy of its text; False when there was none.
+
+        With the row go its pages and bytes (cascade), its figures' captions, its
+        ingestion jobs' file name, summary and error, and the answers that cited it: their
+        text quotes it, and follow-ups would feed it back to the model as thread memory.
+        """
+        quoted = cast_(AnswerRow.citations, Text).contains(document_id, autoescape=True)
         async with self._sessions() as session, session.begin():
+            await session.execute(delete(AnswerRow).where(quoted))
+            await session.execute(
+                delete(CaptionRow).where(
+                    CaptionRow.image_hash.startswith(f"{document_id}:", autoescape=True)
+                )
+            )
+            # The job row stays (it tells a re-delivered share or a backfill that this file
+            # was handled), emptied of the document's words.
+            await session.execute(
+                update(IngestionJobRow)
+                .where(IngestionJobRow.document_id == document_id)
+                .values(file_name=FORGOTTEN, summary=None, error=None, document_id=None)
+            )
             result = await session.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
         deleted = rowcount(result) > 0
         if deleted:
             logger.info("deleted document %s", document_id)
         return deleted
+
+    @translated("changing a channel's visibility")
+    async def set_channel_private(self, team_id: str, channel_id: str, private: bool) -> int:
+        """Mark the documents of one channel private to it (or public); how many changed."""
+        statement = (
+            update(DocumentRow)
+            .where(
+                DocumentRow.team_id == team_id,
+                DocumentRow.channel_id == channel_id,
+                DocumentRow.channel_private != private,
+            )
+            .values(channel_private=private)
+        )
+        async with self._sessions() as session, session.begin():
+            return rowcount(await session.execute(statement))
+
+    @translated("listing channels")
+    async def channels(self) -> list[tuple[str, str]]:
+        """Every (team, channel) that holds documents."""
+        query = select(DocumentRow.team_id, DocumentRow.channel_id).distinct()
+        async with self._sessions() as session:
+            return [(team, channel) for team, channel in (await session.execute(query)).all()]
 
     @translated("counting documents")
     async def counts(self, team_id: str | None = None) -> tuple[int, int]:
@@ -236,7 +304,12 @@ class Catalog:
 
 
 def _visible_to(audience: Audience) -> ColumnElement[bool]:
-    # The same rule retrieval filters on: same team, and a public channel or this very channel.
+    # The same rule retrieval filters on: same team, and a public channel or this very channel
+    # (only this very channel when the channel is shared outside or the asker is a guest).
+    if audience.own_channel_only:
+        return (DocumentRow.team_id == audience.team_id) & (
+            DocumentRow.channel_id == audience.channel_id
+        )
     return (DocumentRow.team_id == audience.team_id) & or_(
         DocumentRow.channel_private == false(), DocumentRow.channel_id == audience.channel_id
     )

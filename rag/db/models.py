@@ -229,6 +229,8 @@ class AnswerRow(Base):
     mode: Mapped[str] = mapped_column(String(32))
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     message_ts: Mapped[str | None] = mapped_column(SlackId)
+    # The page images folio uploaded with the answer (chat file ids), deleted with it.
+    uploaded_files: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
 
 

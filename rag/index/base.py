@@ -194,8 +194,16 @@ class VectorIndex(Protocol):
         """Points the audience may see, fused by RRF, best first."""
         ...
 
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Make every point of one channel's documents private to it, or public again."""
+        ...
+
     async def delete_document(self, document_id: str) -> None:
         """Remove every point of one document."""
+        ...
+
+    async def compact(self) -> None:
+        """Rewrite storage so deleted points (their text too) are gone from disk."""
         ...
 
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:

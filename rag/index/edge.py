@@ -41,7 +41,16 @@ from rag.index.base import (
     dims_mismatch,
     hit_from_payload,
 )
-from rag.index.filters import AllOf, AnyOf, Match, count_filter, document_filter, permission_filter
+from rag.index.filters import (
+    AllOf,
+    AnyOf,
+    Match,
+    channel_filter,
+    count_filter,
+    document_filter,
+    permission_filter,
+    visibility_payload,
+)
 from rag.types import Hit, SparseVector
 
 if TYPE_CHECKING:
@@ -126,6 +135,14 @@ class EdgeIndex(VectorIndex):
         scored = await self._call(lambda shard: shard.query(request))
         return [hit_from_payload(str(point.id), point.score, point.payload) for point in scored]
 
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Rewrite the visibility payload of one channel's points, then flush."""
+        selection = _edge_filter(channel_filter(team_id, channel_id))
+        payload = visibility_payload(channel_id, private)
+        operation = qe.UpdateOperation.set_payload_by_filter(selection, payload)
+        await self._write(lambda: (operation, 0))
+        await self._write(None)
+
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document, then flush."""
         selection = _edge_filter(document_filter(document_id))
@@ -134,6 +151,16 @@ class EdgeIndex(VectorIndex):
         # Counted first: vacuuming deleted points is part of what an optimize is for.
         await self._write(lambda: (operation, self._shard_now().count(counted)))
         await self._write(None)
+
+    async def compact(self) -> None:
+        """Vacuum deleted points out of the segment files: an optimize in a child process.
+
+        A run already going copied the shard before the latest deletes, so it is followed
+        by a fresh one.
+        """
+        if self._optimizing is not None:
+            await self.optimize()
+        await self.optimize()
 
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""

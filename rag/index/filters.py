@@ -41,13 +41,27 @@ def permission_filter(audience: Audience) -> AllOf:
     audience's channel): a public channel's documents answer anywhere in the workspace,
     a private channel's only in that channel. ``visible_in`` holds exactly that disjunction
     per point (PUBLIC, or the private channel's id); see ``rag.index.base.PUBLIC``.
+    An audience with ``own_channel_only`` (a channel shared outside, a guest) sees only
+    the points of documents shared in its own channel.
     """
+    if audience.own_channel_only:
+        return AllOf((Match("team_id", audience.team_id), Match("channel_id", audience.channel_id)))
     return AllOf(
         (
             Match("team_id", audience.team_id),
             AnyOf((Match("visible_in", PUBLIC), Match("visible_in", audience.channel_id))),
         )
     )
+
+
+def channel_filter(team_id: str, channel_id: str) -> AllOf:
+    """Every point of the documents shared in one channel."""
+    return AllOf((Match("team_id", team_id), Match("channel_id", channel_id)))
+
+
+def visibility_payload(channel_id: str, private: bool) -> dict[str, object]:
+    """The payload fields that carry a point's visibility (see ``permission_filter``)."""
+    return {"channel_private": private, "visible_in": channel_id if private else PUBLIC}
 
 
 def document_filter(document_id: str) -> AllOf:

@@ -30,7 +30,16 @@ from rag.index.base import (
     dims_mismatch,
     hit_from_payload,
 )
-from rag.index.filters import AllOf, AnyOf, Match, count_filter, document_filter, permission_filter
+from rag.index.filters import (
+    AllOf,
+    AnyOf,
+    Match,
+    channel_filter,
+    count_filter,
+    document_filter,
+    permission_filter,
+    visibility_payload,
+)
 from rag.types import Hit, SparseVector
 
 logger = logging.getLogger(__name__)
@@ -100,6 +109,18 @@ class ServerIndex(VectorIndex):
             raise self._unavailable("query", exc) from exc
         return [hit_from_payload(str(p.id), p.score, p.payload) for p in response.points]
 
+    async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
+        """Rewrite the visibility payload of one channel's points and wait for it."""
+        try:
+            await self._client.set_payload(
+                self._collection,
+                payload=visibility_payload(channel_id, private),
+                points=_filter(channel_filter(team_id, channel_id)),
+                wait=True,
+            )
+        except _CLIENT_ERRORS as exc:
+            raise self._unavailable("set payload", exc) from exc
+
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document and wait for it."""
         selector = models.FilterSelector(filter=_filter(document_filter(document_id)))
@@ -107,6 +128,9 @@ class ServerIndex(VectorIndex):
             await self._client.delete(self._collection, points_selector=selector, wait=True)
         except _CLIENT_ERRORS as exc:
             raise self._unavailable("delete", exc) from exc
+
+    async def compact(self) -> None:
+        """Nothing to do: the Qdrant server vacuums deleted points by itself."""
 
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""

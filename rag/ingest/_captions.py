@@ -11,7 +11,7 @@ from typing import Protocol
 from rag._llm import VisionModel
 from rag.errors import FolioError
 
-__all__ = ["CaptionStore", "Captioner", "image_hash"]
+__all__ = ["CaptionStore", "Captioner", "caption_key", "image_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ def image_hash(image: bytes) -> str:
     return hashlib.sha256(image).hexdigest()
 
 
+def caption_key(owner: str, digest: str) -> str:
+    """The cache key of one image of one document: ``{document id}:{image hash}``."""
+    return f"{owner}:{digest}"
+
+
 class Captioner:
     """Captions a document's figures; cached ones are free, new ones are capped per call."""
 
@@ -49,15 +54,22 @@ class Captioner:
         self._model_name = model_name
         self._max_per_document = max_per_document
 
-    async def caption(self, images: Sequence[bytes], contexts: Sequence[str]) -> list[str | None]:
+    async def caption(
+        self, images: Sequence[bytes], contexts: Sequence[str], *, owner: str
+    ) -> list[str | None]:
         """One caption per image (None where capped or failed); call once per document.
 
         ``contexts[i]`` is text near ``images[i]`` (the page text, say). Identical images
-        share one request. Failures of single figures are logged, never raised.
+        share one request. Failures of single figures are logged, never raised. A caption
+        is written from its page's text, so it is cached for ``owner`` (the document, whose
+        id names its team and channel) alone: never reused from a private document into a
+        public one, and forgotten with it (``caption_key``).
         """
         if len(images) != len(contexts):
             raise ValueError("caption() needs one context per image")
-        hashes = await asyncio.to_thread(lambda: [image_hash(image) for image in images])
+        hashes = await asyncio.to_thread(
+            lambda: [caption_key(owner, image_hash(image)) for image in images]
+        )
         captions: dict[str, str | None] = {}
         for key in dict.fromkeys(hashes):
             captions[key] = await self._store.get(key, self._model_name)

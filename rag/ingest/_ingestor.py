@@ -143,6 +143,7 @@ class Ingestor:
         # the parse child. A captioner needs legible renders.
         side = clip.input_side if captioner is None else None
         self._limits = dataclasses.replace(limits, visual_side=side)
+        self._compactions: set[asyncio.Task[None]] = set()
 
     async def ingest(
         self,
@@ -236,7 +237,7 @@ class Ingestor:
             uploader_id=uploader_id,
             permalink=permalink,
         )
-        captions = await self._captions(_visuals(parsed))
+        captions = await self._captions(document.id, _visuals(parsed))
         return _Prepared(document, parsed, captions, data)
 
     async def _commit(self, prepared: _Prepared, progress: Progress | None) -> IngestResult:
@@ -274,7 +275,8 @@ class Ingestor:
         parsed = await parse_document(data, document.file_name, self._limits)
         # Office and text files are stored as the PDF they were read from: keep their kind.
         parsed = dataclasses.replace(parsed, kind=document.kind)
-        points = await self._points(document, parsed, await self._captions(_visuals(parsed)))
+        captions = await self._captions(document.id, _visuals(parsed))
+        points = await self._points(document, parsed, captions)
         await self._index.delete_document(document.id)
         await self._index.upsert(points)
         await self._catalog.mark_indexed(document.id)
@@ -295,11 +297,32 @@ class Ingestor:
         await self._index.delete_document(document_id)
         await self._catalog.supersede(document_id)
 
-    async def forget(self, document_id: str) -> None:
-        """Remove every point and row of a document."""
+    async def forget(self, document_id: str) -> list[str]:
+        """Remove every point and row of a document; its text then leaves the index's files.
+
+        The catalog deletes its rows, bytes, captions, jobs and the answers that quoted it;
+        the index vacuums its points out of storage in the background (``compacted``).
+        Returns the chat file ids of the page images posted with those answers, for the
+        adapter to delete.
+        """
+        uploads = await self._catalog.uploads_showing(document_id)
         await self._index.delete_document(document_id)
         if not await self._catalog.delete(document_id):
             raise DocumentNotFound()
+        task = asyncio.create_task(self._index.compact())
+        self._compactions.add(task)
+        task.add_done_callback(self._compaction_done)
+        return uploads
+
+    async def compacted(self) -> None:
+        """Wait until the index has vacuumed everything forgotten so far."""
+        while self._compactions:
+            await asyncio.gather(*self._compactions, return_exceptions=True)
+
+    def _compaction_done(self, task: asyncio.Task[None]) -> None:
+        self._compactions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("compacting the index after a forget failed: %s", task.exception())
 
     async def _store(
         self, document: Document, parsed: ParsedDocument, points: list[IndexPoint], data: bytes
@@ -327,10 +350,12 @@ class Ingestor:
             document, parsed, captions, clip=self._clip, text=self._text, bm25=self._bm25
         )
 
-    async def _captions(self, visuals: Sequence[_Visual]) -> list[str | None]:
+    async def _captions(self, owner: str, visuals: Sequence[_Visual]) -> list[str | None]:
         if self._captioner is None or not visuals:
             return [None] * len(visuals)
-        return await self._captioner.caption([v.png for v in visuals], [v.context for v in visuals])
+        return await self._captioner.caption(
+            [v.png for v in visuals], [v.context for v in visuals], owner=owner
+        )
 
 
 async def build_points(

@@ -26,7 +26,7 @@ from PIL import Image
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import build_app, build_parts
+from bot.app import Parts, build_app, build_parts
 from bot.cli import slack_client
 from bot.metrics import Metrics
 from bot.replies import WORKING
@@ -36,6 +36,8 @@ from rag import JobRunner, Services, Settings, open_services
 from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
 from tests.fakes.slack import (
     CHANNEL_ID,
+    DOCS_CHANNEL_ID,
+    TEAM_ID,
     USER_ID,
     FakeSlack,
     Recorded,
@@ -50,7 +52,8 @@ from tests.fakes.slack import (
 BOT_TOKEN = "xoxb-folio-test-token"
 APP_TOKEN = "xapp-folio-test-token"
 SECRET = "folio-test-signing-secret"
-DOCS_CHANNEL = "C0DOCS"
+METRICS_TOKEN = "folio-test-metrics-token"
+DOCS_CHANNEL = DOCS_CHANNEL_ID
 WAIT_S = 30.0
 
 
@@ -114,6 +117,7 @@ def bot_settings(
         "SLACK_SIGNING_SECRET": SECRET,
         "FOLIO_INDEX_CHANNELS": DOCS_CHANNEL,
         "FOLIO_PARSE_TIMEOUT_S": "60",
+        "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
         **extra,
     }
     if socket:
@@ -134,6 +138,7 @@ class Bot:
     mode: str
     http: TestClient[Any, Any] | None = None
     statuses: list[int] = field(default_factory=list)
+    parts: Parts | None = None  # the worker's parts (its own Slack directory cache)
 
     # sending ------------------------------------------------------------------------
 
@@ -164,10 +169,10 @@ class Bot:
             await self.fake.wait_for_ack(envelope)
 
     async def command(
-        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID
+        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, team_id: str = TEAM_ID
     ) -> dict[str, str]:
-        """Run `/folio text` as ``user`` in ``channel``."""
-        body = slash_command_body(text=text, user_id=user, channel_id=channel)
+        """Run `/folio text` as ``user`` in ``channel`` (``team_id``: the user's organisation)."""
+        body = slash_command_body(text=text, user_id=user, channel_id=channel, team_id=team_id)
         if self.http is not None:
             await self.post(*form_request(body, SECRET))
         else:
@@ -312,6 +317,7 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
         )
         bot = Bot(fake, settings, services, app, metrics, inflight, mode)
         parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
+        bot.parts = parts
         runner = JobRunner(
             queue=folio.jobs, handler=parts.indexer, worker_id="test-worker", poll_s=0.05
         )
@@ -329,7 +335,9 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
 @contextlib.asynccontextmanager
 async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> AsyncIterator[None]:
     if mode == "http":
-        async with TestClient(TestServer(web_app(app, metrics=metrics))) as http:
+        token = bot.settings.metrics_token
+        public = web_app(app, metrics=metrics, metrics_token=token.value if token else None)
+        async with TestClient(TestServer(public)) as http:
             bot.http = http
             yield
         return

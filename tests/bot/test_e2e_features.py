@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.types import Audience
-from tests.bot.harness import DOCS_CHANNEL, Bot, eventually, pdf_bytes, text_of
+from tests.bot.harness import DOCS_CHANNEL, METRICS_TOKEN, Bot, eventually, pdf_bytes, text_of
 from tests.fakes.slack import (
     BOT_USER_ID,
     CHANNEL_ID,
@@ -169,6 +169,7 @@ async def test_folio_subcommands_answer_privately(http_bot: Bot):
 
 
 async def test_index_here_turns_indexing_on_and_off_for_a_channel(http_bot: Bot):
+    http_bot.fake.add_channel("C0NEW", "new")
     await http_bot.command("index here", channel="C0NEW")
     await http_bot.fake.wait_for("chat.postEphemeral", lambda c: "from now on" in c.params["text"])
     event, _ = await http_bot.share("q3.pdf", pdf_bytes(REPORT), "application/pdf", channel="C0NEW")
@@ -230,7 +231,9 @@ async def test_health_and_metrics_endpoints(http_bot: Bot):
     assert http_bot.http is not None
 
     health = await http_bot.http.get("/healthz")
-    metrics = await http_bot.http.get("/metrics")
+    metrics = await http_bot.http.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     text = await metrics.text()
 
     assert health.status == 200 and (await health.json()) == {"ok": True}

@@ -12,8 +12,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import RenderedMessage
 from bot.gateway import SlackGateway
 from bot.replies import Reply
-from rag import ChatError, DownloadError, PageImage, PageImagesNotUploaded
-from tests.fakes.slack import FakeSlack
+from rag import (
+    Audience,
+    Audiences,
+    ChannelFacts,
+    ChatError,
+    DownloadError,
+    MemberFacts,
+    PageImage,
+    PageImagesNotUploaded,
+    Scope,
+)
+from tests.fakes.slack import TEAM_ID, USER_ID, FakeSlack
 
 TOKEN = "xoxb-secret-bot-token"
 
@@ -102,16 +112,45 @@ async def test_a_file_slack_cannot_find_is_a_download_error_that_says_so(gateway
     assert "could not find that file any more" in caught.value.user_message
 
 
-async def test_an_unknown_channel_counts_as_private_and_an_unknown_user_as_no_admin(
+async def test_channel_and_member_facts_read_slacks_fields_and_unknown_ids_raise(
     fake_slack: FakeSlack, gateway: SlackGateway
 ):
     fake_slack.add_channel("C0OPEN", "open")
-    fake_slack.add_user("U0BOSS", is_admin=True)
+    fake_slack.add_channel("C0EXT", "partners", is_ext_shared=True)
+    fake_slack.add_user("U0BOSS", is_owner=True)
+    fake_slack.add_user("U0GUEST", is_restricted=True)
 
-    assert await gateway.is_private("C0OPEN") is False
-    assert await gateway.is_private("C0UNKNOWN") is True
-    assert await gateway.is_admin("U0BOSS") is True
-    assert await gateway.is_admin("U0NOBODY") is False
+    assert await gateway.channel_facts("C0OPEN") == ChannelFacts(private=False)
+    assert await gateway.channel_facts("C0EXT") == ChannelFacts(private=False, external=True)
+    assert await gateway.member_facts("U0BOSS") == MemberFacts(guest=False, admin=True)
+    assert await gateway.member_facts("U0GUEST") == MemberFacts(guest=True, admin=False)
+    with pytest.raises(ChatError):
+        await gateway.channel_facts("C0UNKNOWN")
+    with pytest.raises(ChatError):
+        await gateway.member_facts("U0NOBODY")
+
+
+async def test_audiences_keep_slacks_answers_for_a_short_time_and_never_keep_a_failure(
+    fake_slack: FakeSlack, gateway: SlackGateway
+):
+    fake_slack.add_channel("C0OPEN", "open")
+    now = [0.0]
+    audiences = Audiences(directory=gateway, ttl_s=60.0, clock=lambda: now[0])
+
+    first = await audiences.audience(TEAM_ID, "C0OPEN", USER_ID)
+    again = await audiences.audience(TEAM_ID, "C0OPEN", USER_ID)
+    fake_slack.channels["C0OPEN"]["is_ext_shared"] = True
+    still_cached = await audiences.audience(TEAM_ID, "C0OPEN", USER_ID)
+    now[0] = 61.0
+    shared_now = await audiences.audience(TEAM_ID, "C0OPEN", USER_ID)
+    gone = [await audiences.scope(TEAM_ID, "C0GONE") for _ in range(2)]
+
+    assert first == again == still_cached == Audience(TEAM_ID, "C0OPEN")
+    assert shared_now == Audience(TEAM_ID, "C0OPEN", own_channel_only=True)
+    assert gone == [Scope(TEAM_ID, "C0GONE", channel_private=True)] * 2
+    asked = [c.params["channel"] for c in fake_slack.calls("conversations.info")]
+    assert asked == ["C0OPEN", "C0OPEN", "C0GONE", "C0GONE"]
+    assert len(fake_slack.calls("users.info")) == 2
 
 
 async def test_channel_files_are_read_page_by_page_newest_first_up_to_the_limit(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import defuse_mentions, mrkdwn_safe
+from bot.mrkdwn import defuse_mentions, defuse_urls, mrkdwn_safe
 
 LIVE = [
     "<!channel>",
@@ -76,3 +76,14 @@ def test_slack_control_sequences_are_defused(raw: str, inert: str) -> None:
 
     assert defused == inert
     assert "<!" not in defused and "<@" not in defused
+
+
+def test_urls_and_bare_domains_are_broken_but_numbers_and_words_are_not() -> None:
+    text = "See https://evil.example.com/x, www.bad.io or bad.com: 4.5 percent, e.g. Mr. Smith."
+
+    defused = defuse_urls(text)
+
+    assert "https://" not in defused and "evil.example.com" not in defused
+    assert "www.bad.io" not in defused and "bad.com" not in defused
+    assert "4.5 percent, e.g. Mr. Smith." in defused
+    assert defused.replace("\u200b", "") == text

@@ -24,6 +24,8 @@ BOT_ID = "B0FOLIO"
 BOT_USER_ID = "U0FOLIOBOT"
 USER_ID = "U0ALICE"
 CHANNEL_ID = "C0GENERAL"
+DOCS_CHANNEL_ID = "C0DOCS"  # where the tests share documents
+DM_CHANNEL_ID = "D0ALICE"  # alice's direct messages with folio
 VERIFICATION_TOKEN = "legacy-verification-token"
 
 _ts_counter = itertools.count(1)

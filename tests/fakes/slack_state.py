@@ -17,7 +17,17 @@ from urllib.parse import quote
 
 from multidict import CIMultiDict
 
-from tests.fakes.slack_payloads import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, USER_ID
+from tests.fakes.slack_payloads import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    DOCS_CHANNEL_ID,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    USER_ID,
+)
 
 T = TypeVar("T")
 
@@ -87,6 +97,12 @@ class SlackState:
         self.port = 0
         self.changed = asyncio.Event()
         self.add_user(bot_user_id, name="folio", is_bot=True)
+        # The workspace every test starts in: alice (who set it up, so an admin), #general,
+        # #docs and alice's DM with folio. Anyone and anything else a test registers itself.
+        self.add_user(USER_ID, name="alice", is_admin=True)
+        self.add_channel(CHANNEL_ID, "general")
+        self.add_channel(DOCS_CHANNEL_ID, "docs")
+        self.add_channel(DM_CHANNEL_ID, is_im=True, user=USER_ID)
 
     @property
     def url(self) -> str:
@@ -127,8 +143,15 @@ class SlackState:
         is_private: bool = False,
         is_im: bool = False,
         user: str | None = None,
+        is_ext_shared: bool = False,
+        is_pending_ext_shared: bool = False,
+        is_shared: bool = False,
     ) -> dict[str, Any]:
-        """Register a channel for conversations.info (``is_im`` for a DM with ``user``)."""
+        """Register a channel for conversations.info (``is_im`` for a DM with ``user``).
+
+        ``is_ext_shared``: a Slack Connect channel (its ``is_shared`` is then true as well,
+        as Slack reports it); ``is_pending_ext_shared``: an invitation is out.
+        """
         info: dict[str, Any] = {
             "id": channel_id,
             "created": int(time.time()) - 86_400,
@@ -149,8 +172,9 @@ class SlackState:
                     "is_group": is_private,
                     "is_general": False,
                     "is_member": True,
-                    "is_shared": False,
-                    "is_ext_shared": False,
+                    "is_shared": is_shared or is_ext_shared,
+                    "is_ext_shared": is_ext_shared,
+                    "is_pending_ext_shared": is_pending_ext_shared,
                 }
             )
         self.channels[channel_id] = info
@@ -164,19 +188,27 @@ class SlackState:
         is_admin: bool = False,
         is_owner: bool = False,
         is_bot: bool = False,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Register a user for users.info."""
+        """Register a user for users.info.
+
+        ``is_restricted``: a multi-channel guest; ``is_ultra_restricted``: a single-channel
+        guest (Slack sets ``is_restricted`` too); ``team_id``: another organisation's member.
+        """
         name = name or user_id.lower()
         info = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": name,
             "real_name": name.title(),
             "deleted": False,
             "is_admin": is_admin,
             "is_owner": is_owner,
             "is_primary_owner": False,
-            "is_restricted": False,
+            "is_restricted": is_restricted or is_ultra_restricted,
+            "is_ultra_restricted": is_ultra_restricted,
             "is_bot": is_bot,
             "is_app_user": False,
             "tz": "Europe/Amsterdam",

@@ -233,6 +233,19 @@ def _register_upload(fake: FakeSlack, item: Json, channel: str | None) -> Json:
     return info
 
 
+def _files_delete(fake: FakeSlack, p: Json) -> Json:
+    file_id = str(p.get("file"))
+    info = fake.files.get(file_id)
+    if info is None:
+        return _error("file_not_found")
+    if info.info.get("user") != fake.bot_user_id:
+        return _error("cant_delete_file")  # a bot token deletes only the bot's own files
+    del fake.files[file_id]
+    for upload in fake.uploads:
+        upload["files"] = [f for f in upload["files"] if f.get("id") != file_id]
+    return {"ok": True}
+
+
 def _conversations_info(fake: FakeSlack, p: Json) -> Json:
     info = fake.channels.get(str(p.get("channel")))
     return {"ok": True, "channel": info} if info else _error("channel_not_found")
@@ -286,6 +299,7 @@ METHODS: dict[str, Handler] = {
     "files.list": _files_list,
     "files.getUploadURLExternal": _get_upload_url,
     "files.completeUploadExternal": _complete_upload,
+    "files.delete": _files_delete,
     "conversations.info": _conversations_info,
     "users.info": _users_info,
     "views.publish": _views_publish,

@@ -132,10 +132,11 @@ async def test_with_a_key_figures_are_captioned_and_captions_are_searchable(
         assert top.document_id == result.document.id
         assert any(h.kind in ("figure", "page") and h.text == CAPTION for h in top.hits)
 
-        # The same pictures again (another channel): captions come from the cache.
+        # The same pictures in another (private) channel: a caption is written from its
+        # page's text, so it is never reused across documents, let alone scopes.
         before = len(fake_openai.requests)
-        await ingest(services, data, "zebras.pdf", Scope("T1", "C2"))
-        assert len(fake_openai.requests) == before
+        await ingest(services, data, "zebras.pdf", Scope("T1", "G2", channel_private=True))
+        assert len(fake_openai.requests) == before + len(asked)
 
 
 @pytest.mark.parametrize("cap", [0, 1])

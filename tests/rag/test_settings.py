@@ -57,6 +57,8 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_TEXT_MODEL", "/models/text", lambda s: s.text_model, "/models/text"),
     ("FOLIO_EMBED_PRECISION", "float32", lambda s: s.embed_precision, "float32"),
     ("PORT", "8080", lambda s: s.port, 8080),
+    ("FOLIO_METRICS_PORT", "9100", lambda s: s.metrics_port, 9100),
+    ("FOLIO_METRICS_TOKEN", "m-secret", lambda s: s.metrics_token.value, "m-secret"),
     ("FOLIO_LOG_LEVEL", "debug", lambda s: s.log_level, "DEBUG"),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
     ("FOLIO_MAX_PAGES", "12", lambda s: s.parse.max_pages, 12),
@@ -82,6 +84,7 @@ BAD: list[tuple[str, str]] = [
     ("PORT", "abc"),
     ("PORT", "70000"),
     ("PORT", "0"),
+    ("FOLIO_METRICS_PORT", "70000"),
     ("PORT", "3000.5"),
     ("SLACK_BOT_TOKEN", "xoxp-user-token"),
     ("SLACK_APP_TOKEN", "xoxb-not-an-app-token"),
@@ -115,6 +118,7 @@ SECRETS = {
     "SLACK_SIGNING_SECRET": "333-secret-signing",
     "OPENAI_API_KEY": "sk-444-secret-openai",
     "QDRANT_API_KEY": "555-secret-qdrant",
+    "FOLIO_METRICS_TOKEN": "666-secret-metrics",
 }
 
 

@@ -206,7 +206,7 @@ async def test_delete_removes_pages_and_bytes(catalog: Catalog) -> None:
     assert await catalog.delete(document.id) is False
 
 
-async def test_deleting_a_document_keeps_its_job_without_the_link(
+async def test_deleting_a_document_keeps_its_job_without_the_link_or_its_words(
     catalog: Catalog, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     queue = JobQueue(sessions=sessions)
@@ -218,6 +218,7 @@ async def test_deleting_a_document_keeps_its_job_without_the_link(
 
     after = await queue.get(job.id)
     assert after is not None and after.status == "done" and after.document_id is None
+    assert after.file_name == "(a forgotten document)" and after.summary is None
 
 
 async def test_counts_documents_and_pages_per_team(catalog: Catalog) -> None:

@@ -226,6 +226,31 @@ async def test_public_channel_documents_answer_anywhere_in_their_team(index: Vec
     assert await _visible(index, "T1", "D-direct") == {"public-c1", "public-c2"}
 
 
+async def test_an_own_channel_audience_sees_only_that_channels_documents(
+    index: VectorIndex,
+) -> None:
+    await _permission_corpus(index)
+    confined = Audience("T1", "C1", own_channel_only=True)
+    hits = await index.query(HybridQuery(confined, clip=(clip_vec((0, 1.0)),)))
+
+    assert set(docs(hits)) == {"public-c1", "private-c1"}
+
+
+async def test_a_channel_made_private_stops_lending_its_points_and_can_lend_them_again(
+    index: VectorIndex,
+) -> None:
+    await _permission_corpus(index)
+
+    await index.set_channel_visibility("T1", "C2", True)
+    confined = await _visible(index, "T1", "C1")
+    inside = await _visible(index, "T1", "C2")
+    await index.set_channel_visibility("T1", "C2", False)
+
+    assert "public-c2" not in confined and "public-c2" in inside
+    assert "public-c2" in await _visible(index, "T1", "C1")
+    assert await _visible(index, "T2", "C9") == {"other-team-public"}
+
+
 async def test_documents_never_answer_in_another_team(index: VectorIndex) -> None:
     await _permission_corpus(index)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from rag._llm import VisionModel
-from rag.ingest._captions import Captioner, image_hash
+from rag.ingest._captions import Captioner, caption_key, image_hash
 from rag.settings import LlmConfig
 from tests.fakes.openai_server import FakeOpenAI, Scripted
 
@@ -73,14 +73,30 @@ async def test_a_cached_caption_costs_no_request(
     images = [figure("Revenue", "navy"), figure("Stores", "green")]
     contexts = ["Figure 1 revenue", "Figure 2 stores"]
 
-    first = await captioner(captioner_parts).caption(images, contexts)
-    second = await captioner(captioner_parts).caption(images, contexts)
+    first = await captioner(captioner_parts).caption(images, contexts, owner="doc")
+    second = await captioner(captioner_parts).caption(images, contexts, owner="doc")
 
     assert first == ["caption of Figure 1 revenue", "caption of Figure 2 stores"]
     assert second == first
     assert len(fake_openai.requests) == 2
     keys = {(h, m) for h, m, _ in captioner_parts[1].puts}
-    assert keys == {(image_hash(images[0]), MODEL), (image_hash(images[1]), MODEL)}
+    assert keys == {
+        (caption_key("doc", image_hash(images[0])), MODEL),
+        (caption_key("doc", image_hash(images[1])), MODEL),
+    }
+
+
+async def test_a_caption_is_never_reused_by_another_document(
+    fake_openai: FakeOpenAI, captioner_parts: tuple[VisionModel, DictStore]
+) -> None:
+    chart = figure("Revenue", "navy")
+
+    private = await captioner(captioner_parts).caption([chart], ["secret merger"], owner="priv")
+    public = await captioner(captioner_parts).caption([chart], ["cafeteria menu"], owner="pub")
+
+    assert private == ["caption of secret merger"]
+    assert public == ["caption of cafeteria menu"]
+    assert len(fake_openai.requests) == 2
 
 
 async def test_new_captions_are_capped_per_document_and_cached_ones_are_free(
@@ -89,9 +105,9 @@ async def test_new_captions_are_capped_per_document_and_cached_ones_are_free(
     images = [figure(f"Figure {i}", "navy") for i in range(5)]
     contexts = [f"context {i}" for i in range(5)]
     _, store = captioner_parts
-    store.captions[(image_hash(images[0]), MODEL)] = "cached caption"
+    store.captions[(caption_key("doc", image_hash(images[0])), MODEL)] = "cached caption"
 
-    captions = await captioner(captioner_parts, cap=2).caption(images, contexts)
+    captions = await captioner(captioner_parts, cap=2).caption(images, contexts, owner="doc")
 
     assert captions == [
         "cached caption",
@@ -108,7 +124,9 @@ async def test_identical_figures_share_one_request(
 ) -> None:
     logo = figure("ACME", "red")
 
-    captions = await captioner(captioner_parts).caption([logo, logo, logo], ["a", "b", "c"])
+    captions = await captioner(captioner_parts).caption(
+        [logo, logo, logo], ["a", "b", "c"], owner="doc"
+    )
 
     assert captions == ["caption of a"] * 3
     assert len(fake_openai.requests) == 1
@@ -119,7 +137,9 @@ async def test_a_failing_figure_does_not_sink_the_document(
 ) -> None:
     images = [figure("One", "navy"), figure("Two", "green"), b"not an image at all"]
 
-    captions = await captioner(captioner_parts).caption(images, ["fine", "broken", "unreadable"])
+    captions = await captioner(captioner_parts).caption(
+        images, ["fine", "broken", "unreadable"], owner="doc"
+    )
 
     assert captions == ["caption of fine", None, None]
     assert len(fake_openai.requests) == 2  # the unreadable bytes never left the machine
@@ -133,7 +153,7 @@ async def test_captions_are_cached_per_model_name(
     _, store = captioner_parts
     store.captions[(image_hash(image), "an-older-model")] = "old caption"
 
-    captions = await captioner(captioner_parts).caption([image], ["ctx"])
+    captions = await captioner(captioner_parts).caption([image], ["ctx"], owner="doc")
 
     assert captions == ["caption of ctx"]
     assert len(fake_openai.requests) == 1
