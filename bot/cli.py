@@ -29,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_parts
 from bot.backfill import SlackBackfill
-from bot.metrics import Metrics
+from bot.metrics import Metrics, watch_event_loop
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
@@ -86,6 +86,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 metrics=metrics,
                 inflight=inflight,
             )
+            lag = asyncio.create_task(watch_event_loop(metrics))
             worker = None
             if settings.embedded_index:
                 runner = _job_runner(settings, folio, client, session, metrics)
@@ -106,6 +107,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
+                lag.cancel()
     return 0
 
 
