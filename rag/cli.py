@@ -256,7 +256,8 @@ async def _docs(settings: Settings, args: argparse.Namespace) -> int:
         print("No documents indexed yet; add some with `folio ingest PATH`.")
     for doc in documents:
         where = f"{doc.scope.channel_id}{' (private)' if doc.scope.channel_private else ''}"
-        print(f"{doc.id[:8]}  {doc.file_name}  {doc.page_count} pages  {where}")
+        old = "  (superseded by a newer version)" if doc.superseded else ""
+        print(f"{doc.id[:8]}  {doc.file_name}  {doc.page_count} pages  {where}{old}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -14,6 +15,7 @@ from tests.fakes.slack import (
     BOT_USER_ID,
     CHANNEL_ID,
     Recorded,
+    app_home_opened_event,
     file_change_event,
     file_share_message_event,
     file_unshared_event,
@@ -176,6 +178,8 @@ async def test_kept_old_versions_are_listed_as_superseded_and_can_be_forgotten(
         listing = await bot.fake.wait_for(
             "chat.postEphemeral", lambda c: "visible here" in c.params["text"]
         )
+        await bot.event(app_home_opened_event())
+        home = await bot.fake.wait_for("views.publish")
         old = next(d for d in docs if d.superseded)
         await bot.command(f"forget {old.id}")
         await bot.fake.wait_for("chat.postEphemeral", lambda c: "Removed" in c.params["text"])
@@ -184,6 +188,7 @@ async def test_kept_old_versions_are_listed_as_superseded_and_can_be_forgotten(
     new = next(d for d in docs if not d.superseded)
     assert {h.document_id for h in hits} == {new.id}
     assert "superseded by a newer version" in text_of(listing)
+    assert json.dumps(home.params["view"]).count("superseded by a newer version") == 1
     assert [d.id for d in left] == [new.id]
 
 

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from rag._library import Library
 from rag._services import Services
 from rag.errors import (
     CorruptDocument,
@@ -24,6 +25,7 @@ from rag.errors import (
     PageTooLarge,
     StoreError,
 )
+from rag.settings import OldVersions
 from rag.types import Audience, IngestResult, Scope
 from tests.fakes import documents
 from tests.fakes.services import ingest, open_test_services, settings_for, totals
@@ -222,3 +224,61 @@ async def test_a_crash_while_recording_leaves_no_points_and_a_retry_resumes(
         assert await services.index.count(document_id=resumed.document.id) > 0
         assert len(await services.catalog.pages(resumed.document.id)) == 2
         assert (await totals(services))[1:] == (1, 2)
+
+
+def library(services: Services, old_versions: OldVersions) -> Library:
+    return Library(
+        catalog=services.catalog,
+        ingestor=services.ingestor,
+        retriever=services.retriever,
+        old_versions=old_versions,
+    )
+
+
+async def test_a_kept_old_version_loses_its_points_stays_out_of_reindex_and_can_come_back(
+    services: Services,
+) -> None:
+    keep = library(services, "keep")
+    scope = Scope(TEAM, "C20")
+    v1 = documents.text_pdf(["The harbour budget is four million."])
+    v2 = documents.text_pdf(["The harbour budget is six million."])
+    first = await keep.index(v1, file_name="budget.pdf", scope=scope)
+    second = await keep.index(v2, file_name="Budget.pdf", scope=scope)
+    old = await services.catalog.get(first.document.id)
+    assert old is not None and old.superseded and second.replaced == 1
+    assert "replaces the earlier version" in second.summary
+    assert await services.index.count(document_id=old.id) == 0
+    assert await services.ingestor.reindex(old) == 0
+    assert await services.index.count(document_id=old.id) == 0
+
+    back = await keep.index(v1, file_name="budget.pdf", scope=scope)
+
+    assert back.created and back.document.id == old.id and not back.document.superseded
+    newer = await services.catalog.get(second.document.id)
+    assert newer is not None and newer.superseded
+    assert await services.index.count(document_id=old.id) > 0
+    assert await services.index.count(document_id=second.document.id) == 0
+
+
+async def test_a_dropped_old_version_is_gone_and_other_names_and_channels_stay(
+    services: Services,
+) -> None:
+    drop = library(services, "drop")
+    here, there = Scope(TEAM, "C21"), Scope(TEAM, "C22")
+    old = await drop.index(
+        documents.text_pdf(["Ferry times, spring."]), file_name="f.pdf", scope=here
+    )
+    other = await drop.index(documents.text_pdf(["Ferry fares."]), file_name="g.pdf", scope=here)
+    elsewhere = await drop.index(
+        documents.text_pdf(["Ferry times."]), file_name="f.pdf", scope=there
+    )
+
+    new = await drop.index(
+        documents.text_pdf(["Ferry times, summer."]), file_name="f.pdf", scope=here
+    )
+
+    assert new.replaced == 1
+    assert await services.catalog.get(old.document.id) is None
+    assert await services.index.count(document_id=old.document.id) == 0
+    for kept in (other, elsewhere, new):
+        assert await services.catalog.get(kept.document.id) is not None
