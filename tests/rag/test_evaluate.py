@@ -187,7 +187,9 @@ def test_folio_eval_prints_the_design_metrics_and_writes_eval_json(
 
 def page(file_name: str, number: int) -> PageHit:
     """A retrieved page without hits: all the eval reads is its file name and number."""
-    return PageHit(document_id=file_name, file_name=file_name, page_number=number, score=0.0, hits=())
+    return PageHit(
+        document_id=file_name, file_name=file_name, page_number=number, score=0.0, hits=()
+    )
 
 
 async def test_the_report_lists_each_miss_with_its_evidence_rank_and_top_five() -> None:
