@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         Answer,
         Answered,
         Audience,
+        BackfillProgress,
         Citation,
         Document,
         Home,
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
         Question,
         RecentAnswer,
         Scope,
+        SharedFile,
         Status,
         Turn,
         page_label,
@@ -87,6 +90,8 @@ _EXPORTS = {
     "open_folio": "rag._services",
     "open_services": "rag._services",
     "Library": "rag._library",
+    "Backfills": "rag._backfill",
+    "BackfillStarted": "rag._backfill",
     "Channels": "rag._channels",
     "Overview": "rag._overview",
     "Job": "rag._jobs",
@@ -143,6 +148,7 @@ _EXPORTS = {
     "Answer": "rag.types",
     "Answered": "rag.types",
     "Audience": "rag.types",
+    "BackfillProgress": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
     "page_label": "rag.types",
@@ -155,6 +161,7 @@ _EXPORTS = {
     "Question": "rag.types",
     "RecentAnswer": "rag.types",
     "Scope": "rag.types",
+    "SharedFile": "rag.types",
     "Status": "rag.types",
     "Turn": "rag.types",
 }
@@ -164,6 +171,9 @@ __all__ = [
     "Answered",
     "Answerer",
     "Audience",
+    "BackfillProgress",
+    "BackfillStarted",
+    "Backfills",
     "Channels",
     "ChatError",
     "Citation",
@@ -221,6 +231,7 @@ __all__ = [
     "Scope",
     "Services",
     "Settings",
+    "SharedFile",
     "StaleIndex",
     "Status",
     "StoreError",
