@@ -67,6 +67,7 @@ def _variants(services: Services) -> dict[str, Search]:
 
     return {
         "folio hybrid (RRF: clip + text + bm25)": searcher(services.retriever),
+        "clip leg at weight 0.25": only(clip_weight=0.25),
         "text + bm25 (RRF, no clip)": only(clip_weight=0),
         "text model only": text_only,
         "bm25 only": only(clip_weight=0, text_weight=0),
@@ -112,13 +113,13 @@ async def measure(qa: Path, docs: Path) -> dict[str, Any]:
                 summary, rows = await run_questions(search, questions)
                 variants[name] = {**summary, "per_question": rows}
     return {
-        "corpus": str(docs),
+        "corpus": docs.parent.name,  # no machine paths in a committed report
         "questions": len(questions),
         "pages": pages,
         "ingest_s": round(ingest_s, 1),
         "ingest_pages_per_s": round(pages / ingest_s, 2),
         "clip_model": clip_note,
-        "text_model": settings.text_model,
+        "text_model": Path(settings.text_model).name,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "variants": variants,
     }

@@ -86,7 +86,11 @@ Search = Callable[[str], Awaitable[list[PageHit]]]
 async def evaluate(
     settings: Settings, *, qa_path: Path, docs_dir: Path, out_dir: Path | None = None
 ) -> dict[str, Any]:
-    """Ingest ``docs_dir`` into a fresh embedded index, ask every question, report metrics."""
+    """Ingest ``docs_dir`` into a fresh embedded index, ask every question, report metrics.
+
+    The report lists the misses (evidence not in the top 5); ``out_dir`` also gets
+    eval.json with one row per question: the evidence's rank and the top 5 pages.
+    """
     questions = load_questions(qa_path)
     async with fresh_services(settings) as services:
         ingest_s = await ingest_corpus(services.ingestor, docs_dir, settings.parse.max_bytes)
@@ -144,8 +148,22 @@ async def run_questions(
         pages = await search(q.question)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked = [(p.file_name, p.page_number) for p in pages]
-        rows.append({"id": q.id, "ranked": ranked, **score_ranking(ranked, q.relevant)})
+        rows.append({**_diagnosis(q, ranked), **score_ranking(ranked, q.relevant)})
     return _summary(rows, latencies), rows
+
+
+def _diagnosis(q: Question, ranked: list[PageKey]) -> dict[str, Any]:
+    """What a reader needs to see why a question missed: where its evidence ranked, and
+    which pages came first instead."""
+    rank = next((i for i, key in enumerate(ranked, 1) if key in q.relevant), None)
+    return {
+        "id": q.id,
+        "question": q.question,
+        "evidence": [f"{q.doc} p.{page}" for page in q.pages],
+        "rank": rank,
+        "top5": [f"{name} p.{page}" for name, page in ranked[:5]],
+        "ranked": ranked,
+    }
 
 
 def searcher(retriever: Retriever) -> Search:
@@ -167,6 +185,12 @@ def _summary(rows: list[dict[str, Any]], latencies: list[float]) -> dict[str, An
     report: dict[str, Any] = {"questions": len(rows)}
     for name in metrics:
         report[name] = round(statistics.fmean(row[name] for row in rows), 4)
+    # A miss is a question whose evidence is not in the top 5; its rank is None past 10.
+    report["misses"] = [
+        {key: row[key] for key in ("id", "evidence", "rank", "top5")}
+        for row in rows
+        if row["recall@5"] == 0.0
+    ]
     ordered = sorted(latencies)
     report["latency_ms"] = {
         "p50": round(statistics.median(ordered), 1),

@@ -106,10 +106,11 @@ class MemberFacts:
 
 @dataclass(frozen=True, slots=True)
 class TextBlock:
-    """A block of text on a page, in reading order."""
+    """A block of text on a page, in reading order, and the headings it sits under."""
 
     text: str
     bbox: BBox
+    section: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +165,18 @@ class ParsedDocument:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A passage of a page that is embedded as one text point."""
+    """A passage of a page that is embedded as one text point, and the section it is in."""
 
     page_number: int
     index: int
     text: str
     bboxes: tuple[BBox, ...]
+    section: tuple[str, ...] = ()
+
+    @property
+    def heading_path(self) -> str:
+        """The section's headings, outermost first: "Notes › 2. Acquisitions"."""
+        return " › ".join(self.section)
 
 
 @dataclass(frozen=True, slots=True)

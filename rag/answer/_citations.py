@@ -6,18 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from rag._text import terms
 from rag.types import BBox, Citation, Hit, PageHit
 
 # A citation group: [2], [1, 3], [1;3]. At most three digits so "[2023]" stays prose.
 _GROUP = re.compile(r"(\s*)\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_STOPWORDS = frozenset(
-    """a an and are as at be by did do does for from had has have how in is it its of on or
-    that the their this to was were what when where which who why will with did does
-    during than then there these those into about over under between after before
-    de la le les des du un une et en est el los las y que der die das und ist""".split()
-)
 
 EXTRACTIVE_LABEL = "No answer model is configured, so here are the most relevant passages:"
 QUOTE_CHARS = 300
@@ -132,9 +126,8 @@ def _best_on_page(page: PageHit, terms: Sequence[str]) -> tuple[Hit, str, int] |
 
 
 def key_terms(text: str) -> list[str]:
-    """Lower-cased content words of ``text``, in order, without duplicates."""
-    words = (w.lower() for w in _WORD.findall(text))
-    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS and len(w) > 1))
+    """The terms of ``text`` as BM25 reads them (rag._text), in order, without duplicates."""
+    return list(dict.fromkeys(terms(text)))
 
 
 def best_excerpt(passage: str, terms: Sequence[str], size: int = QUOTE_CHARS) -> tuple[str, int]:
@@ -173,7 +166,7 @@ def best_excerpt(passage: str, terms: Sequence[str], size: int = QUOTE_CHARS) ->
 def _window(sentence: str, stems: set[str], size: int) -> str:
     """``size`` characters of a long sentence, starting a little before its first term."""
     words = sentence.split(" ")
-    first = next((i for i, w in enumerate(words) if _stem(_bare(w)) in stems), 0)
+    first = next((i for i, w in enumerate(words) if stems & {_stem(t) for t in terms(w)}), 0)
     start = max(first - 3, 0)
     picked: list[str] = []
     for word in words[start:]:
@@ -182,10 +175,6 @@ def _window(sentence: str, stems: set[str], size: int) -> str:
         picked.append(word)
     more = start + len(picked) < len(words)
     return ("…" if start > 0 else "") + " ".join(picked) + ("…" if more else "")
-
-
-def _bare(word: str) -> str:
-    return "".join(_WORD.findall(word.lower()))
 
 
 def _stem(word: str) -> str:

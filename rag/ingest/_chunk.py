@@ -1,4 +1,8 @@
-"""Split parsed pages into passages of about ``max_words`` words, keeping their boxes."""
+"""Split parsed pages into passages of about ``max_words`` words, keeping their boxes.
+
+A passage ends where a new section starts (a block under other headings) once it has
+``MIN_WORDS``: passages follow the document's sections without becoming slivers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field
 from rag.types import BBox, Chunk, ParsedDocument, ParsedPage, TextBlock
 
 DEFAULT_MAX_WORDS = 120
+MIN_WORDS = 40
 _NAME_SEPARATORS = re.compile(r"[_\-.]+")
 
 
@@ -32,9 +37,10 @@ def chunk_page(page: ParsedPage, *, max_words: int = DEFAULT_MAX_WORDS) -> list[
             builder.flush()
             builder.add_long_block(block, words)
         else:
-            if builder.words + len(words) > max_words:
+            new_section = block.section != builder.section and builder.words >= MIN_WORDS
+            if new_section or builder.words + len(words) > max_words:
                 builder.flush()
-            builder.add(block.text, block.bbox, len(words))
+            builder.add(block.text, block.bbox, len(words), block.section)
     builder.flush()
     return builder.chunks
 
@@ -49,9 +55,12 @@ class _Builder:
     texts: list[str] = field(default_factory=list)
     boxes: list[BBox] = field(default_factory=list)
     words: int = 0
+    section: tuple[str, ...] = ()
 
-    def add(self, text: str, box: BBox, words: int) -> None:
-        """Add one block to the chunk being built."""
+    def add(self, text: str, box: BBox, words: int, section: tuple[str, ...]) -> None:
+        """Add one block to the chunk being built (a passage's section is its first block's)."""
+        if not self.texts:
+            self.section = section
         self.texts.append(text)
         self.boxes.append(box)
         self.words += words
@@ -64,7 +73,8 @@ class _Builder:
         size = -(-total // pieces)
         for start in range(0, total, size):
             end = min(start + size, total)
-            self.add(" ".join(words[start:end]), _band(block.bbox, start, end, total), end - start)
+            box = _band(block.bbox, start, end, total)
+            self.add(" ".join(words[start:end]), box, end - start, block.section)
             self.flush()
 
     def flush(self) -> None:
@@ -76,6 +86,7 @@ class _Builder:
                     index=len(self.chunks),
                     text="\n".join(self.texts),
                     bboxes=tuple(self.boxes),
+                    section=self.section,
                 )
             )
         self.texts, self.boxes, self.words = [], [], 0

@@ -54,6 +54,7 @@ class _Visual:
     png: bytes
     bboxes: tuple[BBox, ...]
     context: str
+    section: str = ""  # the heading path at the top of its page
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +94,14 @@ class _Work:
         texts = [c.text for c in chunks] + [
             caption or v.context for caption, v in zip(captions, visuals, strict=True)
         ]
-        # The header ties every passage to its document ("which company, which quarter");
-        # figures share their page's text, so each distinct text is embedded once.
-        indexed = [f"{header}\n{text}" if text else "" for text in texts]
+        # The header ties every passage to its document ("which company, which quarter")
+        # and the heading path to its section ("Consolidated Balance Sheets"); figures
+        # share their page's text, so each distinct text is embedded once.
+        places = [c.heading_path for c in chunks] + [v.section for v in visuals]
+        indexed = [
+            "\n".join(part for part in (header, place, text) if part) if text else ""
+            for place, text in zip(places, texts, strict=True)
+        ]
         distinct = list(dict.fromkeys(t for t in indexed if t))
         return cls(chunks, visuals, texts, indexed, distinct)
 
@@ -484,8 +490,11 @@ def _visuals(parsed: ParsedDocument) -> list[_Visual]:
     visuals = []
     for page in parsed.pages:
         context = page.text[:_VISUAL_TEXT_CHARS]
+        section = " › ".join(page.blocks[0].section) if page.blocks else ""
         visuals.append(
-            _Visual(page.number, "page", f"page/{page.number}", page.render_png, (), context)
+            _Visual(
+                page.number, "page", f"page/{page.number}", page.render_png, (), context, section
+            )
         )
         for figure in page.figures:
             visuals.append(
@@ -496,6 +505,7 @@ def _visuals(parsed: ParsedDocument) -> list[_Visual]:
                     figure.png,
                     (figure.bbox,),
                     context,
+                    section,
                 )
             )
     return visuals

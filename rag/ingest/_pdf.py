@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from rag._images import MAX_RENDER_SIDE
@@ -18,6 +20,7 @@ from rag.errors import (
     TooManyPages,
 )
 from rag.ingest._figures import find_figures
+from rag.ingest._headings import Line, sections
 from rag.ingest._visual import pixmap_png
 from rag.settings import ParseLimits
 from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
@@ -45,8 +48,20 @@ def parse_pdf(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocumen
         if doc.is_repaired and _all_blank(doc):
             # MuPDF rebuilt a cut-off file into pages with nothing on them.
             raise _damaged(file_name)
-        pages = tuple(_parse_page(doc, i, file_name, limits) for i in range(count))
-    return ParsedDocument(kind="pdf", pages=pages)
+        pages = [_parse_page(doc, i, file_name, limits) for i in range(count)]
+    return ParsedDocument(kind="pdf", pages=_with_sections(pages))
+
+
+def _with_sections(
+    pages: list[tuple[ParsedPage, list[tuple[Line, ...]]]],
+) -> tuple[ParsedPage, ...]:
+    """Each block given the heading path it sits in, read from the fonts of all pages."""
+    fonts = [lines for _, page_lines in pages for lines in page_lines]
+    paths = iter(sections(fonts, pages=len(pages)))
+    return tuple(
+        replace(page, blocks=tuple(replace(b, section=next(paths)) for b in page.blocks))
+        for page, _ in pages
+    )
 
 
 @contextmanager
@@ -66,23 +81,27 @@ def _opened(data: bytes, file_name: str) -> Iterator[Any]:
         doc.close()
 
 
-def _parse_page(doc: Any, index: int, file_name: str, limits: ParseLimits) -> ParsedPage:
+def _parse_page(
+    doc: Any, index: int, file_name: str, limits: ParseLimits
+) -> tuple[ParsedPage, list[tuple[Line, ...]]]:
     number = index + 1
     try:
         page = doc.load_page(index)
         rect = page.rect
         _check_size(rect, number, file_name, limits)
-        return ParsedPage(
+        blocks, lines = _text_blocks(page)
+        parsed = ParsedPage(
             number=number,
             width=float(rect.width),
             height=float(rect.height),
-            blocks=_text_blocks(page),
+            blocks=blocks,
             render_png=pixmap_png(
                 render_pixmap(page, dpi=limits.render_dpi, max_side=MAX_RENDER_SIDE),
                 limits.visual_side,
             ),
             figures=_figures(page, number, limits.visual_side),
         )
+        return parsed, lines
     except _MUPDF_ERRORS as exc:
         raise CorruptDocument(
             f"Page {number} of {file_name} could not be read; the file may be damaged. "
@@ -113,18 +132,37 @@ def _check_size(rect: Any, number: int, file_name: str, limits: ParseLimits) -> 
             )
 
 
-def _text_blocks(page: Any) -> tuple[TextBlock, ...]:
-    blocks = []
+def _text_blocks(page: Any) -> tuple[tuple[TextBlock, ...], list[tuple[Line, ...]]]:
+    """The page's text blocks, and each one's lines with their fonts (to find headings)."""
+    blocks, fonts = [], []
     # Coordinates come unrotated; the rotation matrix puts them on the page as shown.
     turn = page.rotation_matrix
-    for x0, y0, x1, y1, text, _no, kind in page.get_text("blocks", sort=True, flags=_TEXT_FLAGS):
-        if kind != 0:
+    for block in page.get_text("dict", sort=True, flags=_TEXT_FLAGS)["blocks"]:
+        if block.get("type") != 0:
             continue
-        clean = normalise_text(text)
-        box = (pymupdf.Rect(x0, y0, x1, y1) * turn) & page.rect
+        lines = tuple(line for line in map(_line, block["lines"]) if line is not None)
+        clean = normalise_text(" ".join(line.text for line in lines))
+        box = (pymupdf.Rect(block["bbox"]) * turn) & page.rect
         if clean and not box.is_empty:
             blocks.append(TextBlock(clean, BBox(box.x0, box.y0, box.x1, box.y1)))
-    return tuple(blocks)
+            fonts.append(lines)
+    return tuple(blocks), fonts
+
+
+def _line(line: dict[str, Any]) -> Line | None:
+    """A line's text, the size most of its characters use, and whether they are all bold."""
+    sizes: Counter[float] = Counter()
+    bold = 0
+    for span in line["spans"]:
+        count = len(span["text"].strip())
+        sizes[round(span["size"], 1)] += count
+        if span["flags"] & pymupdf.TEXT_FONT_BOLD or "bold" in span["font"].lower():
+            bold += count
+    text = normalise_text("".join(span["text"] for span in line["spans"]))
+    total = sum(sizes.values())
+    if not text or not total:
+        return None
+    return Line(text, sizes.most_common(1)[0][0], bold >= 0.9 * total)
 
 
 def normalise_text(text: str) -> str:

@@ -28,7 +28,7 @@ def bm25() -> Bm25Encoder:
     [
         ("The Revenues of the COMPANIES", ["revenue", "company"]),
         ("Our 10-K and 10-Q filings", ["10-k", "10-q", "filing"]),
-        ("Q3 and FY2022 results", ["q3", "fy2022", "result"]),
+        ("Q3 and FY2022 results", ["q3", "fy2022", "fy", "2022", "result"]),
         ("sales of $1.2 billion", ["sale", "$1.2", "1.2", "billion"]),
         ("$1,234,567.89 in cash", ["$1234567.89", "1234567.89", "cash"]),
         ("margin of 3.5% in 2022.", ["margin", "3.5", "2022"]),

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from rag._evaluate import Question, load_questions, score_ranking
+from rag._evaluate import Question, load_questions, run_questions, score_ranking
 from rag.cli import run_cli
 from rag.errors import ConfigError
+from rag.types import PageHit
 from tests.fakes import documents
 from tests.fakes.services import base_env, use_env
 
@@ -180,4 +181,35 @@ def test_folio_eval_prints_the_design_metrics_and_writes_eval_json(
     assert [row["id"] for row in written["per_question"]] == ["q1", "q2", "q3"]
     for row in written["per_question"]:
         assert row["ranked"] and all(len(key) == 2 for key in row["ranked"])
+        assert row["rank"] is not None and row["top5"][row["rank"] - 1] in row["evidence"]
     assert not data_dir.exists()  # a fresh index, not the configured data dir
+
+
+def page(file_name: str, number: int) -> PageHit:
+    """A retrieved page without hits: all the eval reads is its file name and number."""
+    return PageHit(
+        document_id=file_name, file_name=file_name, page_number=number, score=0.0, hits=()
+    )
+
+
+async def test_the_report_lists_each_miss_with_its_evidence_rank_and_top_five() -> None:
+    ranking = [page("x.pdf", n) for n in range(1, 7)] + [page("a.pdf", 9), page("b.pdf", 2)]
+
+    async def search(question: str) -> list[PageHit]:
+        return ranking if question.startswith("late") else ranking[6:]
+
+    questions = [
+        Question("late", "late evidence?", "a.pdf", (9,)),
+        Question("first", "first place?", "a.pdf", (9,)),
+        Question("absent", "late and absent?", "c.pdf", (1,)),
+    ]
+    report, rows = await run_questions(search, questions)
+
+    assert [row["rank"] for row in rows] == [7, 1, None]
+    assert rows[0]["evidence"] == ["a.pdf p.9"]
+    assert rows[0]["top5"] == [f"x.pdf p.{n}" for n in range(1, 6)]
+    assert rows[1]["top5"] == ["a.pdf p.9", "b.pdf p.2"]
+    assert report["misses"] == [
+        {"id": "late", "evidence": ["a.pdf p.9"], "rank": 7, "top5": rows[0]["top5"]},
+        {"id": "absent", "evidence": ["c.pdf p.1"], "rank": None, "top5": rows[0]["top5"]},
+    ]

@@ -279,7 +279,7 @@ async def test_follow_up_without_a_model_searches_with_the_previous_question_ter
 
     text = searcher.calls[0]["text"]
     assert text.startswith("and what about the year before?")
-    assert "inventories" in text and "merchandise" in text
+    assert "inventory" in text and "merchandise" in text
     assert answer.standalone_question is None
 
 
