@@ -3,8 +3,9 @@
 ``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT.
 With the embedded stores only one process may open the data dir, so ``serve`` also runs the
 ingestion worker in-process; with a Qdrant server, ``folio worker`` processes do that.
-SIGTERM or SIGINT stops taking new work, lets answers being written and the job in hand
-finish, then closes everything.
+SIGTERM or SIGINT stops taking new work and gives answers being written and the job in hand
+FOLIO_SHUTDOWN_GRACE_S to finish; a job still running then is cancelled and handed back to
+the queue without spending an attempt, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_S = 30.0
 NO_BOT_TOKEN = (
     "folio worker needs SLACK_BOT_TOKEN (the xoxb- Bot User OAuth Token) to read shared "
     "files; set it in the environment or in .env."
@@ -95,7 +95,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     await run_http(app, settings=settings, metrics=metrics, stop=stop)
             finally:
                 stop.set()
-                if not await inflight.idle(SHUTDOWN_GRACE_S):
+                if not await inflight.idle(settings.shutdown_grace_s):
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
@@ -162,7 +162,11 @@ def _job_runner(
 ) -> JobRunner:
     parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
     return JobRunner(
-        queue=folio.jobs, handler=parts.indexer, worker_id=worker_id(), events=folio.events
+        queue=folio.jobs,
+        handler=parts.indexer,
+        worker_id=worker_id(),
+        grace_s=settings.shutdown_grace_s,
+        events=folio.events,
     )
 
 

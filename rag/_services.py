@@ -252,7 +252,7 @@ def _wire(
         ingestor=ingestor,
         answerer=answerer,
         pages=pages,
-        jobs=JobQueue(sessions=sessions),
+        jobs=JobQueue(sessions=sessions, lease_s=settings.job_lease_s),
         events=EventLog(sessions=sessions),
         channels=ChannelSettingsStore(sessions=sessions),
         answers=AnswerLog(sessions=sessions),

@@ -212,7 +212,9 @@ async def test_deleting_a_document_keeps_its_job_without_the_link(
     queue = JobQueue(sessions=sessions)
     document = await add(catalog, make_document())
     job, _ = await queue.enqueue(JobSpec("T1", "CPUBLIC", False, "report.pdf", "F1"))
-    await queue.succeed(job.id, document_id=document.id, summary="2 pages")
+    held = await queue.claim("w1")
+    assert held is not None
+    await queue.succeed(held, document_id=document.id, summary="2 pages")
 
     await catalog.delete(document.id)
 
