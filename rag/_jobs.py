@@ -184,7 +184,9 @@ class JobRunner:
         try:
             return await self._attempt(job)
         except LeaseLost as exc:
-            logger.warning("worker %s: %s; another worker reports it", self._worker_id, exc.detail)
+            logger.warning(
+                "worker %s lost its lease: %s; the new holder reports", self._worker_id, exc.detail
+            )
             return None
 
     async def _attempt(self, job: Job) -> JobOutcome | None:
@@ -228,7 +230,7 @@ class JobRunner:
                 await self._queue.heartbeat(job)
             except LeaseLost:
                 logger.warning(
-                    "worker %s lost the lease on job %s; stopping it", self._worker_id, job.id
+                    "worker %s lost its lease on job %s; stopping it", self._worker_id, job.id
                 )
                 work.cancel()
                 return
