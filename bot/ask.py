@@ -158,3 +158,5 @@ class Asker:
         await self._gateway.upload_pages(
             channel=thread.channel, thread_ts=thread.thread_ts, images=answered.pages
         )
+        if answered.page_notes:
+            await self._gateway.send(thread, render.page_notes_message(answered.page_notes))

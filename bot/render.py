@@ -206,6 +206,12 @@ def notice(text: str) -> RenderedMessage:
     return RenderedMessage(text=text, blocks=[section(text)])
 
 
+def page_notes_message(notes: Sequence[str]) -> RenderedMessage:
+    """Why some cited pages came without their image (their names come from documents)."""
+    text = mrkdwn_safe(truncate(" ".join(notes), SECTION_LIMIT - 20))
+    return RenderedMessage(text=text, blocks=[context(text)])
+
+
 def indexed_message(summary: str) -> RenderedMessage:
     """How an indexing job ended well (rag's plain-text summary), as a plain message."""
     return RenderedMessage(text=mrkdwn_safe(truncate(summary.strip(), SECTION_LIMIT)), blocks=[])

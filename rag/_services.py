@@ -41,6 +41,7 @@ from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
 from rag.ingest._captions import Captioner
 from rag.ingest._ingestor import Ingestor
+from rag.ingest._isolate import ChildPool
 from rag.settings import Settings
 from rag.types import VectorModels
 
@@ -205,7 +206,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         generation, index = await open_generation(settings, sessions, models)
         stack.push_async_callback(index.close)
         model = build_model(settings, stack)
-        yield _wire(settings, engine, (index, generation), (clip, text), model)
+        services = _wire(settings, engine, (index, generation), (clip, text), model)
+        stack.push_async_callback(services.pages.close)
+        yield services
 
 
 def _wire(
@@ -223,7 +226,13 @@ def _wire(
     catalog = Catalog(sessions=sessions, generation=generation.id)
     bm25 = Bm25Encoder()
     retriever = Retriever(index=index, clip=clip, text=text, bm25=bm25, config=settings.retrieval)
-    pages = PageRenderer(catalog=catalog, dpi=settings.parse.render_dpi)
+    limits = settings.parse
+    pages = PageRenderer(
+        catalog=catalog,
+        pool=ChildPool(size=limits.render_workers, memory_mb=limits.memory_mb),
+        dpi=limits.render_dpi,
+        timeout_s=limits.render_timeout_s,
+    )
     ingestor = Ingestor(
         catalog=catalog,
         index=index,

@@ -46,6 +46,9 @@ class ParseLimits:
     max_page_points: float = 5000.0
     max_image_pixels: int = 40_000_000
     render_dpi: int = 110
+    # Answers' page images: drawn in this many isolated children, each page within the limit.
+    render_workers: int = 2
+    render_timeout_s: float = 20.0
     ocr: bool = True
     # Set by the Ingestor when renders only feed CLIP: shrink them to CLIP's input size
     # in the parse child (see rag.ingest._visual). None keeps legible renders (captions).
@@ -142,6 +145,8 @@ class Settings:
                 max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),
                 timeout_s=env.number("FOLIO_PARSE_TIMEOUT_S", 120.0, float, low=1),
                 memory_mb=env.number("FOLIO_PARSE_MEMORY_MB", 2048, int, low=256),
+                render_workers=env.number("FOLIO_RENDER_WORKERS", 2, int, low=1, high=16),
+                render_timeout_s=env.number("FOLIO_RENDER_TIMEOUT_S", 20.0, float, low=1),
                 ocr=env.choice("FOLIO_OCR", "ON", ("ON", "OFF")) == "ON",
             ),
             retrieval=RetrievalConfig(

@@ -291,6 +291,8 @@ class Answered:
     answer: Answer
     answer_id: str
     pages: tuple[PageImage, ...] = ()
+    # One line per cited page left out ("The image of q3.pdf, p. 4 took too long to draw…").
+    page_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,17 +3,28 @@
 One answer asks for pages twice: the model reads the top sources' pages, and the person gets
 the cited ones. A ``PageBatch`` serves one answer, so each document is read from the store
 once and each page (with the same highlight) is rendered once, whoever asks for it.
+
+Renders run in a pool of isolated child processes (``ChildPool``), with the parse child's
+memory limit and a deadline per page: PyMuPDF holds the GIL while it draws, so a heavy
+page drawn in a thread would stall the bot's event loop. A page that fails or runs past its
+deadline is left out, and the batch says why (``notes``), so the answer can say so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
 from rag.answer._highlight import render_page_png
 from rag.db import Catalog
-from rag.types import BBox, Document, DocumentKind
+from rag.errors import DocumentError, ParseTimeout
+from rag.ingest._isolate import ChildPool
+from rag.types import BBox, Document, DocumentKind, page_label
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _PageKey = tuple[str, int, tuple[BBox, ...]]
@@ -22,9 +33,18 @@ _PageKey = tuple[str, int, tuple[BBox, ...]]
 class PageRenderer:
     """Renders stored documents' pages as PNG, optionally with passages highlighted."""
 
-    def __init__(self, *, catalog: Catalog, dpi: int = 110) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        pool: ChildPool,
+        dpi: int = 110,
+        timeout_s: float = 20.0,
+    ) -> None:
         self._catalog = catalog
+        self._pool = pool
         self._dpi = dpi
+        self._timeout_s = timeout_s
 
     def batch(self) -> PageBatch:
         """A renderer for one answer: documents read once, pages rendered once."""
@@ -33,16 +53,27 @@ class PageRenderer:
     async def page_png(
         self, document_id: str, page_number: int, bboxes: Sequence[BBox] = ()
     ) -> bytes | None:
-        """One page as PNG, or None when the document or the page is gone."""
+        """One page as PNG, or None when the document or the page is gone or cannot be drawn."""
         return await self.batch().page_png(document_id, page_number, bboxes)
 
     async def render(
         self, data: bytes, kind: DocumentKind, page_number: int, bboxes: Sequence[BBox]
     ) -> bytes:
-        """Render a page of ``data`` in a thread (PyMuPDF and Pillow block)."""
-        return await asyncio.to_thread(
-            render_page_png, data, kind, page_number, tuple(bboxes), dpi=self._dpi
+        """Render a page of ``data`` in a pool child; ParseTimeout past the deadline."""
+        draw = functools.partial(render_page_png, dpi=self._dpi)
+        return await self._pool.run(
+            draw,
+            data,
+            kind,
+            page_number,
+            tuple(bboxes),
+            timeout_s=self._timeout_s,
+            label=f"page {page_number}",
         )
+
+    async def close(self) -> None:
+        """Stop the render children."""
+        await self._pool.close()
 
 
 class PageBatch:
@@ -54,6 +85,7 @@ class PageBatch:
         self._documents: dict[Hashable, asyncio.Future[Document | None]] = {}
         self._data: dict[Hashable, asyncio.Future[bytes]] = {}
         self._pages: dict[Hashable, asyncio.Future[bytes | None]] = {}
+        self._failed: dict[tuple[str, int], str] = {}
 
     async def document(self, document_id: str) -> Document | None:
         """The document's record (None when it was forgotten), read once per batch."""
@@ -66,6 +98,10 @@ class PageBatch:
         key: _PageKey = (document_id, page_number, tuple(bboxes))
         return await _once(self._pages, key, lambda: self._render(*key))
 
+    def why_missing(self, document_id: str, page_number: int) -> str | None:
+        """Why a page of an existing document was not drawn ("took too long to draw")."""
+        return self._failed.get((document_id, page_number))
+
     async def _render(
         self, document_id: str, page_number: int, bboxes: tuple[BBox, ...]
     ) -> bytes | None:
@@ -73,7 +109,14 @@ class PageBatch:
         if document is None or not 1 <= page_number <= document.page_count:
             return None
         data = await _once(self._data, document_id, lambda: self._catalog.data(document_id))
-        return await self._renderer.render(data, document.kind, page_number, bboxes)
+        try:
+            return await self._renderer.render(data, document.kind, page_number, bboxes)
+        except DocumentError as exc:
+            where = page_label(document.file_name, page_number)
+            logger.warning("%s of %s not drawn: %s", where, document_id, exc.detail or exc)
+            why = "took too long to draw" if isinstance(exc, ParseTimeout) else "could not be drawn"
+            self._failed[(document_id, page_number)] = why
+            return None
 
 
 async def _once(

@@ -72,8 +72,10 @@ class Questions:
             user_id=question.user_id,
             message_ts=None,
         )
-        pages = await _page_images(answer.citations, batch, self._max_page_images)
-        return Answered(answer=answer, answer_id=answer_id, pages=tuple(pages))
+        pages, notes = await _page_images(answer.citations, batch, self._max_page_images)
+        return Answered(
+            answer=answer, answer_id=answer_id, pages=tuple(pages), page_notes=tuple(notes)
+        )
 
     async def posted(self, answer_id: str, message_ts: str) -> None:
         """Remember the message that carries the answer (follow-ups may reply under it)."""
@@ -111,18 +113,23 @@ def _linked(citation: Citation, document: Document | None) -> Citation:
 
 async def _page_images(
     citations: Sequence[Citation], batch: PageBatch, limit: int
-) -> list[PageImage]:
-    """The cited pages, each once, with every cited passage on it highlighted."""
+) -> tuple[list[PageImage], list[str]]:
+    """The cited pages, each once, with every cited passage on it highlighted, and a note
+    for each page that could not be drawn."""
     pages: dict[tuple[str, int], tuple[Citation, list[BBox]]] = {}
     for citation in citations:
         key = (citation.document_id, citation.page_number)
         pages.setdefault(key, (citation, []))[1].extend(citation.bboxes)
-    images = []
+    images: list[PageImage] = []
+    notes: list[str] = []
     for (document_id, page), (first, boxes) in list(pages.items())[:limit]:
         png = await batch.page_png(document_id, page, boxes)
         if png is not None:
             images.append(page_image(first, png))
-    return images
+        elif why := batch.why_missing(document_id, page):
+            where = page_label(first.file_name, page, short=True)
+            notes.append(f"The image of {first.file_name}, {where} {why} and is left out.")
+    return images, notes
 
 
 def page_image(citation: Citation, png: bytes) -> PageImage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -90,7 +91,7 @@ class Retriever:
     async def _text_legs(self, text: str) -> _Legs:
         clip = _rows(await self._clip.aembed_texts([text]))
         vector = _rows(await self._text.aembed([text]))[0]
-        sparse = self._bm25.encode_query(text)
+        sparse = await asyncio.to_thread(self._bm25.encode_query, text)
         return _Legs(clip=clip, text=vector, bm25=sparse if sparse.indices else None)
 
     async def _pages(self, legs: _Legs, audience: Audience, limit: int) -> list[PageHit]:

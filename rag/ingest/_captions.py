@@ -57,7 +57,7 @@ class Captioner:
         """
         if len(images) != len(contexts):
             raise ValueError("caption() needs one context per image")
-        hashes = [image_hash(image) for image in images]
+        hashes = await asyncio.to_thread(lambda: [image_hash(image) for image in images])
         captions: dict[str, str | None] = {}
         for key in dict.fromkeys(hashes):
             captions[key] = await self._store.get(key, self._model_name)

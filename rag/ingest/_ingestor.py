@@ -212,7 +212,8 @@ class Ingestor:
         extra: tuple[str | None, str | None, str | None] = (None, None, None),
         progress: Progress | None = None,
     ) -> _Prepared | IngestResult:
-        digest = content_hash(data)
+        # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
+        digest = await asyncio.to_thread(content_hash, data)
         existing = await self._catalog.find_by_hash(scope, digest)
         if existing is not None:
             logger.info("ingest skipped document=%s (same bytes already indexed)", existing.id)
@@ -304,6 +305,16 @@ class Ingestor:
         vectors: list[list[float]] = (await self._text.aembed(work.distinct)).tolist()
         by_text = dict(zip(work.distinct, vectors, strict=True))
         clip_vectors = (await self._clip.aembed_images(work.pictures)).tolist()
+        return await asyncio.to_thread(self._assemble, document, work, by_text, clip_vectors)
+
+    def _assemble(
+        self,
+        document: Document,
+        work: _Work,
+        by_text: dict[str, list[float]],
+        clip_vectors: list[list[float]],
+    ) -> list[IndexPoint]:
+        """The points of a document from its vectors, with their BM25 vectors (blocking)."""
         points = []
         for i, chunk in enumerate(work.chunks):
             payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)

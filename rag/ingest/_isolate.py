@@ -6,6 +6,10 @@ secrets nor re-imports the parent's ``__main__``. Arguments and results travel t
 pickle files in a private temporary directory, so a large result (page PNGs) cannot
 deadlock a pipe. The parent waits on the event loop, kills the child's whole process
 group at the deadline, and always removes the directory.
+
+``ChildPool`` keeps a few such children running for work that comes often and must not
+pay an interpreter start each time (page renders): one request at a time per child, the
+same limits, and a child that runs past its deadline or dies is killed and replaced.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.errors import CorruptDocument, DocumentError, FolioError, ParseCrashed, ParseTimeout
-from rag.ingest._child import IN_FILE, OUT_FILE
+from rag.ingest._child import FRAME_HEADER, IN_FILE, OUT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +110,18 @@ def _child_command(
     workdir: Path, memory_mb: int, timeout_s: float
 ) -> tuple[list[str], dict[str, str]]:
     """The child's argv (the parent's import path, made absolute) and scrubbed environment."""
+    argv = _interpreter() + [str(workdir), str(memory_mb), str(timeout_s)]
+    return argv, _scrubbed_env()
+
+
+def _interpreter() -> list[str]:
+    """A fresh isolated interpreter that imports rag as the parent does."""
     paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
-    argv = [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(paths), str(workdir)]
-    argv += [str(memory_mb), str(timeout_s)]
-    env = {name: os.environ[name] for name in _ENV_KEEP if name in os.environ}
-    return argv, env
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(paths)]
+
+
+def _scrubbed_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in _ENV_KEEP if name in os.environ}
 
 
 def _write_input(workdir: Path, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -181,3 +192,89 @@ def _stderr_tail(workdir: Path, limit: int = 2000) -> str:
     except OSError:
         return ""
     return data[-limit:].decode("utf-8", "replace")
+
+
+class ChildPool:
+    """Up to ``size`` long-lived isolated children that run module-level functions.
+
+    Children start on first use and stay up between calls. A call that runs past its
+    deadline, or is cancelled, kills its child (and anything it started); the next call
+    starts a fresh one. Failures are translated as in ``run_isolated``.
+    """
+
+    def __init__(self, *, size: int, memory_mb: int) -> None:
+        self._memory_mb = memory_mb
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[asyncio.subprocess.Process] = []
+        self._busy: set[asyncio.subprocess.Process] = set()
+
+    async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float, label: str) -> T:
+        """``fn(*args)`` in a pool child; ParseTimeout past ``timeout_s``."""
+        request = pickle.dumps((fn, args, timeout_s), protocol=pickle.HIGHEST_PROTOCOL)
+        async with self._slots:
+            child = self._idle.pop() if self._idle else await self._start()
+            self._busy.add(child)
+            reusable = False
+            try:
+                reply = await asyncio.wait_for(_exchange(child, request), timeout_s)
+                if reply is None:  # it died mid-request
+                    returncode = await child.wait()
+                    outcome: tuple[Any, ...] = ("crash", _exit_reason(returncode), "")
+                else:
+                    outcome = pickle.loads(reply)
+                    reusable = outcome[0] in ("ok", "folio", "error")
+            except TimeoutError:
+                logger.warning("pooled %s stopped after %.1f s", _name(fn), timeout_s)
+                raise ParseTimeout(
+                    f"{label} took longer than {timeout_s:g} s and was stopped.",
+                    detail=f"{_name(fn)} ran past {timeout_s:g} s",
+                ) from None
+            finally:
+                self._busy.discard(child)
+                if reusable:
+                    self._idle.append(child)
+                else:
+                    await _stop(child)
+            result: T = _result(outcome, label=label, memory_mb=self._memory_mb)
+            return result
+
+    async def close(self) -> None:
+        """Stop every child (idle ones and, should any remain, busy ones)."""
+        children = [*self._idle, *self._busy]
+        self._idle.clear()
+        await asyncio.gather(*(_stop(child) for child in children))
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *_interpreter(),
+            "--serve",
+            str(self._memory_mb),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=_scrubbed_env(),
+            start_new_session=True,
+        )
+
+
+async def _exchange(child: asyncio.subprocess.Process, request: bytes) -> bytes | None:
+    """Send one request and read its reply; None when the child is gone."""
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(len(request).to_bytes(FRAME_HEADER, "big") + request)
+        await child.stdin.drain()
+        header = await child.stdout.readexactly(FRAME_HEADER)
+        return await child.stdout.readexactly(int.from_bytes(header, "big"))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+
+
+async def _stop(child: asyncio.subprocess.Process) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    if child.returncode is None:
+        await asyncio.shield(child.wait())
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", type(fn).__name__)

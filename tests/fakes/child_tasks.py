@@ -76,3 +76,14 @@ def modules_after_parsing() -> list[str]:
 
     parse_sync(text_pdf(["one page"]), "one.pdf", ParseLimits())
     return loaded_modules()
+
+
+def pid() -> int:
+    """This process's id."""
+    return os.getpid()
+
+
+def print_and_return(value: str) -> str:
+    """Print to stdout (which a pool child must keep off its replies), then return ``value``."""
+    print("noise from a library", flush=True)
+    return value

@@ -72,6 +72,20 @@ def text_pdf(pages: Sequence[str], *, size: tuple[float, float] = LETTER) -> byt
     return bytes(doc.tobytes(no_new_id=True))
 
 
+def vector_heavy_pdf(pages: Sequence[str], *, paths: int = 100_000) -> bytes:
+    """``text_pdf`` whose first page also strokes ``paths`` short lines (slow to draw)."""
+    doc = pymupdf.open(stream=text_pdf(pages), filetype="pdf")
+    page = doc[0]
+    page.clean_contents()  # one content stream to append to
+    [xref] = page.get_contents()
+    strokes = "".join(
+        f"{72 + (i * 7) % 460} {100 + (i * 13) % 600} m {75 + (i * 11) % 460} {104 + i % 600} l S\n"
+        for i in range(paths)
+    )
+    doc.update_stream(xref, doc.xref_stream(xref) + b"\n0.2 w\n" + strokes.encode())
+    return bytes(doc.tobytes(no_new_id=True))
+
+
 def encrypted_pdf(password: str = "secret") -> bytes:
     """A text PDF that needs ``password`` to open (AES-256)."""
     doc = pymupdf.open(stream=text_pdf(["Quarterly numbers nobody may read."]), filetype="pdf")

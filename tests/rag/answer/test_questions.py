@@ -15,6 +15,7 @@ import pytest
 
 from rag import Audience, Document, PageRenderer, Question, Questions, Scope, Services
 from rag.db import Catalog, session_factory
+from rag.ingest._isolate import ChildPool
 from rag.types import BBox, DocumentKind
 from tests.fakes import documents
 from tests.fakes.openai_server import FakeOpenAI
@@ -51,8 +52,8 @@ class CountingCatalog(Catalog):
 class CountingRenderer(PageRenderer):
     """The real PageRenderer, counting every render by page and highlight."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        super().__init__(catalog=catalog, dpi=60)
+    def __init__(self, catalog: Catalog, pool: ChildPool, timeout_s: float = 60.0) -> None:
+        super().__init__(catalog=catalog, pool=pool, dpi=60, timeout_s=timeout_s)
         self.renders: Counter[tuple[int, tuple[BBox, ...]]] = Counter()
 
     async def render(
@@ -82,9 +83,18 @@ async def without_model(
         yield services
 
 
-def counted(services: Services) -> tuple[Questions, CountingCatalog, CountingRenderer]:
+@pytest.fixture
+async def pool() -> AsyncIterator[ChildPool]:
+    pool = ChildPool(size=2, memory_mb=2048)
+    yield pool
+    await pool.close()
+
+
+def counted(
+    services: Services, pool: ChildPool, timeout_s: float = 60.0
+) -> tuple[Questions, CountingCatalog, CountingRenderer]:
     catalog = CountingCatalog(services)
-    renderer = CountingRenderer(catalog)
+    renderer = CountingRenderer(catalog, pool, timeout_s)
     questions = Questions(
         answerer=services.answerer, pages=renderer, log=services.answers, channels=services.channels
     )
@@ -92,10 +102,10 @@ def counted(services: Services) -> tuple[Questions, CountingCatalog, CountingRen
 
 
 async def test_the_pages_the_model_read_are_the_pages_posted_each_rendered_once(
-    with_model: Services, fake_openai: FakeOpenAI
+    with_model: Services, fake_openai: FakeOpenAI, pool: ChildPool
 ) -> None:
     fake_openai.reply("It cost 8,900 euros [1] and was replaced in March [2].")
-    questions, catalog, renderer = counted(with_model)
+    questions, catalog, renderer = counted(with_model, pool)
 
     answered = await questions.ask(Question(OVEN, AUDIENCE, "U1", thread="1700000000.000100"))
 
@@ -112,9 +122,9 @@ async def test_the_pages_the_model_read_are_the_pages_posted_each_rendered_once(
 
 
 async def test_an_extractive_answer_reads_the_document_once_for_all_its_pages(
-    without_model: Services,
+    without_model: Services, pool: ChildPool
 ) -> None:
-    questions, catalog, renderer = counted(without_model)
+    questions, catalog, renderer = counted(without_model, pool)
 
     answered = await questions.ask(Question(OVEN, AUDIENCE, "U1"))
 
@@ -130,9 +140,9 @@ async def test_an_extractive_answer_reads_the_document_once_for_all_its_pages(
 
 
 async def test_an_answer_is_recorded_with_its_thread_and_linked_to_its_document(
-    without_model: Services,
+    without_model: Services, pool: ChildPool
 ) -> None:
-    questions, _, _ = counted(without_model)
+    questions, _, _ = counted(without_model, pool)
     [document] = await without_model.catalog.visible(AUDIENCE)
 
     answered = await questions.ask(Question(OVEN, AUDIENCE, "U1", thread="1.5"))
@@ -145,3 +155,22 @@ async def test_an_answer_is_recorded_with_its_thread_and_linked_to_its_document(
     assert {c.document_id for c in answered.answer.citations} == {document.id}
     assert await questions.feedback(answered.answer_id, "U2", helpful=True)
     assert await without_model.answers.feedback_score(answered.answer_id) == 1
+
+
+async def test_a_page_that_takes_too_long_to_draw_is_left_out_with_a_note(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, pool: ChildPool
+) -> None:
+    # More vector paths than a render can draw within the (tiny) deadline.
+    heavy = documents.vector_heavy_pdf(["The kiln was relined in May for 4,200 euros."], paths=3000)
+    settings = settings_for(tmp_path, tiny_clip_dir, minilm_dir)
+    async with open_test_services(settings) as services:
+        await ingest(services, heavy, "kiln.pdf", SCOPE)
+        questions, _, renderer = counted(services, pool, timeout_s=0.05)
+
+        answered = await questions.ask(Question("When was the kiln relined?", AUDIENCE, "U1"))
+
+    assert answered.answer.citations and answered.pages == ()
+    assert renderer.renders  # it was tried, in a child, and stopped at the deadline
+    assert answered.page_notes == (
+        "The image of kiln.pdf, p. 1 took too long to draw and is left out.",
+    )
