@@ -184,23 +184,23 @@ async def test_sigterm_hands_the_job_in_hand_back_unspent_after_the_grace_period
 async def test_a_worker_killed_mid_ingest_leaves_a_job_the_next_worker_finishes_once(
     fake_slack: FakeSlack, database_url: str, workers: Workers
 ):
-    info = fake_slack.add_file("F0KILL", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
-    download = fake_slack.files["F0KILL"].hold_next_download()
+    # Long enough that embedding and storing it outlasts the moment of the kill.
+    pages = [f"Page {n}: the payload size of the report is {n} kilobytes." for n in range(40)]
+    info = fake_slack.add_file("F0KILL", "q3.pdf", pdf_bytes(pages), "application/pdf")
     job_id = await enqueue(database_url, fake_slack, info["id"], "q3.pdf")
     doomed = await workers.start("shared")
-    await fake_slack.until(lambda: downloads(fake_slack, "F0KILL") or None, 120, lambda: "none")
-    download.set()
-    await doomed.wait_for_log("parsed a pdf", 60)
-    await asyncio.sleep(0.3)  # embedding and storing the pages
+    await doomed.wait_for_log("parsed a pdf", 120)  # now embedding and storing the pages
 
     doomed.signal(signal.SIGKILL)
     await doomed.wait(30)
+    assert thread_lines(fake_slack) == []
     successor = await workers.start("shared")  # the same stores, after the lease
+    await successor.wait_for_log("(attempt 2)", 120)
     await fake_slack.until(lambda: thread_lines(fake_slack) or None, 120, lambda: "no reply")
     successor.signal(signal.SIGTERM)
 
     assert await successor.wait(60) == 0
-    assert thread_lines(fake_slack) == ["Indexed q3.pdf: 3 pages, 0 figures"]
+    assert thread_lines(fake_slack) == ["Indexed q3.pdf: 40 pages, 0 figures"]
     status, attempts, _ = await job_state(database_url, job_id)
     assert (status, attempts) == ("done", 2)
     settings = Settings.from_env(workers.env("shared"))
