@@ -13,6 +13,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ask import Asker
+from bot.backfill import SlackBackfill
 from bot.commands import Commands
 from bot.errors import error_handler
 from bot.files import SlackFiles
@@ -32,6 +33,7 @@ class Parts:
 
     asker: Asker
     indexer: SlackIndexer
+    backfill: SlackBackfill
     commands: Commands
     questions: Questions
     library: Library
@@ -63,6 +65,7 @@ def build_parts(
         allowed_hosts=settings.slack_file_hosts,
         max_bytes=settings.parse.max_bytes,
     )
+    backfill = SlackBackfill(backfills=folio.backfills, gateway=gateway)
     return Parts(
         asker=Asker(
             questions=folio.questions,
@@ -72,13 +75,20 @@ def build_parts(
             metrics=metrics,
         ),
         indexer=SlackIndexer(
-            library=folio.library, jobs=folio.jobs, files=files, gateway=gateway, metrics=metrics
+            library=folio.library,
+            jobs=folio.jobs,
+            files=files,
+            gateway=gateway,
+            metrics=metrics,
+            backfill=backfill,
         ),
+        backfill=backfill,
         commands=Commands(
             library=folio.library,
             channels=folio.channels,
             overview=folio.overview,
             gateway=gateway,
+            backfill=backfill,
         ),
         questions=folio.questions,
         library=folio.library,

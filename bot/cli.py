@@ -20,6 +20,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -28,7 +29,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_parts
-from bot.metrics import Metrics
+from bot.backfill import SlackBackfill
+from bot.metrics import Metrics, watch_event_loop
 from bot.server import run_http, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
@@ -84,10 +86,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 metrics=metrics,
                 inflight=inflight,
             )
+            lag = asyncio.create_task(watch_event_loop(metrics))
             worker = None
             if settings.embedded_index:
                 runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
+            parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
+            backfill = asyncio.create_task(backfill_configured(settings, parts.backfill, client))
             try:
                 if mode == "socket":
                     await run_socket(app, settings=settings, stop=stop)
@@ -95,11 +100,29 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     await run_http(app, settings=settings, metrics=metrics, stop=stop)
             finally:
                 stop.set()
+                backfill.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await backfill
                 if not await inflight.idle(settings.shutdown_grace_s):
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
+                lag.cancel()
     return 0
+
+
+async def backfill_configured(
+    settings: Settings, backfill: SlackBackfill, client: AsyncWebClient
+) -> None:
+    """Index the files already in the FOLIO_INDEX_CHANNELS channels (what is new there)."""
+    if not settings.index_channels:
+        return
+    try:
+        team_id = str((await client.auth_test())["team_id"])
+    except (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("cannot read the configured channels' files: auth.test failed: %s", exc)
+        return
+    await backfill.run_all(team_id, settings.index_channels)
 
 
 async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import render
+from bot.backfill import SlackBackfill
 from bot.blocks import RenderedMessage
 from bot.gateway import SlackGateway
 from bot.mrkdwn import mrkdwn_safe
@@ -29,12 +30,19 @@ class Commands:
     """What `/folio search|docs|forget|index|followups|status|help` and App Home do."""
 
     def __init__(
-        self, *, library: Library, channels: Channels, overview: Overview, gateway: SlackGateway
+        self,
+        *,
+        library: Library,
+        channels: Channels,
+        overview: Overview,
+        gateway: SlackGateway,
+        backfill: SlackBackfill,
     ) -> None:
         self._library = library
         self._channels = channels
         self._overview = overview
         self._gateway = gateway
+        self._backfill = backfill
 
     async def run(
         self, name: str, arg: str, *, audience: Audience, user_id: str
@@ -88,10 +96,8 @@ class Commands:
                 "remove it there to stop."
             )
         if on:
-            return notice(
-                "folio will index every PDF and image shared in this channel from now on. "
-                "Invite @folio here if it is not a member yet."
-            )
+            started = await self._backfill.run(audience.team_id, audience.channel_id)
+            return render.indexing_on(started)
         return notice("folio stopped indexing files shared in this channel.")
 
     async def followups(self, arg: str, audience: Audience, user_id: str) -> RenderedMessage:

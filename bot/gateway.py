@@ -25,6 +25,9 @@ from rag import ChatError, DownloadError, PageImage, PageImagesNotUploaded
 
 logger = logging.getLogger(__name__)
 
+# files.list pages by count and page (not by cursor); 100 is its default page size.
+FILES_PAGE = 100
+
 
 @contextmanager
 def _calling(method: str, error: type[ChatError] = ChatError) -> Iterator[None]:
@@ -41,8 +44,17 @@ def _calling(method: str, error: type[ChatError] = ChatError) -> Iterator[None]:
 class SlackGateway:
     """The Web API calls folio makes, over one AsyncWebClient; failures are ChatErrors."""
 
-    def __init__(self, *, client: AsyncWebClient) -> None:
+    def __init__(self, *, client: AsyncWebClient, files_page: int = FILES_PAGE) -> None:
         self._client = client
+        self._files_page = files_page
+        self._bot_user_id: str | None = None
+
+    async def bot_user_id(self) -> str:
+        """folio's own user id (auth.test, asked once)."""
+        if self._bot_user_id is None:
+            with _calling("auth.test"):
+                self._bot_user_id = str((await self._client.auth_test())["user_id"])
+        return self._bot_user_id
 
     async def send(self, where: Reply, message: RenderedMessage) -> str | None:
         """Post ``message`` there; the new message's ts (None for a note only one person sees)."""
@@ -66,6 +78,27 @@ class SlackGateway:
                 unfurl_media=False,
             )
         return str(response["ts"])
+
+    async def update(self, channel: str, ts: str, message: RenderedMessage) -> None:
+        """Replace the text of a message folio posted (a progress line)."""
+        with _calling("chat.update"):
+            await self._client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks or None
+            )
+
+    async def channel_files(self, channel: str, *, limit: int) -> list[dict[str, Any]]:
+        """The files shared in a channel, newest first, at most ``limit`` (files.list pages)."""
+        files: list[dict[str, Any]] = []
+        page, pages = 1, 1 if limit > 0 else 0
+        while page <= pages and len(files) < limit:
+            with _calling("files.list"):
+                response = await self._client.files_list(
+                    channel=channel, count=min(self._files_page, limit), page=page
+                )
+            files.extend(dict(f) for f in response.get("files") or [])
+            pages = int((response.get("paging") or {}).get("pages") or 1)
+            page += 1
+        return files[:limit]
 
     async def react(self, channel: str, ts: str, name: str) -> None:
         """Add a reaction; a failure is cosmetic, so it is only logged."""

@@ -14,11 +14,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot import render
+from bot.backfill import SlackBackfill
 from bot.files import SlackFiles, file_name, kind_of
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.replies import DONE, FAILED, QUEUED, Reply
-from rag import DocumentError, Job, JobOutcome, JobQueue, JobSpec, Library, supported_formats
+from rag import (
+    ChatError,
+    DocumentError,
+    DownloadError,
+    Job,
+    JobOutcome,
+    JobQueue,
+    JobSpec,
+    Library,
+    supported_formats,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +48,14 @@ class SlackIndexer:
         files: SlackFiles,
         gateway: SlackGateway,
         metrics: Metrics,
+        backfill: SlackBackfill,
     ) -> None:
         self._library = library
         self._jobs = jobs
         self._files = files
         self._gateway = gateway
         self._metrics = metrics
+        self._backfill = backfill
 
     async def enqueue_shares(self, event: Mapping[str, Any], *, team_id: str) -> int:
         """Queue every readable file of a file_share message; how many jobs were created."""
@@ -60,7 +73,7 @@ class SlackIndexer:
         await self._gateway.react(channel, ts, QUEUED)
         private = await self._is_private(channel, event.get("channel_type"))
         created = 0
-        for file in readable:
+        for file in readable:  # a failed file shared again is tried again
             spec = JobSpec(
                 team_id=team_id,
                 channel_id=channel,
@@ -73,7 +86,40 @@ class SlackIndexer:
             )
             _, new = await self._jobs.enqueue(spec)
             created += int(new)
+        if not created:  # all of them are indexed or on their way already
+            await self._gateway.unreact(channel, ts, QUEUED)
         return created
+
+    async def enqueue_change(self, file_id: str, *, team_id: str) -> int:
+        """A Slack file was edited: index its new version where it is indexed; how many."""
+        scopes = await self._library.current_channels(team_id, file_id)
+        if not scopes:
+            return 0
+        file = await self._files.info(file_id)
+        created = 0
+        for scope in scopes:
+            spec = JobSpec(
+                team_id=team_id,
+                channel_id=scope.channel_id,
+                channel_private=scope.channel_private,
+                file_name=file_name(file),
+                slack_file_id=file_id,
+                user_id=str(file.get("user") or "") or None,
+            )
+            _, new = await self._jobs.enqueue(spec, again=True)
+            created += int(new)
+        return created
+
+    async def shared_in(self, file_id: str) -> list[str] | None:
+        """The channels a file is still shared in (None when Slack no longer has it)."""
+        try:
+            file = await self._files.info(file_id)
+        except DownloadError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ChatError) and cause.code == "file_not_found":
+                return None
+            raise
+        return [str(c) for key in ("channels", "groups", "ims") for c in file.get(key) or ()]
 
     async def run(self, job: Job) -> tuple[str, str]:
         """Download and index the job's file; returns (document id, the line to post)."""
@@ -98,6 +144,9 @@ class SlackIndexer:
     async def notify(self, job: Job, outcome: JobOutcome) -> None:
         """✅ or ❌ on the file message, and one line in its thread."""
         self._metrics.inc("folio_ingest_total", result="ok" if outcome.ok else "failed")
+        if job.backfill_id is not None:
+            await self._backfill.report(job.backfill_id)
+            return
         if job.message_ts is None:
             return
         channel, ts = job.channel_id, job.message_ts

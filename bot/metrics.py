@@ -6,6 +6,7 @@ recent observations, rendered as text. One ``Metrics`` per process; no global re
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ COUNTERS = {
 SUMMARIES = {
     "folio_answer_seconds": "Time from question to posted answer.",
     "folio_ingest_seconds": "Time to download and index one shared file.",
+    "folio_event_loop_lag_seconds": "How late the event loop woke a timer (sampled every 50 ms).",
 }
 QUANTILES = (0.5, 0.9, 0.99)
 WINDOW = 1000
@@ -88,6 +90,24 @@ class Metrics:
             lines.append(f"{name}_sum {_number(summary.total)}")
             lines.append(f"{name}_count {summary.count}")
         return "\n".join(lines) + "\n"
+
+
+LAG_INTERVAL_S = 0.05
+
+
+async def watch_event_loop(metrics: Metrics, *, interval_s: float = LAG_INTERVAL_S) -> None:
+    """Sample the event loop's lag until cancelled: how late a timer wakes ``interval_s`` on.
+
+    Anything that holds the loop (or the GIL) for a while shows up here; the bot exports it
+    as ``folio_event_loop_lag_seconds`` (the load benchmark reads its p99).
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval_s)
+        metrics.observe(
+            "folio_event_loop_lag_seconds", max(0.0, loop.time() - started - interval_s)
+        )
 
 
 def _labels(pairs: Iterable[tuple[str, str]]) -> str:

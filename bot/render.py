@@ -31,7 +31,18 @@ from bot.blocks import (
     truncate,
 )
 from bot.mrkdwn import defuse_mentions, mrkdwn_safe
-from rag import Answer, Citation, Document, Home, PageHit, Status, page_label
+from rag import (
+    Answer,
+    BackfillProgress,
+    BackfillStarted,
+    Citation,
+    Document,
+    Home,
+    PageHit,
+    Status,
+    page_label,
+    supported_formats,
+)
 
 FEEDBACK_UP = "folio_feedback_up"
 FEEDBACK_DOWN = "folio_feedback_down"
@@ -150,7 +161,10 @@ def document_line(doc: Document) -> str:
     name = safe_link(doc.permalink, clip(doc.file_name, 150))
     size = f"{_plural(doc.page_count, 'page')}, {_plural(doc.figure_count, 'figure')}"
     where = channel_ref(doc.scope.channel_id)
-    return f"• {name} — {size} · {where} · {doc.created_at:%Y-%m-%d}"
+    line = f"• {name} — {size} · {where} · {doc.created_at:%Y-%m-%d}"
+    if doc.superseded_at is not None:
+        return f"{line} · _superseded by a newer version {doc.superseded_at:%Y-%m-%d}_"
+    return line
 
 
 def documents_message(docs: Sequence[Document]) -> RenderedMessage:
@@ -179,7 +193,7 @@ HELP_TEXT = """*folio* answers questions about the documents your team shares, w
 • `/folio search QUERY` — the best matching pages, without an answer model
 • `/folio docs` — what is indexed and visible from this channel
 • `/folio forget DOCUMENT` — remove a document from the index (its uploader or an admin)
-• `/folio index here` — index every PDF or image shared in this channel from now on
+• `/folio index here` — index the files shared in this channel, those already here and new ones
 • `/folio index off` — stop indexing this channel
 • `/folio followups on|off` — answer (or not) replies in threads folio answered, without a mention
 • `/folio status` — what folio is doing and how it is set up
@@ -215,6 +229,44 @@ def page_notes_message(notes: Sequence[str]) -> RenderedMessage:
 def indexed_message(summary: str) -> RenderedMessage:
     """How an indexing job ended well (rag's plain-text summary), as a plain message."""
     return RenderedMessage(text=mrkdwn_safe(truncate(summary.strip(), SECTION_LIMIT)), blocks=[])
+
+
+def indexing_on(started: BackfillStarted) -> RenderedMessage:
+    """`/folio index here`: from now on, and what happens to the files already here."""
+    now = f"folio will index every file shared in this channel from now on ({supported_formats()})."
+    limit = f"(folio reads the newest {_plural(started.limit, 'file')} of a channel at most)"
+    if started.queued:
+        earlier = (
+            f"It is also reading the {_plural(started.queued, 'file')} already here that it "
+            f"had not indexed {limit}; progress is in the thread of its message here."
+        )
+    elif started.listed:
+        earlier = f"The files already here are indexed {limit}."
+    else:
+        earlier = "There are no files here yet that folio can read."
+    return notice(f"{now} {earlier}")
+
+
+def backfill_intro() -> RenderedMessage:
+    """The channel message whose thread shows a backfill's progress."""
+    return notice(
+        "folio is reading the files already shared in this channel, so it can answer from "
+        "them too. Progress is in the thread."
+    )
+
+
+def backfill_progress(progress: BackfillProgress) -> RenderedMessage:
+    """``Indexing 37 files already here: 12 done, 1 failed``, and why files failed."""
+    verb = "Indexed" if progress.finished else "Indexing"
+    line = (
+        f"{verb} {_plural(progress.total, 'file')} already here: {progress.done} done, "
+        f"{progress.failed} failed"
+    )
+    why = [
+        f"• {mrkdwn_safe(clip(name, 150))}: {mrkdwn_safe(clip(reason, 300))}"
+        for name, reason in progress.failures
+    ]
+    return RenderedMessage(text=line, blocks=[section("\n".join([line, *why]))])
 
 
 def status_message(status: Status) -> RenderedMessage:

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
         Answer,
         Answered,
         Audience,
+        BackfillProgress,
         Citation,
         Document,
         Home,
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         Question,
         RecentAnswer,
         Scope,
+        SharedFile,
         Status,
         Turn,
         page_label,
@@ -88,6 +91,8 @@ _EXPORTS = {
     "open_folio": "rag._services",
     "open_services": "rag._services",
     "Library": "rag._library",
+    "Backfills": "rag._backfill",
+    "BackfillStarted": "rag._backfill",
     "Channels": "rag._channels",
     "Overview": "rag._overview",
     "Job": "rag._jobs",
@@ -145,6 +150,7 @@ _EXPORTS = {
     "Answer": "rag.types",
     "Answered": "rag.types",
     "Audience": "rag.types",
+    "BackfillProgress": "rag.types",
     "Citation": "rag.types",
     "Document": "rag.types",
     "page_label": "rag.types",
@@ -157,6 +163,7 @@ _EXPORTS = {
     "Question": "rag.types",
     "RecentAnswer": "rag.types",
     "Scope": "rag.types",
+    "SharedFile": "rag.types",
     "Status": "rag.types",
     "Turn": "rag.types",
 }
@@ -166,6 +173,9 @@ __all__ = [
     "Answered",
     "Answerer",
     "Audience",
+    "BackfillProgress",
+    "BackfillStarted",
+    "Backfills",
     "Channels",
     "ChatError",
     "Citation",
@@ -224,6 +234,7 @@ __all__ = [
     "Scope",
     "Services",
     "Settings",
+    "SharedFile",
     "StaleIndex",
     "Status",
     "StoreError",

@@ -1,18 +1,23 @@
 """Library: the documents a team shared, as an adapter sees them: add, list, search, forget.
 
 Every read is scoped to an audience (the permission rule), and forgetting a document is
-allowed to the person who shared it and to admins.
+allowed to the person who shared it and to admins. A file indexed with the name of one
+already in its channel (or an edited Slack file) is a new version: the earlier ones stop
+answering and are dropped, or kept as superseded (FOLIO_OLD_VERSIONS).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from rag.answer._retrieve import Retriever
 from rag.db import Catalog
 from rag.errors import DocumentNotFound, NotAllowed
 from rag.ingest._ingestor import Ingestor, Progress
+from rag.settings import OldVersions
 from rag.types import Audience, Document, IngestResult, PageHit, Scope
 
 logger = logging.getLogger(__name__)
@@ -30,11 +35,13 @@ class Library:
         ingestor: Ingestor,
         retriever: Retriever,
         admins: Sequence[str] = (),
+        old_versions: OldVersions = "drop",
     ) -> None:
         self._catalog = catalog
         self._ingestor = ingestor
         self._retriever = retriever
         self._admins = frozenset(admins)
+        self._old_versions = old_versions
 
     async def index(
         self,
@@ -49,10 +56,11 @@ class Library:
     ) -> IngestResult:
         """Index a file's bytes for ``scope``; ``.summary`` is the line to tell whoever shared it.
 
-        The same bytes in the same channel are indexed once. A DocumentError says why a
-        file cannot be indexed; nothing is left half-stored.
+        The same bytes in the same channel are indexed once; new bytes under a name already
+        there (or from the same Slack file) replace the earlier version. A DocumentError says
+        why a file cannot be indexed; nothing is left half-stored.
         """
-        return await self._ingestor.ingest(
+        result = await self._ingestor.ingest(
             data,
             file_name=file_name,
             scope=scope,
@@ -61,6 +69,25 @@ class Library:
             permalink=permalink,
             progress=progress,
         )
+        if not result.created:
+            return result
+        return dataclasses.replace(result, replaced=await self._replace_earlier(result.document))
+
+    async def _replace_earlier(self, document: Document) -> int:
+        earlier = await self._catalog.earlier_versions(document)
+        for old in earlier:
+            if self._old_versions == "keep":
+                await self._ingestor.retire(old.id)
+            else:
+                with contextlib.suppress(DocumentNotFound):  # removed meanwhile
+                    await self._ingestor.forget(old.id)
+            logger.info("document %s replaced by %s (%s)", old.id, document.id, self._old_versions)
+        return len(earlier)
+
+    async def current_channels(self, team_id: str, slack_file_id: str) -> list[Scope]:
+        """The channels where a Slack file's current version is indexed."""
+        documents = await self._catalog.by_slack_file(team_id, slack_file_id)
+        return list(dict.fromkeys(d.scope for d in documents if not d.superseded))
 
     async def documents(self, audience: Audience) -> list[Document]:
         """Documents that may answer questions asked in ``audience``, newest first."""
@@ -99,14 +126,28 @@ class Library:
         logger.info("document %s forgotten by %s", document.id, user_id)
         return document
 
-    async def forget_slack_file(self, team_id: str, slack_file_id: str) -> int:
-        """Remove every document made from a Slack file (it was deleted); how many."""
+    async def forget_slack_file(
+        self,
+        team_id: str,
+        slack_file_id: str,
+        *,
+        channels: Collection[str] | None = None,
+        keep: Collection[str] = (),
+    ) -> int:
+        """Remove the documents made from a Slack file; how many.
+
+        All of them when it was deleted; when it was unshared, those in ``channels`` (the
+        channel it left), or in every channel but ``keep`` (where it is still shared).
+        """
         removed = 0
         for document in await self._catalog.by_slack_file(team_id, slack_file_id):
+            channel = document.scope.channel_id
+            if (channels is not None and channel not in channels) or channel in keep:
+                continue
             try:
                 await self._ingestor.forget(document.id)
             except DocumentNotFound:
                 continue  # another process removed it first
             removed += 1
-        logger.info("file %s deleted in %s: %d documents removed", slack_file_id, team_id, removed)
+        logger.info("file %s left %s: %d documents removed", slack_file_id, team_id, removed)
         return removed

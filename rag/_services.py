@@ -16,6 +16,7 @@ from functools import partial
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from rag._backfill import Backfills
 from rag._channels import Channels
 from rag._jobs import JobQueue
 from rag._library import Library
@@ -27,6 +28,7 @@ from rag.answer._questions import Questions
 from rag.answer._retrieve import Retriever
 from rag.db import (
     AnswerLog,
+    BackfillLog,
     CaptionCache,
     Catalog,
     ChannelSettingsStore,
@@ -55,7 +57,8 @@ class Folio:
     Each takes only the components it uses: ``questions`` answers and remembers,
     ``library`` indexes, lists, searches and forgets documents, ``channels`` holds the
     per-channel switches, ``overview`` reads status and home pages, ``jobs`` queues files
-    to index, and ``events`` tells a new event from a repeated delivery.
+    to index, ``events`` tells a new event from a repeated delivery, and ``backfills``
+    queues the files already in a channel.
     """
 
     questions: Questions
@@ -64,6 +67,7 @@ class Folio:
     overview: Overview
     jobs: JobQueue
     events: EventLog
+    backfills: Backfills
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,7 @@ class Services:
     events: EventLog
     channels: ChannelSettingsStore
     answers: AnswerLog
+    backfills: BackfillLog
     model: VisionModel | None
 
     @property
@@ -265,6 +270,7 @@ def _wire(
         events=EventLog(sessions=sessions),
         channels=ChannelSettingsStore(sessions=sessions),
         answers=AnswerLog(sessions=sessions),
+        backfills=BackfillLog(sessions=sessions),
         model=model,
     )
 
@@ -285,6 +291,7 @@ def _use_cases(services: Services) -> Folio:
             ingestor=services.ingestor,
             retriever=services.retriever,
             admins=settings.admin_users,
+            old_versions=settings.old_versions,
         ),
         channels=channels,
         overview=Overview(
@@ -297,6 +304,12 @@ def _use_cases(services: Services) -> Folio:
         ),
         jobs=services.jobs,
         events=services.events,
+        backfills=Backfills(
+            jobs=services.jobs,
+            catalog=services.catalog,
+            log=services.backfills,
+            limit=settings.backfill_limit,
+        ),
     )
 
 

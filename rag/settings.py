@@ -19,6 +19,7 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # What the embedders compute in; see rag.embed._shared.model_dtype.
 Precision = Literal["auto", "float32", "bfloat16"]
+OldVersions = Literal["keep", "drop"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16")
 
 
@@ -91,6 +92,10 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     slack_file_hosts: tuple[str, ...] = ("files.slack.com",)
     index_channels: tuple[str, ...] = ()
+    # How many of a channel's existing files `/folio index here` reads (newest first).
+    backfill_limit: int = 200
+    # A replaced version: "drop" removes it, "keep" lists it as superseded (no answers).
+    old_versions: OldVersions = "drop"
     admin_users: tuple[str, ...] = ()
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
@@ -126,6 +131,8 @@ class Settings:
             slack_api_url=_with_slash(env.url("SLACK_API_URL", "https://slack.com/api/")),
             slack_file_hosts=env.items("FOLIO_SLACK_FILE_HOSTS", ("files.slack.com",)),
             index_channels=env.items("FOLIO_INDEX_CHANNELS", ()),
+            backfill_limit=env.number("FOLIO_BACKFILL_LIMIT", 200, int, low=0, high=10_000),
+            old_versions=_old_versions(env.choice("FOLIO_OLD_VERSIONS", "DROP", ("DROP", "KEEP"))),
             admin_users=env.items("FOLIO_ADMIN_USERS", ()),
             openai_api_key=env.secret("OPENAI_API_KEY"),
             openai_base_url=env.optional_url("OPENAI_BASE_URL"),
@@ -275,6 +282,10 @@ def redact_url(url: str) -> str:
 
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+def _old_versions(value: str) -> OldVersions:
+    return "keep" if value == "KEEP" else "drop"
 
 
 def _precision(value: str) -> Precision:

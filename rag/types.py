@@ -154,6 +154,39 @@ class Document:
     slack_file_id: str | None = None
     uploader_id: str | None = None
     permalink: str | None = None
+    superseded_at: datetime | None = None
+
+    @property
+    def superseded(self) -> bool:
+        """True when a newer version replaced it: it is listed but no longer answers."""
+        return self.superseded_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file already in a channel, as a backfill sees it (newest first from Slack)."""
+
+    slack_file_id: str
+    file_name: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """How a backfill of a channel's existing files stands."""
+
+    id: str
+    channel_id: str
+    message_ts: str | None
+    total: int
+    done: int
+    failed: int
+    failures: tuple[tuple[str, str], ...] = ()  # (file name, why) of the first few failed
+
+    @property
+    def finished(self) -> bool:
+        """True when every file was indexed or failed."""
+        return self.done + self.failed >= self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +334,7 @@ class IngestResult:
 
     document: Document
     created: bool
+    replaced: int = 0  # earlier versions (same name, same channel) this one superseded
 
     @property
     def summary(self) -> str:
@@ -313,7 +347,9 @@ class IngestResult:
             f"Indexed {name}: {plural(doc.page_count, 'page')}, "
             f"{plural(doc.figure_count, 'figure')}"
         )
-        return line if self.created else f"{line} (already indexed here)"
+        if not self.created:
+            return f"{line} (already indexed here)"
+        return f"{line} (replaces the earlier version)" if self.replaced else line
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rag.db.answers import AnswerLog
+from rag.db.backfills import BackfillLog
 from rag.db.catalog import Catalog
 from rag.db.migrate import (
     aupgrade_database,
@@ -18,6 +19,7 @@ from rag.db.stores import CaptionCache, ChannelSettingsStore, EventLog
 
 __all__ = [
     "AnswerLog",
+    "BackfillLog",
     "Base",
     "CaptionCache",
     "Catalog",

@@ -6,13 +6,19 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, UnaryExpression, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for, rowcount
-from rag.db.models import DocumentFileRow, DocumentRow, GenerationDocumentRow, PageRow
+from rag.db.models import (
+    DocumentFileRow,
+    DocumentRow,
+    GenerationDocumentRow,
+    PageRow,
+    utcnow,
+)
 from rag.errors import DuplicateDocument, StoreError
 from rag.types import Audience, Document, DocumentKind, PageInfo, Scope
 
@@ -156,6 +162,56 @@ class Catalog:
             rows = (await session.scalars(query)).all()
         return [_document(row) for row in rows]
 
+    @translated("finding earlier versions")
+    async def earlier_versions(self, document: Document) -> list[Document]:
+        """Current documents in ``document``'s channel that it replaces, newest first.
+
+        A version is a document with the same file name, or made from the same Slack file
+        (edited in place), that is not superseded yet.
+        """
+        scope = document.scope
+        same_file = [func.lower(DocumentRow.file_name) == document.file_name.lower()]
+        if document.slack_file_id is not None:
+            same_file.append(DocumentRow.slack_file_id == document.slack_file_id)
+        query = (
+            select(DocumentRow)
+            .where(
+                DocumentRow.team_id == scope.team_id,
+                DocumentRow.channel_id == scope.channel_id,
+                DocumentRow.id != document.id,
+                DocumentRow.superseded_at.is_(None),
+                or_(*same_file),
+            )
+            .order_by(*_newest_first())
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [_document(row) for row in rows]
+
+    @translated("marking a document superseded")
+    async def supersede(self, document_id: str) -> bool:
+        """Mark a document replaced by a newer version; False when it was gone or already so."""
+        async with self._sessions() as session, session.begin():
+            statement = (
+                update(DocumentRow)
+                .where(DocumentRow.id == document_id, DocumentRow.superseded_at.is_(None))
+                .values(superseded_at=utcnow())
+            )
+            return rowcount(await session.execute(statement)) == 1
+
+    @translated("listing a channel's Slack files")
+    async def slack_files_in(self, scope: Scope, slack_file_ids: Sequence[str]) -> set[str]:
+        """Which of these Slack files have a document in ``scope``'s channel."""
+        if not slack_file_ids:
+            return set()
+        query = select(DocumentRow.slack_file_id).where(
+            DocumentRow.team_id == scope.team_id,
+            DocumentRow.channel_id == scope.channel_id,
+            DocumentRow.slack_file_id.in_(list(slack_file_ids)),
+        )
+        async with self._sessions() as session:
+            return {str(v) for v in (await session.scalars(query)).all() if v is not None}
+
     @translated("deleting a document")
     async def delete(self, document_id: str) -> bool:
         """Delete a document with its pages and bytes; False when there was none."""
@@ -207,6 +263,7 @@ def _row(document: Document, size_bytes: int) -> DocumentRow:
         uploader_id=document.uploader_id,
         permalink=document.permalink,
         created_at=document.created_at,
+        superseded_at=document.superseded_at,
     )
 
 
@@ -223,6 +280,7 @@ def _document(row: DocumentRow) -> Document:
         slack_file_id=row.slack_file_id,
         uploader_id=row.uploader_id,
         permalink=row.permalink,
+        superseded_at=row.superseded_at,
     )
 
 

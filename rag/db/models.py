@@ -101,6 +101,8 @@ class DocumentRow(Base):
     uploader_id: Mapped[str | None] = mapped_column(SlackId)
     permalink: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # Set when a newer version (same name, same channel) replaced it: it no longer answers.
+    superseded_at: Mapped[datetime | None]
 
 
 class DocumentFileRow(Base):
@@ -162,8 +164,26 @@ class IngestionJobRow(Base):
         Uuid, ForeignKey("documents.id", ondelete="SET NULL")
     )
     summary: Mapped[str | None] = mapped_column(Text)
+    # The backfill (files already in a channel) this job is part of, if any.
+    backfill_id: Mapped[str | None] = mapped_column(
+        Uuid, ForeignKey("backfills.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class BackfillRow(Base):
+    """A run over the files already in a channel, with its one progress message."""
+
+    __tablename__ = "backfills"
+
+    id: Mapped[str] = mapped_column(Uuid, primary_key=True)
+    team_id: Mapped[str] = mapped_column(SlackId)
+    channel_id: Mapped[str] = mapped_column(SlackId)
+    total: Mapped[int] = mapped_column(Integer)
+    # The progress message (in a thread) that each finished job updates.
+    message_ts: Mapped[str | None] = mapped_column(SlackId)
+    created_at: Mapped[datetime]
 
 
 class SlackEventRow(Base):

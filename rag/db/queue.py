@@ -51,6 +51,7 @@ class JobSpec:
     user_id: str | None = None
     message_ts: str | None = None
     thread_ts: str | None = None
+    backfill_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class Job:
     error: str | None
     document_id: str | None
     summary: str | None
+    backfill_id: str | None = None
     # The token of the claim this copy was read under; updates must present it.
     lease: str | None = None
 
@@ -100,11 +102,13 @@ class JobQueue:
         self._clock = clock
 
     @translated("queueing a file")
-    async def enqueue(self, spec: JobSpec) -> tuple[Job, bool]:
-        """Queue a job; for a Slack file already queued in this channel, (that job, False).
+    async def enqueue(self, spec: JobSpec, *, again: bool = False) -> tuple[Job, bool]:
+        """Queue a job; True when it will run.
 
-        The existing job is returned whatever its status, failed included: Slack reports one
-        share more than once (file_shared and the message), and a re-run would repeat replies.
+        A Slack file already queued, running or done in this channel is not queued again
+        (Slack reports one share more than once), so its job comes back with False. A job
+        that failed is queued again for the new share, with its attempts reset; with
+        ``again`` (the file changed) so is a done one.
         """
         now = self._clock()
         values = {
@@ -127,7 +131,53 @@ class JobQueue:
                 row = (await session.scalars(select(IngestionJobRow).where(_same_file(spec)))).one()
         if created:
             logger.info("queued job %s for %s/%s", row.id, spec.team_id, spec.channel_id)
-        return _job(row), created
+            return _job(row), True
+        statuses = ("failed", "done") if again else ("failed",)
+        if row.status not in statuses:
+            return _job(row), False
+        return await self._requeue(row.id, spec, statuses, now)
+
+    async def _requeue(
+        self, job_id: str, spec: JobSpec, statuses: tuple[str, ...], now: datetime
+    ) -> tuple[Job, bool]:
+        values = {
+            **_spec_values(spec),
+            "status": "queued",
+            "attempts": 0,
+            "error": None,
+            "lease_until": None,
+            "worker_id": None,
+            "lease_token": None,
+            "updated_at": now,
+        }
+        async with self._sessions() as session, session.begin():
+            statement = (
+                update(IngestionJobRow)
+                .where(IngestionJobRow.id == job_id, IngestionJobRow.status.in_(statuses))
+                .values(**values)
+            )
+            requeued = rowcount(await session.execute(statement)) == 1
+            row = await session.get_one(IngestionJobRow, job_id)
+        if requeued:
+            logger.info("queued job %s again for %s/%s", job_id, spec.team_id, spec.channel_id)
+        return _job(row), requeued
+
+    @translated("reading a channel's jobs")
+    async def files_with_jobs(
+        self, scope: Scope, slack_file_ids: list[str], *, failed: bool = True
+    ) -> set[str]:
+        """Which of these Slack files have a job in the channel (``failed`` ones too, or not)."""
+        if not slack_file_ids:
+            return set()
+        query = select(IngestionJobRow.slack_file_id).where(
+            IngestionJobRow.team_id == scope.team_id,
+            IngestionJobRow.channel_id == scope.channel_id,
+            IngestionJobRow.slack_file_id.in_(slack_file_ids),
+        )
+        if not failed:
+            query = query.where(IngestionJobRow.status != "failed")
+        async with self._sessions() as session:
+            return {str(v) for v in (await session.scalars(query)).all() if v is not None}
 
     @translated("claiming a job")
     async def claim(self, worker_id: str) -> Job | None:
@@ -304,6 +354,7 @@ def _spec_values(spec: JobSpec) -> dict[str, object]:
         "user_id": spec.user_id,
         "message_ts": spec.message_ts,
         "thread_ts": spec.thread_ts,
+        "backfill_id": spec.backfill_id,
     }
 
 
@@ -362,5 +413,6 @@ def _job(row: IngestionJobRow) -> Job:
         document_id=row.document_id,
         summary=row.summary,
         max_attempts=row.max_attempts,
+        backfill_id=row.backfill_id,
         lease=row.lease_token,
     )

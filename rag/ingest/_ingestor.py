@@ -214,7 +214,7 @@ class Ingestor:
     ) -> _Prepared | IngestResult:
         # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
         digest = await asyncio.to_thread(content_hash, data)
-        existing = await self._catalog.find_by_hash(scope, digest)
+        existing = await self._current_by_hash(scope, digest)
         if existing is not None:
             logger.info("ingest skipped document=%s (same bytes already indexed)", existing.id)
             return IngestResult(document=existing, created=False)
@@ -241,7 +241,7 @@ class Ingestor:
         started = time.perf_counter()
         document, parsed = prepared.document, prepared.parsed
         # The same bytes may have been committed while these were being parsed.
-        existing = await self._catalog.find_by_hash(document.scope, document.content_hash)
+        existing = await self._current_by_hash(document.scope, document.content_hash)
         if existing is not None:
             return IngestResult(document=existing, created=False)
         _say(progress, f"embedding {len(parsed.pages)} pages")
@@ -265,6 +265,9 @@ class Ingestor:
         For ``folio reindex``: the catalog's rows stay as they are; the points are replaced
         and the document is marked complete in the catalog's generation. Returns the count.
         """
+        if document.superseded:  # it answers no more: nothing to rebuild
+            await self._catalog.mark_indexed(document.id)
+            return 0
         data = await self._catalog.data(document.id)
         parsed = await parse_document(data, document.file_name, self._limits)
         # Office and text files are stored as the PDF they were read from: keep their kind.
@@ -274,6 +277,21 @@ class Ingestor:
         await self._index.upsert(points)
         await self._catalog.mark_indexed(document.id)
         return len(points)
+
+    async def _current_by_hash(self, scope: Scope, digest: str) -> Document | None:
+        existing = await self._catalog.find_by_hash(scope, digest)
+        if existing is None or not existing.superseded:
+            return existing
+        # These bytes come back after a newer version replaced them: they become the newest
+        # version, indexed afresh (the superseded record goes, it holds no vectors).
+        with contextlib.suppress(DocumentNotFound):
+            await self.forget(existing.id)
+        return None
+
+    async def retire(self, document_id: str) -> None:
+        """Take a replaced version out of the index; its record stays, marked superseded."""
+        await self._index.delete_document(document_id)
+        await self._catalog.supersede(document_id)
 
     async def forget(self, document_id: str) -> None:
         """Remove every point and row of a document."""

@@ -117,6 +117,36 @@ async def test_serve_in_socket_mode_indexes_with_its_in_process_worker_and_stops
     assert line.params["text"] == "Indexed q3.pdf: 1 page, 0 figures"
 
 
+async def test_serve_reads_the_files_already_in_its_configured_channels_once(
+    fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+):
+    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, socket=True)
+    fake_slack.add_file(
+        "F0OLD", "q3.pdf", pdf_bytes(REPORT), "application/pdf", channels=(DOCS_CHANNEL,)
+    )
+
+    for start in (1, 2):  # the second start finds nothing new
+        stop = asyncio.Event()
+        served = asyncio.create_task(serve(settings, stop=stop))
+        await fake_slack.wait_for(
+            "chat.update", lambda c: "Indexed 1 file already here" in str(c.params["text"]), 60
+        )
+        await fake_slack.until(
+            lambda n=start: True if len(fake_slack.calls("files.list")) == n else None,
+            60,
+            lambda: "serve did not list the channel's files",
+        )
+        await asyncio.sleep(0.5)  # time to post, had it found anything new
+        stop.set()
+        assert await asyncio.wait_for(served, 30) == 0
+
+    progress = [c for c in fake_slack.calls("chat.postMessage") if "already here" in text_of(c)]
+    assert len(progress) == 1 and progress[0].params["thread_ts"]
+    assert len(fake_slack.calls("files.list")) == 2
+    [update] = fake_slack.calls("chat.update")
+    assert update.params["text"] == "Indexed 1 file already here: 1 done, 0 failed"
+
+
 async def test_folio_worker_indexes_queued_jobs_and_reports_in_the_thread(
     fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ):

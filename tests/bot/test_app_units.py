@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -11,7 +13,7 @@ from bot.cli import slack_client
 from bot.commands import split_command
 from bot.files import kind_of
 from bot.listeners.messages import classify
-from bot.metrics import Metrics
+from bot.metrics import Metrics, watch_event_loop
 from bot.replies import Reply, reply_for
 from rag import Settings
 from tests.bot.harness import BOT_TOKEN
@@ -134,3 +136,16 @@ async def test_the_entry_points_client_retries_a_rate_limited_call(
         "AsyncRateLimitErrorRetryHandler",
         "AsyncServerErrorRetryHandler",
     }
+
+
+async def test_the_event_loop_watch_sees_a_loop_held_by_blocking_work() -> None:
+    metrics = Metrics()
+    watch = asyncio.create_task(watch_event_loop(metrics, interval_s=0.01))
+    await asyncio.sleep(0.05)
+    time.sleep(0.3)  # what a render on the loop's thread would do  # noqa: ASYNC251
+    await asyncio.sleep(0.05)
+    watch.cancel()
+    text = metrics.render()
+    worst = float(text.split('folio_event_loop_lag_seconds{quantile="0.99"} ')[1].split()[0])
+    assert worst >= 0.25
+    assert metrics.count("folio_event_loop_lag_seconds") >= 3

@@ -112,3 +112,35 @@ async def test_an_unknown_channel_counts_as_private_and_an_unknown_user_as_no_ad
     assert await gateway.is_private("C0UNKNOWN") is True
     assert await gateway.is_admin("U0BOSS") is True
     assert await gateway.is_admin("U0NOBODY") is False
+
+
+async def test_channel_files_are_read_page_by_page_newest_first_up_to_the_limit(
+    fake_slack: FakeSlack, web: AsyncWebClient
+):
+    for n in range(7):
+        fake_slack.add_file(
+            f"F{n}", f"f{n}.pdf", b"%PDF", "application/pdf", channels=("C1",), created=1000 + n
+        )
+    fake_slack.add_file("FX", "elsewhere.pdf", b"%PDF", "application/pdf", channels=("C2",))
+    gateway = SlackGateway(client=web, files_page=3)
+
+    some = await gateway.channel_files("C1", limit=5)
+    every = await gateway.channel_files("C1", limit=50)
+
+    assert [f["id"] for f in some] == ["F6", "F5", "F4", "F3", "F2"]
+    assert [f["id"] for f in every] == [f"F{n}" for n in range(6, -1, -1)]
+    pages = [c.params["page"] for c in fake_slack.calls("files.list")]
+    assert pages == ["1", "2", "1", "2", "3"]
+    assert await gateway.channel_files("C1", limit=0) == []
+
+
+async def test_a_progress_line_is_updated_in_place(fake_slack: FakeSlack, gateway: SlackGateway):
+    ts = await gateway.send(
+        Reply("C1"), RenderedMessage(text="Indexing 2 files: 0 done", blocks=[])
+    )
+    assert ts is not None
+
+    await gateway.update("C1", ts, RenderedMessage(text="Indexed 2 files: 2 done", blocks=[]))
+
+    [message] = [m for m in fake_slack.messages if m["ts"] == ts]
+    assert message["text"] == "Indexed 2 files: 2 done" and "edited" in message

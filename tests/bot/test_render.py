@@ -20,7 +20,7 @@ from bot.render import (
     indexed_message,
     search_message,
 )
-from rag import Answer, Citation, Document, IngestResult, Scope
+from rag import Answer, BackfillProgress, Citation, Document, IngestResult, Scope
 from rag.types import Hit, PageHit
 from tests.fakes.slack_limits import MAX_HOME_BLOCKS, block_error
 
@@ -273,3 +273,24 @@ def test_an_empty_home_view_explains_how_to_start():
 
     assert "/folio index here" in str(view["blocks"])
     assert block_error(view["blocks"], max_blocks=MAX_HOME_BLOCKS) is None
+
+
+def test_a_superseded_version_is_marked_as_such_in_lists():
+    old = document(superseded_at=datetime(2025, 3, 2, tzinfo=UTC))
+
+    assert "superseded by a newer version 2025-03-02" in render.document_line(old)
+    assert "superseded" not in render.document_line(document())
+
+
+def test_backfill_progress_counts_and_names_failures_safely():
+    running = BackfillProgress("b1", "C1", "1.1", 37, 12, 1, (("<!here>.pdf", "corrupt"),))
+    finished = BackfillProgress("b1", "C1", "1.1", 2, 1, 1)
+
+    message = render.backfill_progress(running)
+
+    assert message.text == "Indexing 37 files already here: 12 done, 1 failed"
+    assert "<!here>" not in str(message.blocks) and "corrupt" in str(message.blocks)
+    assert (
+        render.backfill_progress(finished).text == "Indexed 2 files already here: 1 done, 1 failed"
+    )
+    assert block_error(message.blocks) is None

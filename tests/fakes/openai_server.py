@@ -81,8 +81,9 @@ def echo_responder(request: dict[str, Any]) -> str:
 class FakeOpenAI:
     """The fake server; use as ``async with FakeOpenAI() as fake``."""
 
-    def __init__(self, responder: Responder = echo_responder) -> None:
+    def __init__(self, responder: Responder = echo_responder, *, latency_s: float = 0.0) -> None:
         self.responder = responder
+        self.latency_s = latency_s  # how long every unscripted reply takes (load benchmarks)
         self.requests: list[Recorded] = []
         self.max_concurrent = 0
         self._active = 0
@@ -100,7 +101,8 @@ class FakeOpenAI:
         self.script(Scripted(content=content, **kwargs))
 
     async def __aenter__(self) -> FakeOpenAI:
-        app = web.Application()
+        # Real requests carry page images as data URLs: several MB, as OpenAI accepts.
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -129,7 +131,7 @@ class FakeOpenAI:
         self._active += 1
         self.max_concurrent = max(self.max_concurrent, self._active)
         try:
-            scripted = self._script.popleft() if self._script else Scripted()
+            scripted = self._script.popleft() if self._script else Scripted(delay_s=self.latency_s)
             if scripted.delay_s:
                 try:
                     await asyncio.wait_for(self._closing.wait(), scripted.delay_s)

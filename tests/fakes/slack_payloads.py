@@ -158,6 +158,24 @@ def file_deleted_event(file_id: str, *, channels: Sequence[str] = (CHANNEL_ID,))
     }
 
 
+def file_unshared_event(file_id: str, *, channel: str | None = None) -> dict[str, Any]:
+    """A ``file_unshared`` event (``channel`` adds the channel_id newer payloads carry)."""
+    event: dict[str, Any] = {
+        "type": "file_unshared",
+        "file_id": file_id,
+        "file": {"id": file_id},
+        "event_ts": next_ts(),
+    }
+    if channel is not None:
+        event.update(channel_id=channel, user_id=USER_ID)
+    return event
+
+
+def file_change_event(file_id: str) -> dict[str, Any]:
+    """A ``file_change`` event (a file was edited; it carries only the id)."""
+    return {"type": "file_change", "file_id": file_id, "file": {"id": file_id}}
+
+
 def app_home_opened_event(user: str = USER_ID, *, channel: str = "D0HOME") -> dict[str, Any]:
     """An ``app_home_opened`` event for the Home tab."""
     return {

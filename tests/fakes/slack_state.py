@@ -208,6 +208,7 @@ class SlackState:
         user: str = USER_ID,
         channels: tuple[str, ...] = (),
         title: str | None = None,
+        created: int | None = None,
     ) -> dict[str, Any]:
         """Register a file; returns its files.info dict with url_private on ``host``.
 
@@ -220,6 +221,8 @@ class SlackState:
             raise RuntimeError("start the fake Slack before add_file: URLs carry its port")
         base = f"http://{host or '127.0.0.1'}:{self.port}/files-pri/{self.team_id}-{file_id}"
         info = self.file_info(file_id, name, len(data), mimetype, user, title)
+        if created is not None:
+            info.update(created=created, timestamp=created)
         info.update(
             {
                 "url_private": f"{base}/{quote(name)}",
@@ -237,6 +240,20 @@ class SlackState:
             redirect_to=redirect_to,
             chunked=chunked,
         )
+        return info
+
+    def change_file(self, file_id: str, data: bytes) -> dict[str, Any]:
+        """Replace a file's bytes (an edit in Slack keeps the id); its updated info."""
+        stored = self.files[file_id]
+        stored.data = data
+        stored.info.update(size=len(data), updated=int(time.time()))
+        return stored.info
+
+    def unshare_file(self, file_id: str, channel: str) -> dict[str, Any]:
+        """Take a file out of one channel; its updated info."""
+        info = self.files[file_id].info
+        for key in ("channels", "groups", "ims"):
+            info[key] = [c for c in info.get(key, ()) if c != channel]
         return info
 
     def file_info(

@@ -153,6 +153,33 @@ def _files_info(fake: FakeSlack, p: Json) -> Json:
     }
 
 
+def _files_list(fake: FakeSlack, p: Json) -> Json:
+    """files.list as Slack pages it: newest first, ``count`` per ``page``, with ``paging``."""
+    try:
+        count = max(1, min(int(p.get("count") or 100), 1000))
+        page = max(1, int(p.get("page") or 1))
+    except ValueError:
+        return _error("invalid_arguments")
+    channel = str(p.get("channel") or "")
+    listed = [
+        (order, stored.info)
+        for order, stored in enumerate(fake.files.values())
+        if not channel or channel in _shared_in(stored.info)
+    ]
+    listed.sort(key=lambda item: (int(item[1]["created"]), item[0]), reverse=True)
+    files = [info for _, info in listed]
+    pages = max(1, -(-len(files) // count))
+    return {
+        "ok": True,
+        "files": files[(page - 1) * count : page * count],
+        "paging": {"count": count, "total": len(files), "page": page, "pages": pages},
+    }
+
+
+def _shared_in(info: Json) -> list[str]:
+    return [*info.get("channels", ()), *info.get("groups", ()), *info.get("ims", ())]
+
+
 def _get_upload_url(fake: FakeSlack, p: Json) -> Json:
     if not p.get("filename") or not str(p.get("length", "")).isdigit():
         return _error("invalid_arguments")
@@ -256,6 +283,7 @@ METHODS: dict[str, Handler] = {
     "reactions.add": _reactions_add,
     "reactions.remove": _reactions_remove,
     "files.info": _files_info,
+    "files.list": _files_list,
     "files.getUploadURLExternal": _get_upload_url,
     "files.completeUploadExternal": _complete_upload,
     "conversations.info": _conversations_info,

@@ -65,6 +65,8 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_PARSE_TIMEOUT_S", "2.5", lambda s: s.parse.timeout_s, 2.5),
     ("FOLIO_PARSE_MEMORY_MB", "512", lambda s: s.parse.memory_mb, 512),
     ("FOLIO_OCR", "off", lambda s: s.parse.ocr, False),
+    ("FOLIO_BACKFILL_LIMIT", "25", lambda s: s.backfill_limit, 25),
+    ("FOLIO_OLD_VERSIONS", "keep", lambda s: s.old_versions, "keep"),
     ("FOLIO_RENDER_WORKERS", "3", lambda s: s.parse.render_workers, 3),
     ("FOLIO_RENDER_TIMEOUT_S", "4", lambda s: s.parse.render_timeout_s, 4.0),
     ("FOLIO_TOP_K", "5", lambda s: s.retrieval.top_k, 5),
@@ -107,6 +109,8 @@ BAD: list[tuple[str, str]] = [
     ("FOLIO_MAX_CAPTIONS", "-1"),
     ("FOLIO_JOB_LEASE_S", "0.5"),
     ("FOLIO_SHUTDOWN_GRACE_S", "-1"),
+    ("FOLIO_BACKFILL_LIMIT", "-5"),
+    ("FOLIO_OLD_VERSIONS", "archive"),
 ]
 
 SECRETS = {
