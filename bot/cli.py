@@ -1,6 +1,7 @@
 """The `folio` console script: rag's commands plus `folio serve` and `folio worker`.
 
-``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT.
+``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT;
+either way, and in ``worker``, $PORT serves /healthz and /metrics.
 With the embedded stores only one process may open the data dir, so ``serve`` also runs the
 ingestion worker in-process; with a Qdrant server, ``folio worker`` processes do that.
 SIGTERM or SIGINT stops taking new work and gives answers being written and the job in hand
@@ -31,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app, build_parts
 from bot.backfill import SlackBackfill
 from bot.metrics import Metrics, watch_event_loop
-from bot.server import run_http, run_socket
+from bot.server import run_http, run_probes, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
 from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
@@ -95,9 +96,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
             backfill = asyncio.create_task(backfill_configured(settings, parts.backfill, client))
             try:
                 if mode == "socket":
-                    await run_socket(app, settings=settings, stop=stop)
+                    async with _probes(settings, metrics, folio, stop):
+                        await run_socket(app, settings=settings, stop=stop)
                 else:
-                    await run_http(app, settings=settings, metrics=metrics, stop=stop)
+                    await run_http(
+                        app, settings=settings, metrics=metrics, health=folio.health, stop=stop
+                    )
             finally:
                 stop.set()
                 backfill.cancel()
@@ -130,8 +134,10 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
         async with _slack(settings) as (folio, session, client):
-            runner = _job_runner(settings, folio, client, session, Metrics())
-            await runner.run_forever(stop)
+            metrics = Metrics()
+            runner = _job_runner(settings, folio, client, session, metrics)
+            async with _probes(settings, metrics, folio, stop):
+                await runner.run_forever(stop)
     return 0
 
 
@@ -191,6 +197,21 @@ def _job_runner(
         grace_s=settings.shutdown_grace_s,
         events=folio.events,
     )
+
+
+@contextlib.asynccontextmanager
+async def _probes(
+    settings: Settings, metrics: Metrics, folio: Folio, stop: asyncio.Event
+) -> AsyncIterator[None]:
+    """/healthz and /metrics on $PORT while the block runs."""
+    probes = asyncio.create_task(
+        run_probes(settings=settings, metrics=metrics, health=folio.health, stop=stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await probes
 
 
 @contextlib.contextmanager

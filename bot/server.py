@@ -1,5 +1,9 @@
 """Transports: HTTP (aiohttp: /slack/events, /healthz, /metrics) and Socket Mode.
 
+Every process serves the probes: in HTTP mode beside /slack/events, in Socket Mode and in
+`folio worker` alone on $PORT (``run_probes``). /healthz answers 200 while the database and
+the vector index both answer, else 503 (the check is cached for a few seconds).
+
 The HTTP side is bolt's aiohttp adapter plus one repair. bolt parses any form body that
 contains the substring "payload" as an interactivity payload, so the slash command
 ``/folio ask what is the payload size`` would reach the app as an empty body and be dropped.
@@ -22,7 +26,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.metrics import Metrics
-from rag import ConfigError, Settings
+from rag import ConfigError, HealthCheck, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,23 +48,59 @@ async def slack_request(request: web.Request) -> AsyncBoltRequest:
     return bolt_request
 
 
-def web_app(app: AsyncApp, *, metrics: Metrics) -> web.Application:
-    """The aiohttp application serving Slack's requests, health and metrics."""
-
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+def probe_app(*, metrics: Metrics, health: HealthCheck) -> web.Application:
+    """An aiohttp application serving /healthz and /metrics only."""
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        ok = (await health.check()).ok
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
 
     async def metrics_text(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render().encode(), headers={"Content-Type": METRICS_TYPE})
 
     application = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    application.router.add_post(EVENTS_PATH, events)
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/metrics", metrics_text)
     return application
+
+
+def web_app(app: AsyncApp, *, metrics: Metrics, health: HealthCheck) -> web.Application:
+    """The aiohttp application serving Slack's requests, health and metrics."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+
+    application = probe_app(metrics=metrics, health=health)
+    application.router.add_post(EVENTS_PATH, events)
+    return application
+
+
+async def run_probes(
+    *,
+    settings: Settings,
+    metrics: Metrics,
+    health: HealthCheck,
+    stop: asyncio.Event,
+    host: str = "0.0.0.0",
+) -> None:
+    """Serve /healthz and /metrics on ``settings.port`` until ``stop`` is set.
+
+    A port already taken is logged, not fatal: the process's work matters more than its probe.
+    """
+    runner = web.AppRunner(
+        probe_app(metrics=metrics, health=health), handle_signals=False, access_log=None
+    )
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, settings.port).start()
+        except OSError as exc:
+            logger.warning("cannot serve /healthz and /metrics on port %d: %s", settings.port, exc)
+        else:
+            logger.info("probes on %s:%d (/healthz, /metrics)", host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def run_http(
@@ -68,13 +108,15 @@ async def run_http(
     *,
     settings: Settings,
     metrics: Metrics,
+    health: HealthCheck,
     stop: asyncio.Event,
     host: str = "0.0.0.0",
 ) -> None:
     """Serve HTTP on ``settings.port`` until ``stop`` is set."""
     if settings.slack_signing_secret is None:
         raise ConfigError(detail="SLACK_SIGNING_SECRET is required for HTTP mode.")
-    runner = web.AppRunner(web_app(app, metrics=metrics), handle_signals=False, access_log=None)
+    application = web_app(app, metrics=metrics, health=health)
+    runner = web.AppRunner(application, handle_signals=False, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, settings.port).start()

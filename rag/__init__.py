@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
+    from rag._health import HealthCheck, StoreHealth
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
     from rag._llm import VisionModel
@@ -86,6 +87,8 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "HealthCheck": "rag._health",
+    "StoreHealth": "rag._health",
     "Folio": "rag._services",
     "Services": "rag._services",
     "open_folio": "rag._services",
@@ -196,6 +199,7 @@ __all__ = [
     "Folio",
     "FolioError",
     "ForbiddenFileHost",
+    "HealthCheck",
     "Home",
     "IndexUnavailable",
     "IngestResult",
@@ -238,6 +242,7 @@ __all__ = [
     "StaleIndex",
     "Status",
     "StoreError",
+    "StoreHealth",
     "StoreLocked",
     "TooManyPages",
     "Turn",

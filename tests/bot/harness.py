@@ -329,7 +329,8 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
 @contextlib.asynccontextmanager
 async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> AsyncIterator[None]:
     if mode == "http":
-        async with TestClient(TestServer(web_app(app, metrics=metrics))) as http:
+        application = web_app(app, metrics=metrics, health=bot.services.folio.health)
+        async with TestClient(TestServer(application)) as http:
             bot.http = http
             yield
         return

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from rag import JobQueue, JobSpec, Settings, open_services
@@ -158,6 +160,13 @@ async def test_a_worker_paused_past_its_lease_is_fenced_off_and_the_file_is_conf
     assert (status, attempts) == ("done", 2)
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def downloads(fake: FakeSlack, file_id: str) -> list[str]:
     """Paths of the downloads of a file so far."""
     return [r.path for r in fake.requests if r.kind == "download" and file_id in r.path]
@@ -169,8 +178,14 @@ async def test_sigterm_hands_the_job_in_hand_back_unspent_after_the_grace_period
     info = fake_slack.add_file("F0TERM", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
     fake_slack.files["F0TERM"].hold_next_download()  # the file server never answers
     job_id = await enqueue(database_url, fake_slack, info["id"], "q3.pdf")
-    worker = await workers.start("worker", FOLIO_SHUTDOWN_GRACE_S="1")
+    port = free_port()
+    worker = await workers.start("worker", FOLIO_SHUTDOWN_GRACE_S="1", PORT=str(port))
     await fake_slack.until(lambda: downloads(fake_slack, "F0TERM") or None, 120, lambda: "none")
+    async with aiohttp.ClientSession() as http:  # a platform probes the worker on $PORT
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+            assert health.status == 200
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
+            assert metrics.status == 200 and "folio_" in await metrics.text()
 
     worker.signal(signal.SIGTERM)
 
