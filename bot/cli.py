@@ -35,7 +35,16 @@ from bot.metrics import Metrics, watch_event_loop
 from bot.server import run_http, run_probes, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
-from rag import ConfigError, Folio, JobRunner, Settings, open_folio, run_cli
+from rag import (
+    Channels,
+    ConfigError,
+    Folio,
+    JobRunner,
+    Settings,
+    StoreError,
+    open_folio,
+    run_cli,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +102,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
             parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
-            backfill = asyncio.create_task(backfill_configured(settings, parts.backfill, client))
+            backfill = asyncio.create_task(
+                backfill_configured(settings, parts.backfill, folio.channels, client)
+            )
             try:
                 if mode == "socket":
                     async with _probes(settings, metrics, folio, stop):
@@ -116,17 +127,25 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
 
 
 async def backfill_configured(
-    settings: Settings, backfill: SlackBackfill, client: AsyncWebClient
+    settings: Settings, backfill: SlackBackfill, channels: Channels, client: AsyncWebClient
 ) -> None:
-    """Index the files already in the FOLIO_INDEX_CHANNELS channels (what is new there)."""
-    if not settings.index_channels:
-        return
+    """Index the files already in every indexing channel that folio has not seen yet.
+
+    FOLIO_INDEX_CHANNELS and channels turned on with `/folio index here` alike: a share that
+    was acknowledged but never queued (the process died, the database was down) is found
+    here at the next start.
+    """
     try:
         team_id = str((await client.auth_test())["team_id"])
     except (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        logger.warning("cannot read the configured channels' files: auth.test failed: %s", exc)
+        logger.warning("cannot read the indexing channels' files: auth.test failed: %s", exc)
         return
-    await backfill.run_all(team_id, settings.index_channels)
+    try:
+        indexing = await channels.indexed_channels(team_id)
+    except StoreError as exc:
+        logger.warning("cannot list the indexing channels: %s", exc.detail)
+        indexing = list(settings.index_channels)
+    await backfill.run_all(team_id, indexing)
 
 
 async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
