@@ -86,7 +86,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
     stop = stop or asyncio.Event()
     inflight = InFlight()
     with _stop_on_signals(stop):
-        async with _slack(settings) as (folio, session, client):
+        # With the embedded stores this process also indexes: it embeds in a child.
+        async with _slack(settings, embed_in_child=settings.embedded_index) as (
+            folio,
+            session,
+            client,
+        ):
             metrics = Metrics()
             app = build_app(
                 settings,
@@ -192,12 +197,15 @@ class WorkerCommand:
 
 @contextlib.asynccontextmanager
 async def _slack(
-    settings: Settings,
+    settings: Settings, *, embed_in_child: bool = False
 ) -> AsyncIterator[tuple[Folio, aiohttp.ClientSession, AsyncWebClient]]:
     """rag's use cases, one HTTP session and the Slack client, closed in order."""
     if settings.slack_bot_token is None:
         raise ConfigError(detail=NO_BOT_TOKEN)
-    async with open_folio(settings) as folio, aiohttp.ClientSession() as session:
+    async with (
+        open_folio(settings, embed_in_child=embed_in_child) as folio,
+        aiohttp.ClientSession() as session,
+    ):
         yield folio, session, slack_client(settings, session)
 
 

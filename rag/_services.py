@@ -43,7 +43,7 @@ from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder, vector_models
 from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
 from rag.ingest._captions import Captioner
-from rag.ingest._ingestor import Ingestor
+from rag.ingest._ingestor import ChildEmbedder, EmbedModels, Ingestor
 from rag.ingest._isolate import ChildPool
 from rag.settings import Settings
 from rag.types import VectorModels
@@ -195,14 +195,20 @@ def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None
 
 
 @asynccontextmanager
-async def open_folio(settings: Settings) -> AsyncIterator[Folio]:
-    """Open stores, load models and wire folio's use cases; closes everything on exit."""
-    async with open_services(settings) as services:
+async def open_folio(settings: Settings, *, embed_in_child: bool = False) -> AsyncIterator[Folio]:
+    """Open stores, load models and wire folio's use cases; closes everything on exit.
+
+    ``embed_in_child``: documents are embedded in a child process with its own models (for
+    ``folio serve``, whose event loop answers Slack while it indexes); see ChildEmbedder.
+    """
+    async with open_services(settings, embed_in_child=embed_in_child) as services:
         yield services.folio
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, embed_in_child: bool = False
+) -> AsyncIterator[Services]:
     """Open stores, load models and wire every component; closes them on exit."""
     async with AsyncExitStack() as stack:
         engine = await prepare_database(settings)
@@ -213,7 +219,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         generation, index = await open_generation(settings, sessions, models)
         stack.push_async_callback(index.close)
         model = build_model(settings, stack)
-        services = _wire(settings, engine, (index, generation), (clip, text), model)
+        embedder = _child_embedder(settings) if embed_in_child else None
+        if embedder is not None:
+            stack.push_async_callback(embedder.close)
+        services = _wire(settings, engine, (index, generation), (clip, text), model, embedder)
         stack.push_async_callback(services.pages.close)
         yield services
 
@@ -224,6 +233,7 @@ def _wire(
     vectors: tuple[VectorIndex, Generation],
     models: tuple[ClipEmbedder, TextEmbedder],
     model: VisionModel | None,
+    embedder: ChildEmbedder | None = None,
 ) -> Services:
     """Every component over the opened stores and loaded models, then the use cases."""
     sessions = session_factory(engine)
@@ -248,6 +258,7 @@ def _wire(
         bm25=bm25,
         limits=settings.parse,
         captioner=build_captioner(settings, model, sessions),
+        embedder=embedder,
     )
     answerer = Answerer(
         searcher=retriever,
@@ -313,6 +324,31 @@ def _use_cases(services: Services) -> Folio:
             limit=settings.backfill_limit,
         ),
         health=HealthCheck(sessions=session_factory(services.engine), index=services.index),
+    )
+
+
+# What a child that loads models needs to find them where the parent did.
+_MODEL_ENV = (
+    "HOME",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "SENTENCE_TRANSFORMERS_HOME",
+    "XDG_CACHE_HOME",
+    "OMP_NUM_THREADS",
+)
+# A 500-page document embeds in minutes on 2 cores; past this the child is stuck.
+_EMBED_TIMEOUT_S = 3600.0
+
+
+def _child_embedder(settings: Settings) -> ChildEmbedder:
+    return ChildEmbedder(
+        pool=ChildPool(size=1, memory_mb=0, keep_env=_MODEL_ENV),
+        models=EmbedModels(
+            clip=settings.clip_model, text=settings.text_model, precision=settings.embed_precision
+        ),
+        timeout_s=_EMBED_TIMEOUT_S,
     )
 
 

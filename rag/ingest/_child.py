@@ -83,11 +83,12 @@ def _read_frame(stream: Any) -> bytes | None:
 
 
 def _limit_resources(memory_mb: int, timeout_s: float | None) -> None:
-    memory = memory_mb * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        memory = min(memory, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+    if memory_mb > 0:  # 0: no address-space limit (a child that loads models, not files)
+        memory = memory_mb * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            memory = min(memory, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
     # A crash in a parser must not leave a core file the size of the address space.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # The parent kills the child at timeout_s; should the parent itself die first, the

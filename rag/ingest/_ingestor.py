@@ -19,8 +19,9 @@ from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
 from rag.ingest._chunk import chunk_document, document_header
+from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
-from rag.settings import ParseLimits
+from rag.settings import ParseLimits, Precision
 from rag.types import (
     BBox,
     Chunk,
@@ -30,7 +31,6 @@ from rag.types import (
     ParsedDocument,
     PointKind,
     Scope,
-    SparseVector,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,8 +130,10 @@ class Ingestor:
         bm25: Bm25Encoder,
         limits: ParseLimits,
         captioner: Captioner | None = None,
+        embedder: ChildEmbedder | None = None,
     ) -> None:
         self._catalog = catalog
+        self._embedder = embedder
         self._index = index
         self._clip = clip
         self._text = text
@@ -326,58 +328,129 @@ class Ingestor:
     async def _points(
         self, document: Document, parsed: ParsedDocument, captions: list[str | None]
     ) -> list[IndexPoint]:
-        work = _Work.of(document.file_name, parsed, captions)
-        vectors: list[list[float]] = (await self._text.aembed(work.distinct)).tolist()
-        by_text = dict(zip(work.distinct, vectors, strict=True))
-        clip_vectors = (await self._clip.aembed_images(work.pictures)).tolist()
-        return await asyncio.to_thread(self._assemble, document, work, by_text, clip_vectors)
-
-    def _assemble(
-        self,
-        document: Document,
-        work: _Work,
-        by_text: dict[str, list[float]],
-        clip_vectors: list[list[float]],
-    ) -> list[IndexPoint]:
-        """The points of a document from its vectors, with their BM25 vectors (blocking)."""
-        points = []
-        for i, chunk in enumerate(work.chunks):
-            payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)
-            key = f"chunk/{chunk.page_number}/{chunk.index}"
-            points.append(self._point(document, key, payload, work.indexed[i], by_text))
-        offset = len(work.chunks)
-        for j, visual in enumerate(work.visuals):
-            text = work.texts[offset + j]
-            payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
-            point = self._point(document, visual.key, payload, work.indexed[offset + j], by_text)
-            points.append(dataclasses.replace(point, clip=clip_vectors[j]))
-        return points
-
-    def _point(
-        self,
-        document: Document,
-        key: str,
-        payload: PointPayload,
-        indexed: str,
-        vectors: dict[str, list[float]],
-    ) -> IndexPoint:
-        return IndexPoint(
-            id=_point_id(document.id, key),
-            payload=payload,
-            text=vectors.get(indexed),
-            bm25=self._sparse(indexed),
+        if self._embedder is not None:
+            return await self._embedder.points(document, parsed, captions)
+        return await build_points(
+            document, parsed, captions, clip=self._clip, text=self._text, bm25=self._bm25
         )
-
-    def _sparse(self, text: str) -> SparseVector | None:
-        if not text:
-            return None
-        encoded = self._bm25.encode_document(text)
-        return encoded if encoded.indices else None
 
     async def _captions(self, visuals: Sequence[_Visual]) -> list[str | None]:
         if self._captioner is None or not visuals:
             return [None] * len(visuals)
         return await self._captioner.caption([v.png for v in visuals], [v.context for v in visuals])
+
+
+async def build_points(
+    document: Document,
+    parsed: ParsedDocument,
+    captions: list[str | None],
+    *,
+    clip: ClipEmbedder,
+    text: TextEmbedder,
+    bm25: Bm25Encoder,
+) -> list[IndexPoint]:
+    """A parsed document's points: its passages and visuals, embedded, with BM25 vectors."""
+    work = _Work.of(document.file_name, parsed, captions)
+    vectors: list[list[float]] = (await text.aembed(work.distinct)).tolist()
+    by_text = dict(zip(work.distinct, vectors, strict=True))
+    clip_vectors = (await clip.aembed_images(work.pictures)).tolist()
+    return await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedModels:
+    """The models an embedding child loads (the same ones the parent loaded)."""
+
+    clip: str
+    text: str
+    precision: Precision
+
+
+def points_in_child(
+    models: EmbedModels, document: Document, parsed: ParsedDocument, captions: list[str | None]
+) -> list[IndexPoint]:
+    """``build_points`` in an embedding child; its models load once and stay loaded."""
+    clip = ClipEmbedder.load(models.clip, precision=models.precision)
+    text = TextEmbedder.load(models.text, precision=models.precision)
+    return asyncio.run(
+        build_points(document, parsed, captions, clip=clip, text=text, bm25=Bm25Encoder())
+    )
+
+
+class ChildEmbedder:
+    """Embeds documents in a long-lived child process with its own copy of the models.
+
+    ``folio serve`` with the embedded stores indexes shared files in-process: this keeps the
+    embedding (tokenizers, CLIP's image processing, BM25) off the bot's event loop and GIL,
+    while the bot stays the single owner of the stores and writes the points itself.
+    """
+
+    def __init__(self, *, pool: ChildPool, models: EmbedModels, timeout_s: float) -> None:
+        self._pool = pool
+        self._models = models
+        self._timeout_s = timeout_s
+
+    async def points(
+        self, document: Document, parsed: ParsedDocument, captions: list[str | None]
+    ) -> list[IndexPoint]:
+        """The document's points, computed in the child."""
+        return await self._pool.run(
+            points_in_child,
+            self._models,
+            document,
+            parsed,
+            captions,
+            timeout_s=self._timeout_s,
+            label=document.file_name,
+        )
+
+    @property
+    def pids(self) -> list[int]:
+        """The embedding child's process id, while it runs."""
+        return self._pool.pids
+
+    async def close(self) -> None:
+        """Stop the child."""
+        await self._pool.close()
+
+
+def _assemble(
+    document: Document,
+    work: _Work,
+    by_text: dict[str, list[float]],
+    clip_vectors: list[list[float]],
+    bm25: Bm25Encoder,
+) -> list[IndexPoint]:
+    """The points of a document from its vectors, with their BM25 vectors (blocking)."""
+    points = []
+    for i, chunk in enumerate(work.chunks):
+        payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)
+        key = f"chunk/{chunk.page_number}/{chunk.index}"
+        points.append(_point(document, key, payload, work.indexed[i], by_text, bm25))
+    offset = len(work.chunks)
+    for j, visual in enumerate(work.visuals):
+        text = work.texts[offset + j]
+        payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
+        point = _point(document, visual.key, payload, work.indexed[offset + j], by_text, bm25)
+        points.append(dataclasses.replace(point, clip=clip_vectors[j]))
+    return points
+
+
+def _point(
+    document: Document,
+    key: str,
+    payload: PointPayload,
+    indexed: str,
+    vectors: dict[str, list[float]],
+    bm25: Bm25Encoder,
+) -> IndexPoint:
+    encoded = bm25.encode_document(indexed) if indexed else None
+    return IndexPoint(
+        id=_point_id(document.id, key),
+        payload=payload,
+        text=vectors.get(indexed),
+        bm25=encoded if encoded is not None and encoded.indices else None,
+    )
 
 
 def document_id(scope: Scope, digest: str) -> str:

@@ -120,8 +120,8 @@ def _interpreter() -> list[str]:
     return [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(paths)]
 
 
-def _scrubbed_env() -> dict[str, str]:
-    return {name: os.environ[name] for name in _ENV_KEEP if name in os.environ}
+def _scrubbed_env(keep: tuple[str, ...] = ()) -> dict[str, str]:
+    return {name: os.environ[name] for name in (*_ENV_KEEP, *keep) if name in os.environ}
 
 
 def _write_input(workdir: Path, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -199,11 +199,13 @@ class ChildPool:
 
     Children start on first use and stay up between calls. A call that runs past its
     deadline, or is cancelled, kills its child (and anything it started); the next call
-    starts a fresh one. Failures are translated as in ``run_isolated``.
+    starts a fresh one. Failures are translated as in ``run_isolated``. ``memory_mb`` 0
+    sets no address-space limit (for a child that loads models, not untrusted files).
     """
 
-    def __init__(self, *, size: int, memory_mb: int) -> None:
+    def __init__(self, *, size: int, memory_mb: int, keep_env: tuple[str, ...] = ()) -> None:
         self._memory_mb = memory_mb
+        self._keep_env = keep_env  # more variables the children see (model caches)
         self._slots = asyncio.Semaphore(size)
         self._idle: list[asyncio.subprocess.Process] = []
         self._busy: set[asyncio.subprocess.Process] = set()
@@ -238,6 +240,11 @@ class ChildPool:
             result: T = _result(outcome, label=label, memory_mb=self._memory_mb)
             return result
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the children running now."""
+        return sorted(child.pid for child in (*self._idle, *self._busy))
+
     async def close(self) -> None:
         """Stop every child (idle ones and, should any remain, busy ones)."""
         children = [*self._idle, *self._busy]
@@ -252,7 +259,7 @@ class ChildPool:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
-            env=_scrubbed_env(),
+            env=_scrubbed_env(self._keep_env),
             start_new_session=True,
         )
 
