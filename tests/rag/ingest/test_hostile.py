@@ -13,7 +13,7 @@ from rag.ingest._parse import parse_document
 from rag.settings import ParseLimits
 from tests.fakes.hostile import BUILDERS
 
-LIMITS = ParseLimits(max_pages=50, timeout_s=20.0, memory_mb=768, ocr=False)
+LIMITS = ParseLimits(max_pages=50, timeout_s=10.0, memory_mb=768, ocr=False)
 # The child's own start, a LibreOffice conversion's start, and a loaded machine.
 SLACK_S = 30.0
 
