@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "bench" / "reports"
 SAMPLES = ROOT / "tests" / "data"
 SECRET = "folio-bench-signing-secret"
+METRICS_TOKEN = "folio-bench-metrics"
 FOLIO = str(Path(sys.executable).with_name("folio"))
 DOCS_CHANNEL = "C0DOCS"
 QUESTIONS = (
@@ -108,7 +109,8 @@ class Bot:
     async def metrics(self) -> dict[str, float]:
         """The numbers of ``/metrics`` (name with labels -> value)."""
         assert self.http is not None
-        async with self.http.get(f"{self.url}/metrics") as response:
+        bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with self.http.get(f"{self.url}/metrics", headers=bearer) as response:
             text = await response.text()
         values = {}
         for line in text.splitlines():
@@ -307,6 +309,7 @@ def _serve_env(base: dict[str, str], fake: FakeSlack, model_url: str, port: int)
         # The model is the bottleneck by design (1 s a call): let enough calls run at once.
         "FOLIO_OPENAI_CONCURRENCY": "32",
         "FOLIO_MAX_CAPTIONS": "0",
+        "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
         "PORT": str(port),
     }
 

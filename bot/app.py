@@ -21,6 +21,7 @@ from bot.gateway import SlackGateway
 from bot.indexing import SlackIndexer
 from bot.listeners import register
 from bot.metrics import Metrics
+from bot.outage import OutageReplies
 from bot.replies import host_team
 from bot.tasks import InFlight
 from rag import (
@@ -33,6 +34,7 @@ from rag import (
     PrivacyWatch,
     Questions,
     Settings,
+    StoreError,
 )
 
 logger = logging.getLogger(__name__)
@@ -143,8 +145,9 @@ def build_app(
         request_verification_enabled=secret is not None,
         process_before_response=False,
     )
-    app.use(dedupe_events(parts.events, parts.metrics))
-    app.error(error_handler(parts.gateway, parts.metrics))
+    outage = OutageReplies(gateway=parts.gateway, metrics=parts.metrics)
+    app.use(dedupe_events(parts.events, parts.metrics, outage))
+    app.error(error_handler(parts.gateway, parts.metrics, outage))
     register(app, parts)
     return app
 
@@ -153,9 +156,14 @@ Next = Callable[[], Awaitable[None]]
 
 
 def dedupe_events(
-    events: EventLog, metrics: Metrics
+    events: EventLog, metrics: Metrics, outage: OutageReplies
 ) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """Global middleware: an event_id seen before (a Slack retry, in any process) is dropped."""
+    """Global middleware: an event_id seen before (a Slack retry, in any process) is dropped.
+
+    With the database down nothing can be told apart or answered: a question addressed to
+    folio gets one apology (``outage``), everything else nothing, and Slack its 200 so it
+    stops retrying.
+    """
 
     async def dedupe(
         body: dict[str, Any],
@@ -168,7 +176,13 @@ def dedupe_events(
         kind = str((body.get("event") or {}).get("type") or "unknown")
         metrics.inc("folio_events_received_total", type=kind)
         team = host_team(context)
-        if not await events.first_time(str(body["event_id"]), team):
+        try:
+            first = await events.first_time(str(body["event_id"]), team)
+        except StoreError as exc:
+            logger.warning("event %s not handled: %s", body["event_id"], exc.detail)
+            await outage.apologize(body, exc)
+            return BoltResponse(status=200, body="")
+        if not first:
             metrics.inc("folio_events_deduplicated_total", type=kind)
             logger.info("dropped repeated event %s (%s)", body["event_id"], kind)
             return BoltResponse(status=200, body="")

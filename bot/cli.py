@@ -1,10 +1,12 @@
 """The `folio` console script: rag's commands plus `folio serve` and `folio worker`.
 
-``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT.
+``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT;
+either way, and in ``worker``, $PORT serves /healthz and /metrics.
 With the embedded stores only one process may open the data dir, so ``serve`` also runs the
 ingestion worker in-process; with a Qdrant server, ``folio worker`` processes do that.
-SIGTERM or SIGINT stops taking new work, lets answers being written and the job in hand
-finish, then closes everything.
+SIGTERM or SIGINT stops taking new work and gives answers being written and the job in hand
+FOLIO_SHUTDOWN_GRACE_S to finish; a job still running then is cancelled and handed back to
+the queue without spending an attempt, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -31,23 +33,24 @@ from bot.app import build_app, build_parts
 from bot.backfill import SlackBackfill
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics, watch_event_loop
-from bot.server import run_http, run_socket
+from bot.server import run_http, run_probes, run_socket
 from bot.startup import transport
 from bot.tasks import InFlight
 from rag import (
     Audiences,
+    Channels,
     ConfigError,
     Folio,
     JobRunner,
     PrivacyWatch,
     Settings,
+    StoreError,
     open_folio,
     run_cli,
 )
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_S = 30.0
 NO_BOT_TOKEN = (
     "folio worker needs SLACK_BOT_TOKEN (the xoxb- Bot User OAuth Token) to read shared "
     "files; set it in the environment or in .env."
@@ -108,18 +111,23 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 runner = _job_runner(settings, folio, client, session, metrics)
                 worker = asyncio.create_task(runner.run_forever(stop))
             parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
-            backfill = asyncio.create_task(backfill_configured(settings, parts.backfill, client))
+            backfill = asyncio.create_task(
+                backfill_configured(settings, parts.backfill, folio.channels, client)
+            )
             try:
                 if mode == "socket":
-                    await run_socket(app, settings=settings, stop=stop)
+                    async with _probes(settings, metrics, folio, stop):
+                        await run_socket(app, settings=settings, stop=stop)
                 else:
-                    await run_http(app, settings=settings, metrics=metrics, stop=stop)
+                    await run_http(
+                        app, settings=settings, metrics=metrics, health=folio.health, stop=stop
+                    )
             finally:
                 stop.set()
                 backfill.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await backfill
-                if not await inflight.idle(SHUTDOWN_GRACE_S):
+                if not await inflight.idle(settings.shutdown_grace_s):
                     logger.warning("stopping with %d answers unfinished", inflight.running)
                 if worker is not None:
                     await worker
@@ -129,17 +137,25 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
 
 
 async def backfill_configured(
-    settings: Settings, backfill: SlackBackfill, client: AsyncWebClient
+    settings: Settings, backfill: SlackBackfill, channels: Channels, client: AsyncWebClient
 ) -> None:
-    """Index the files already in the FOLIO_INDEX_CHANNELS channels (what is new there)."""
-    if not settings.index_channels:
-        return
+    """Index the files already in every indexing channel that folio has not seen yet.
+
+    FOLIO_INDEX_CHANNELS and channels turned on with `/folio index here` alike: a share that
+    was acknowledged but never queued (the process died, the database was down) is found
+    here at the next start.
+    """
     try:
         team_id = str((await client.auth_test())["team_id"])
     except (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        logger.warning("cannot read the configured channels' files: auth.test failed: %s", exc)
+        logger.warning("cannot read the indexing channels' files: auth.test failed: %s", exc)
         return
-    await backfill.run_all(team_id, settings.index_channels)
+    try:
+        indexing = await channels.indexed_channels(team_id)
+    except StoreError as exc:
+        logger.warning("cannot list the indexing channels: %s", exc.detail)
+        indexing = list(settings.index_channels)
+    await backfill.run_all(team_id, indexing)
 
 
 async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
@@ -147,8 +163,10 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
         async with _slack(settings) as (folio, session, client):
-            runner = _job_runner(settings, folio, client, session, Metrics())
-            await runner.run_forever(stop)
+            metrics = Metrics()
+            runner = _job_runner(settings, folio, client, session, metrics)
+            async with _probes(settings, metrics, folio, stop):
+                await runner.run_forever(stop)
     return 0
 
 
@@ -205,7 +223,11 @@ def _job_runner(
 ) -> JobRunner:
     parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
     return JobRunner(
-        queue=folio.jobs, handler=parts.indexer, worker_id=worker_id(), events=folio.events
+        queue=folio.jobs,
+        handler=parts.indexer,
+        worker_id=worker_id(),
+        grace_s=settings.shutdown_grace_s,
+        events=folio.events,
     )
 
 
@@ -213,6 +235,21 @@ def _privacy_watch(folio: Folio, client: AsyncWebClient) -> PrivacyWatch:
     """Re-checks every channel holding documents on a timer (events can be missed)."""
     audiences = Audiences(directory=SlackGateway(client=client))
     return PrivacyWatch(library=folio.library, audiences=audiences)
+
+
+@contextlib.asynccontextmanager
+async def _probes(
+    settings: Settings, metrics: Metrics, folio: Folio, stop: asyncio.Event
+) -> AsyncIterator[None]:
+    """/healthz and /metrics on $PORT while the block runs."""
+    probes = asyncio.create_task(
+        run_probes(settings=settings, metrics=metrics, health=folio.health, stop=stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await probes
 
 
 @contextlib.contextmanager

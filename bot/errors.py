@@ -4,6 +4,8 @@ Listeners let errors propagate; bolt hands them here. The reply goes where the r
 naturally answers (the event's thread, or privately to whoever ran a command), unless a
 listener named another place in the context under ``REPLY_KEY`` (a `/folio ask` thread).
 Developer mistakes (ConfigError) and bugs are logged with their traceback and never shown.
+A store that is down (StoreError) is apologised for once, and only to a question addressed
+to folio (``bot.outage``): a message folio merely overheard gets nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 from bot import render
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
+from bot.outage import OutageReplies
 from bot.replies import Reply, reply_for
-from rag import ChatError, ConfigError, FolioError
+from rag import ChatError, ConfigError, DuplicateDocument, FolioError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ def user_message(error: BaseException) -> str:
     return APOLOGY
 
 
-def error_handler(gateway: SlackGateway, metrics: Metrics) -> ErrorHandler:
+def error_handler(gateway: SlackGateway, metrics: Metrics, outage: OutageReplies) -> ErrorHandler:
     """The function to register with ``app.error``."""
 
     async def handle_error(
@@ -50,6 +53,9 @@ def error_handler(gateway: SlackGateway, metrics: Metrics) -> ErrorHandler:
             )
         else:
             logger.error("unexpected error handling %s", _what(body), exc_info=error)
+        if isinstance(error, StoreError) and not isinstance(error, DuplicateDocument):
+            await outage.apologize(body, error)
+            return
         reply = context.get(REPLY_KEY)
         target = reply if isinstance(reply, Reply) else reply_for(body)
         if target is None:

@@ -20,6 +20,7 @@ COUNTERS = {
     "folio_questions_answered_total": "Questions answered, by source and answer mode.",
     "folio_ingest_total": "Shared files indexed, by result (ok or failed).",
     "folio_errors_total": "Errors reported to users or logged, by error class.",
+    "folio_outage_replies_total": "Apologies for questions asked while a store was down.",
 }
 SUMMARIES = {
     "folio_answer_seconds": "Time from question to posted answer.",

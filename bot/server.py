@@ -1,5 +1,11 @@
 """Transports: HTTP (aiohttp: /slack/events, /healthz; /metrics guarded) and Socket Mode.
 
+Every process serves the probes: in HTTP mode beside /slack/events, in Socket Mode and in
+`folio worker` alone on $PORT (``run_probes``). /healthz answers 200 while the database and
+the vector index both answer, else 503 (the check is cached for a few seconds), and says
+nothing more. /metrics is never public: it is served behind FOLIO_METRICS_TOKEN, or on its
+own port (FOLIO_METRICS_PORT), or not at all.
+
 The HTTP side is bolt's aiohttp adapter plus one repair. bolt parses any form body that
 contains the substring "payload" as an interactivity payload, so the slash command
 ``/folio ask what is the payload size`` would reach the app as an empty body and be dropped.
@@ -23,7 +29,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.metrics import Metrics
-from rag import ConfigError, Settings
+from rag import ConfigError, HealthCheck, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +51,14 @@ async def slack_request(request: web.Request) -> AsyncBoltRequest:
     return bolt_request
 
 
-def web_app(
-    app: AsyncApp, *, metrics: Metrics, metrics_token: str | None = None
+def probe_app(
+    *, metrics: Metrics, health: HealthCheck, metrics_token: str | None = None
 ) -> web.Application:
-    """The public aiohttp application: Slack's requests and health.
-
-    /metrics is served here only behind ``metrics_token`` (``Authorization: Bearer …``);
-    without one it lives on its own port (``metrics_app``) or nowhere.
-    """
-
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+    """/healthz, and /metrics behind ``metrics_token`` (``Authorization: Bearer …``) if set."""
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        ok = (await health.check()).ok
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
 
     async def guarded_metrics(request: web.Request) -> web.Response:
         presented = request.headers.get("Authorization", "")
@@ -68,10 +68,22 @@ def web_app(
         return _metrics_response(metrics)
 
     application = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    application.router.add_post(EVENTS_PATH, events)
     application.router.add_get("/healthz", healthz)
     if metrics_token:
         application.router.add_get("/metrics", guarded_metrics)
+    return application
+
+
+def web_app(
+    app: AsyncApp, *, metrics: Metrics, health: HealthCheck, metrics_token: str | None = None
+) -> web.Application:
+    """The public aiohttp application: Slack's requests and the probes."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+
+    application = probe_app(metrics=metrics, health=health, metrics_token=metrics_token)
+    application.router.add_post(EVENTS_PATH, events)
     return application
 
 
@@ -90,33 +102,72 @@ def _metrics_response(metrics: Metrics) -> web.Response:
     return web.Response(body=metrics.render().encode(), headers={"Content-Type": METRICS_TYPE})
 
 
+def _token(settings: Settings) -> str | None:
+    return settings.metrics_token.value if settings.metrics_token else None
+
+
+async def run_probes(
+    *,
+    settings: Settings,
+    metrics: Metrics,
+    health: HealthCheck,
+    stop: asyncio.Event,
+    host: str = "0.0.0.0",
+) -> None:
+    """Serve the probes on ``settings.port`` (and /metrics on its port) until ``stop``.
+
+    A port already taken is logged, not fatal: the process's work matters more than its probe.
+    """
+    public = probe_app(metrics=metrics, health=health, metrics_token=_token(settings))
+    runners = _runners(public, settings, metrics)
+    try:
+        for runner, port in runners:
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                logger.warning("cannot serve probes on port %d: %s", port, exc)
+            else:
+                logger.info("probes on %s:%d", host, port)
+        await stop.wait()
+    finally:
+        for runner, _ in runners:
+            await runner.cleanup()
+
+
 async def run_http(
     app: AsyncApp,
     *,
     settings: Settings,
     metrics: Metrics,
+    health: HealthCheck,
     stop: asyncio.Event,
     host: str = "0.0.0.0",
 ) -> None:
     """Serve HTTP on ``settings.port`` until ``stop`` is set."""
     if settings.slack_signing_secret is None:
         raise ConfigError(detail="SLACK_SIGNING_SECRET is required for HTTP mode.")
-    token = settings.metrics_token.value if settings.metrics_token else None
-    public = web_app(app, metrics=metrics, metrics_token=token)
-    runners = [web.AppRunner(public, handle_signals=False, access_log=None)]
-    ports = [settings.port]
-    if settings.metrics_port:
-        runners.append(web.AppRunner(metrics_app(metrics), handle_signals=False, access_log=None))
-        ports.append(settings.metrics_port)
+    public = web_app(app, metrics=metrics, health=health, metrics_token=_token(settings))
+    runners = _runners(public, settings, metrics)
     try:
-        for runner, port in zip(runners, ports, strict=True):
+        for runner, port in runners:
             await runner.setup()
             await web.TCPSite(runner, host, port).start()
         logger.info("folio listening on %s:%d (HTTP mode)", host, settings.port)
         await stop.wait()
     finally:
-        for runner in runners:
+        for runner, _ in runners:
             await runner.cleanup()
+
+
+def _runners(
+    public: web.Application, settings: Settings, metrics: Metrics
+) -> list[tuple[web.AppRunner, int]]:
+    runners = [(web.AppRunner(public, handle_signals=False, access_log=None), settings.port)]
+    if settings.metrics_port:
+        runner = web.AppRunner(metrics_app(metrics), handle_signals=False, access_log=None)
+        runners.append((runner, settings.metrics_port))
+    return runners
 
 
 async def run_socket(app: AsyncApp, *, settings: Settings, stop: asyncio.Event) -> None:

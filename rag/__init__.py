@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rag._audiences import Audiences, Directory
     from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
+    from rag._health import HealthCheck, StoreHealth
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
     from rag._llm import VisionModel
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         FolioError,
         ForbiddenFileHost,
         IndexUnavailable,
+        LeaseLost,
         LoginPageInsteadOfFile,
         ModelError,
         ModelRateLimited,
@@ -90,6 +92,8 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "HealthCheck": "rag._health",
+    "StoreHealth": "rag._health",
     "Folio": "rag._services",
     "Services": "rag._services",
     "open_folio": "rag._services",
@@ -139,6 +143,7 @@ _EXPORTS = {
     "FolioError": "rag.errors",
     "ForbiddenFileHost": "rag.errors",
     "IndexUnavailable": "rag.errors",
+    "LeaseLost": "rag.errors",
     "LoginPageInsteadOfFile": "rag.errors",
     "ModelError": "rag.errors",
     "ModelRateLimited": "rag.errors",
@@ -211,6 +216,7 @@ __all__ = [
     "Folio",
     "FolioError",
     "ForbiddenFileHost",
+    "HealthCheck",
     "Home",
     "IndexUnavailable",
     "IngestResult",
@@ -221,6 +227,7 @@ __all__ = [
     "JobQueue",
     "JobRunner",
     "JobSpec",
+    "LeaseLost",
     "Library",
     "LlmConfig",
     "LoginPageInsteadOfFile",
@@ -252,6 +259,7 @@ __all__ = [
     "StaleIndex",
     "Status",
     "StoreError",
+    "StoreHealth",
     "StoreLocked",
     "TooManyPages",
     "Turn",

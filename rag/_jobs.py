@@ -4,6 +4,11 @@ The queue itself (``JobQueue``, ``Job``, ``JobSpec``) lives in ``rag.db.queue`` 
 re-exported here. A ``JobHandler`` does the work (the Slack worker downloads and indexes a
 shared file) and tells people how it went. Between jobs the runner also forgets old Slack
 event ids, so the deduplication log stays small.
+
+A worker that loses its lease (it stalled, and another worker took the job over) stops the job
+as soon as its heartbeat is refused, and in any case its final update is refused: only the
+worker holding the job reports it. On shutdown the job in hand gets a grace period, then is
+cancelled and handed back without spending an attempt.
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
 from rag.db.stores import EventLog
-from rag.errors import DownloadUnavailable, FolioError, ModelError, StoreError
+from rag.errors import DownloadUnavailable, FolioError, LeaseLost, ModelError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,8 @@ class JobRunner:
     """Claims jobs and runs them through a JobHandler, one at a time, until stopped.
 
     While a job runs, a heartbeat extends its lease every third of the lease; ``sleep`` waits
-    between beats (tests pass one that runs on the queue's fake clock).
+    between beats (tests pass one that runs on the queue's fake clock). When told to stop, the
+    job in hand has ``grace_s`` seconds to finish before it is cancelled and handed back.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class JobRunner:
         handler: JobHandler,
         worker_id: str,
         poll_s: float = 1.0,
+        grace_s: float = 20.0,
         events: EventLog | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -87,10 +94,12 @@ class JobRunner:
         self._handler = handler
         self._worker_id = worker_id
         self._poll_s = poll_s
+        self._grace_s = grace_s
         self._events = events
         self._clock = clock
         self._sleep = sleep
         self._next_prune: float | None = None
+        self._work: asyncio.Task[JobOutcome | None] | None = None
 
     async def run_once(self) -> bool:
         """Handle one job if there is one; True when a job was handled."""
@@ -99,15 +108,35 @@ class JobRunner:
         claimed = await self._queue.claim(self._worker_id)
         if claimed is None:
             return False
-        async with self._heartbeat(claimed):
-            outcome = await self._run(claimed)
+        outcome = await self._run_under_lease(claimed)
         if outcome is not None:
             await self._notify(await self._queue.get(claimed.id) or claimed, outcome)
         return True
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Handle jobs until ``stop`` is set; the job in hand is finished first."""
+        """Handle jobs until ``stop`` is set; the job in hand gets the grace period to finish,
+        then is cancelled and handed back to the queue."""
         logger.info("worker %s started", self._worker_id)
+        loop = asyncio.create_task(self._loop(stop))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({loop, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait({loop}, timeout=self._grace_s)
+            if not finished:
+                logger.warning(
+                    "worker %s: still busy after %.0f s; handing its job back",
+                    self._worker_id,
+                    self._grace_s,
+                )
+                (self._work or loop).cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        finally:
+            stopping.cancel()
+            loop.cancel()
+        logger.info("worker %s stopped", self._worker_id)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.prune_events()
@@ -121,7 +150,6 @@ class JobRunner:
             if not worked:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
-        logger.info("worker %s stopped", self._worker_id)
 
     async def prune_events(self) -> int:
         """Forget Slack event ids older than a day, at most once an hour; how many went."""
@@ -134,29 +162,57 @@ class JobRunner:
             logger.info("worker %s forgot %d old Slack events", self._worker_id, pruned)
         return pruned
 
+    async def _run_under_lease(self, job: Job) -> JobOutcome | None:
+        # The job runs in its own task so that a refused heartbeat or a shutdown can stop it.
+        work = asyncio.create_task(self._run(job))
+        beat = asyncio.create_task(self._beat(job, work))
+        self._work = work
+        try:
+            return await work
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this runner itself is being cancelled
+            return None  # the job was stopped: lease lost, or handed back at shutdown
+        finally:
+            self._work = None
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
     async def _run(self, job: Job) -> JobOutcome | None:
+        try:
+            return await self._attempt(job)
+        except LeaseLost as exc:
+            logger.warning(
+                "worker %s lost its lease: %s; the new holder reports", self._worker_id, exc.detail
+            )
+            return None
+
+    async def _attempt(self, job: Job) -> JobOutcome | None:
         try:
             document_id, summary = await self._handler.run(job)
         except asyncio.CancelledError:
-            # The process is shutting down mid-job: give the job back for another worker now
-            # rather than after its lease runs out.
-            await self._queue.release(job.id, self._worker_id)
+            # Shutdown or a lost lease: give the job back now rather than after its lease
+            # runs out (refused, harmlessly, when it is no longer ours).
+            if await asyncio.shield(self._queue.release(job)):
+                logger.info("worker %s handed job %s back", self._worker_id, job.id)
             raise
         except TRANSIENT_ERRORS as exc:
             logger.warning("job %s: transient error: %s", job.id, exc.detail or exc.user_message)
-            if await self._queue.retry_later(job.id, exc.user_message):
+            if await self._queue.retry_later(job, exc.user_message):
                 return None
             return JobOutcome(ok=False, message=exc.user_message)
         except FolioError as exc:
             logger.warning("job %s failed: %s", job.id, exc.detail or exc.user_message)
-            await self._queue.fail(job.id, exc.user_message)
+            await self._queue.fail(job, exc.user_message)
             return JobOutcome(ok=False, message=exc.user_message)
         except Exception:
             logger.exception("job %s failed unexpectedly", job.id)
             message = APOLOGY.format(file=job.file_name)
-            await self._queue.fail(job.id, message)
+            await self._queue.fail(job, message)
             return JobOutcome(ok=False, message=message)
-        await self._queue.succeed(job.id, document_id=document_id, summary=summary)
+        await self._queue.succeed(job, document_id=document_id, summary=summary)
         return JobOutcome(ok=True, message=summary)
 
     async def _notify(self, job: Job, outcome: JobOutcome) -> None:
@@ -166,23 +222,17 @@ class JobRunner:
         except Exception:
             logger.exception("could not report job %s", job.id)
 
-    @contextlib.asynccontextmanager
-    async def _heartbeat(self, job: Job) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._beat(job.id))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _beat(self, job_id: str) -> None:
+    async def _beat(self, job: Job, work: asyncio.Task[JobOutcome | None]) -> None:
         interval = max(self._queue.lease_s / 3, 0.05)
         while True:
             await self._sleep(interval)
             try:
-                if not await self._queue.heartbeat(job_id, worker_id=self._worker_id):
-                    logger.warning("worker %s lost the lease on job %s", self._worker_id, job_id)
-                    return
+                await self._queue.heartbeat(job)
+            except LeaseLost:
+                logger.warning(
+                    "worker %s lost its lease on job %s; stopping it", self._worker_id, job.id
+                )
+                work.cancel()
+                return
             except StoreError as exc:
-                logger.warning("heartbeat for job %s failed: %s", job_id, exc.detail)
+                logger.warning("heartbeat for job %s failed: %s", job.id, exc.detail)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rag._backfill import Backfills
 from rag._channels import Channels
+from rag._health import HealthCheck
 from rag._jobs import JobQueue
 from rag._library import Library
 from rag._llm import VisionModel
@@ -57,8 +58,8 @@ class Folio:
     Each takes only the components it uses: ``questions`` answers and remembers,
     ``library`` indexes, lists, searches and forgets documents, ``channels`` holds the
     per-channel switches, ``overview`` reads status and home pages, ``jobs`` queues files
-    to index, ``events`` tells a new event from a repeated delivery, and ``backfills``
-    queues the files already in a channel.
+    to index, ``events`` tells a new event from a repeated delivery, ``backfills``
+    queues the files already in a channel, and ``health`` says whether both stores answer.
     """
 
     questions: Questions
@@ -68,6 +69,7 @@ class Folio:
     jobs: JobQueue
     events: EventLog
     backfills: Backfills
+    health: HealthCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,7 @@ def _wire(
         ingestor=ingestor,
         answerer=answerer,
         pages=pages,
-        jobs=JobQueue(sessions=sessions),
+        jobs=JobQueue(sessions=sessions, lease_s=settings.job_lease_s),
         events=EventLog(sessions=sessions),
         channels=ChannelSettingsStore(sessions=sessions),
         answers=AnswerLog(sessions=sessions),
@@ -326,6 +328,7 @@ def _use_cases(services: Services) -> Folio:
             log=services.backfills,
             limit=settings.backfill_limit,
         ),
+        health=HealthCheck(sessions=session_factory(services.engine), index=services.index),
     )
 
 

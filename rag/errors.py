@@ -23,7 +23,8 @@ The tree::
     ├── StoreError                   a database or vector store problem
     │   ├── StoreLocked              another process holds the embedded store
     │   ├── IndexUnavailable         the vector index cannot be reached or failed
-    │   └── DuplicateDocument        another process recorded the same file first (retried)
+    │   ├── DuplicateDocument        another process recorded the same file first (retried)
+    │   └── LeaseLost                another worker took over a job after this one's lease ran out
     ├── ModelError                   the vision/answer model failed
     │   ├── ModelTimeout             it did not answer within the limit
     │   ├── ModelRateLimited         it kept answering 429
@@ -146,6 +147,13 @@ class DuplicateDocument(StoreError):
     """
 
     default_message = "That file is already indexed in this channel."
+
+
+class LeaseLost(StoreError):
+    """A job's lease ran out and another worker claimed it: this worker's update was refused.
+
+    The worker that lost the lease stops without telling anyone; the new holder reports.
+    """
 
 
 class ModelError(FolioError):

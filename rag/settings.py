@@ -112,6 +112,10 @@ class Settings:
     metrics_port: int = 0
     metrics_token: Secret | None = None
     log_level: str = "INFO"
+    # How long a claimed job is a worker's without a heartbeat before another may resume it.
+    job_lease_s: float = 900.0
+    # On SIGTERM: how long answers being written and the job in hand may take to finish.
+    shutdown_grace_s: float = 20.0
     parse: ParseLimits = ParseLimits()
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LlmConfig = LlmConfig()
@@ -146,6 +150,8 @@ class Settings:
             metrics_port=env.number("FOLIO_METRICS_PORT", 0, int, low=0, high=65535),
             metrics_token=env.secret("FOLIO_METRICS_TOKEN"),
             log_level=env.choice("FOLIO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            job_lease_s=env.number("FOLIO_JOB_LEASE_S", 900.0, float, low=1),
+            shutdown_grace_s=env.number("FOLIO_SHUTDOWN_GRACE_S", 20.0, float, low=0),
             parse=ParseLimits(
                 max_bytes=env.number("FOLIO_MAX_FILE_MB", 50, int, low=1) * 1024 * 1024,
                 max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),

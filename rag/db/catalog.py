@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
+from rag.db._locks import document_lock
 from rag.db._sql import clean_text, insert_for, rowcount
 from rag.db.models import (
     AnswerRow,
@@ -55,6 +57,10 @@ class Catalog:
     ) -> None:
         self._sessions = sessions
         self._generation = generation
+
+    def exclusive(self, document_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the document's lock for a block: one writer at a time, across processes."""
+        return document_lock(self._sessions, document_id)
 
     @translated("looking up a document by content")
     async def find_by_hash(self, scope: Scope, content_hash: str) -> Document | None:

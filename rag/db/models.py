@@ -157,6 +157,8 @@ class IngestionJobRow(Base):
     # For a running job: when its lease runs out. For a queued job: not before (retry backoff).
     lease_until: Mapped[datetime | None]
     worker_id: Mapped[str | None] = mapped_column(String(128))
+    # A new token per claim; every update of a running job must present it (fencing).
+    lease_token: Mapped[str | None] = mapped_column(String(36))
     error: Mapped[str | None] = mapped_column(Text)
     document_id: Mapped[str | None] = mapped_column(
         Uuid, ForeignKey("documents.id", ondelete="SET NULL")

@@ -3,6 +3,10 @@
 A job is ``queued`` until a worker claims it; the claim is one conditional UPDATE, so two
 workers never take the same job. A claimed job is ``running`` under a lease that the worker's
 heartbeat extends; when a worker dies, the lease runs out and another worker resumes the job.
+Every claim draws a new lease token, and every later update of the job (heartbeat, succeed,
+fail, retry, release) must present it: a worker that stalled past its lease and woke up after
+another worker took the job over is refused (``LeaseLost``), so it can never finish, fail or
+report a job that is no longer its own.
 Every claim counts an attempt, and a job that used them all ends ``failed`` with a sentence a
 person can act on. A queued job may carry a "not before" time (``lease_until``) after a
 transient error, so retries back off.
@@ -23,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for, rowcount
 from rag.db.models import IngestionJobRow, utcnow
+from rag.errors import LeaseLost
 from rag.types import Scope
 
 logger = logging.getLogger(__name__)
@@ -64,10 +69,13 @@ class Job:
     thread_ts: str | None
     status: JobStatus
     attempts: int
+    max_attempts: int
     error: str | None
     document_id: str | None
     summary: str | None
     backfill_id: str | None = None
+    # The token of the claim this copy was read under; updates must present it.
+    lease: str | None = None
 
     @property
     def scope(self) -> Scope:
@@ -139,6 +147,7 @@ class JobQueue:
             "error": None,
             "lease_until": None,
             "worker_id": None,
+            "lease_token": None,
             "updated_at": now,
         }
         async with self._sessions() as session, session.begin():
@@ -220,74 +229,67 @@ class JobQueue:
         return reaped
 
     @translated("extending a job's lease")
-    async def heartbeat(self, job_id: str, *, worker_id: str | None = None) -> bool:
-        """Extend a running job's lease; False when the job is no longer running (for us)."""
+    async def heartbeat(self, job: Job) -> None:
+        """Extend a running job's lease; LeaseLost when the job is no longer held under it."""
         now = self._clock()
-        conditions = [IngestionJobRow.id == job_id, IngestionJobRow.status == "running"]
-        if worker_id is not None:
-            conditions.append(IngestionJobRow.worker_id == worker_id)
         lease = now + timedelta(seconds=self.lease_s)
-        return await self._update(conditions, lease_until=lease, updated_at=now) == 1
+        await self._fenced(job, "extending the lease", lease_until=lease, updated_at=now)
 
-    async def succeed(self, job_id: str, *, document_id: str, summary: str) -> None:
-        """Mark a job done with the document it produced."""
+    async def succeed(self, job: Job, *, document_id: str, summary: str) -> None:
+        """Mark a job done with the document it produced; LeaseLost when no longer ours."""
         values = _finished("done", self._clock(), error=None)
         values.update(document_id=document_id, summary=clean_text(summary))
-        await self._update([IngestionJobRow.id == job_id], **values)
-        logger.info("job %s done: document %s", job_id, document_id)
+        await self._fenced(job, "finishing", **values)
+        logger.info("job %s done: document %s", job.id, document_id)
 
-    async def fail(self, job_id: str, user_message: str) -> None:
+    async def fail(self, job: Job, user_message: str) -> None:
         """Mark a job failed for good, with a sentence for the person who shared the file."""
         values = _finished("failed", self._clock(), error=clean_text(user_message))
-        await self._update([IngestionJobRow.id == job_id], **values)
-        logger.info("job %s failed", job_id)
+        await self._fenced(job, "failing", **values)
+        logger.info("job %s failed", job.id)
 
-    async def retry_later(self, job_id: str, user_message: str) -> bool:
+    async def retry_later(self, job: Job, user_message: str) -> bool:
         """Queue a job again after a transient error, backing off; when its attempts are used
-        up, fail it instead. True when it will be retried."""
-        job = await self.get(job_id)
-        if job is None:
+        up, fail it instead. True when it will be retried; LeaseLost when no longer ours."""
+        if job.attempts >= job.max_attempts:
+            await self.fail(job, user_message)
             return False
         now = self._clock()
         delay = timedelta(seconds=self._retry_delay_s * 2 ** max(job.attempts - 1, 0))
-        requeued = await self._update(
-            [
-                IngestionJobRow.id == job_id,
-                IngestionJobRow.attempts < IngestionJobRow.max_attempts,
-            ],
+        await self._fenced(
+            job,
+            "queueing again",
             status="queued",
             lease_until=now + delay,
             worker_id=None,
+            lease_token=None,
             error=clean_text(user_message),
             updated_at=now,
         )
-        if requeued:
-            logger.info("job %s will be retried in %.0f s", job_id, delay.total_seconds())
-            return True
-        await self.fail(job_id, user_message)
-        return False
+        logger.info("job %s will be retried in %.0f s", job.id, delay.total_seconds())
+        return True
 
-    async def release(self, job_id: str, worker_id: str) -> bool:
+    async def release(self, job: Job) -> bool:
         """Hand a running job back to the queue, unharmed: the worker is shutting down.
 
-        The attempt is not counted, and nothing happens if the job is no longer this
-        worker's. True when the job was released.
+        The attempt is not counted, and nothing happens if the job is no longer held under
+        ``job.lease``. True when the job was released.
         """
-        released = await self._update(
-            [
-                IngestionJobRow.id == job_id,
-                IngestionJobRow.status == "running",
-                IngestionJobRow.worker_id == worker_id,
-            ],
-            status="queued",
-            attempts=IngestionJobRow.attempts - 1,
-            lease_until=None,
-            worker_id=None,
-            updated_at=self._clock(),
-        )
-        if released:
-            logger.info("worker %s released job %s", worker_id, job_id)
-        return released == 1
+        try:
+            await self._fenced(
+                job,
+                "handing back",
+                status="queued",
+                attempts=IngestionJobRow.attempts - 1,
+                lease_until=None,
+                worker_id=None,
+                lease_token=None,
+                updated_at=self._clock(),
+            )
+        except LeaseLost:
+            return False
+        logger.info("released job %s (attempt %d not counted)", job.id, job.attempts)
+        return True
 
     @translated("reading a job")
     async def get(self, job_id: str) -> Job | None:
@@ -313,6 +315,7 @@ class JobQueue:
                 attempts=IngestionJobRow.attempts + 1,
                 lease_until=now + timedelta(seconds=self.lease_s),
                 worker_id=worker_id,
+                lease_token=str(uuid.uuid4()),
                 updated_at=now,
             )
         )
@@ -324,10 +327,21 @@ class JobQueue:
         return job
 
     @translated("updating a job")
-    async def _update(self, conditions: list[ColumnElement[bool]], **values: object) -> int:
+    async def _fenced(self, job: Job, action: str, **values: object) -> None:
+        # One conditional UPDATE: it matches only while the job is running under this claim.
+        statement = (
+            update(IngestionJobRow)
+            .where(
+                IngestionJobRow.id == job.id,
+                IngestionJobRow.status == "running",
+                IngestionJobRow.lease_token == job.lease,
+            )
+            .values(**values)
+        )
         async with self._sessions() as session, session.begin():
-            statement = update(IngestionJobRow).where(*conditions).values(**values)
-            return rowcount(await session.execute(statement))
+            if rowcount(await session.execute(statement)) == 1:
+                return
+        raise LeaseLost(detail=f"job {job.id}: lease {job.lease} lost before {action}")
 
 
 def _spec_values(spec: JobSpec) -> dict[str, object]:
@@ -377,6 +391,7 @@ def _finished(status: JobStatus, now: datetime, *, error: str | None) -> dict[st
         "error": error,
         "lease_until": None,
         "worker_id": None,
+        "lease_token": None,
         "updated_at": now,
     }
 
@@ -397,5 +412,7 @@ def _job(row: IngestionJobRow) -> Job:
         error=row.error,
         document_id=row.document_id,
         summary=row.summary,
+        max_attempts=row.max_attempts,
         backfill_id=row.backfill_id,
+        lease=row.lease_token,
     )

@@ -255,7 +255,14 @@ class Ingestor:
             return IngestResult(document=existing, created=False)
         _say(progress, f"embedding {len(parsed.pages)} pages")
         points = await self._points(document, parsed, prepared.captions)
-        await self._store(document, parsed, points, prepared.data)
+        # Another worker may be storing the same bytes (two shares of one file): one at a
+        # time, and the second finds the document recorded and adds nothing, so its clean-up
+        # never deletes the first one's points.
+        async with self._catalog.exclusive(document.id):
+            existing = await self._current_by_hash(document.scope, document.content_hash)
+            if existing is not None:
+                return IngestResult(document=existing, created=False)
+            await self._store(document, parsed, points, prepared.data)
         logger.info(
             "ingested document=%s team=%s channel=%s pages=%d figures=%d points=%d in %.1f s",
             document.id,

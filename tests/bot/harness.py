@@ -336,8 +336,13 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
 async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> AsyncIterator[None]:
     if mode == "http":
         token = bot.settings.metrics_token
-        public = web_app(app, metrics=metrics, metrics_token=token.value if token else None)
-        async with TestClient(TestServer(public)) as http:
+        application = web_app(
+            app,
+            metrics=metrics,
+            health=bot.services.folio.health,
+            metrics_token=token.value if token else None,
+        )
+        async with TestClient(TestServer(application)) as http:
             bot.http = http
             yield
         return

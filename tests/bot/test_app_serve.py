@@ -100,9 +100,13 @@ async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
 async def test_serve_in_socket_mode_indexes_with_its_in_process_worker_and_stops(
     fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ):
-    settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, socket=True)
+    port = _free_port()
+    settings = bot_settings(
+        fake_slack, tmp_path, tiny_clip_dir, minilm_dir, socket=True, PORT=str(port)
+    )
     stop = asyncio.Event()
     served = asyncio.create_task(serve(settings, stop=stop))
+    await _healthy(f"http://127.0.0.1:{port}/healthz")  # probes on $PORT in Socket Mode too
     info = fake_slack.add_file("F0SOCK", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
     share = file_share_message_event([info], channel=DOCS_CHANNEL)
 

@@ -194,6 +194,8 @@ class FakeSlack(SlackState):
         return await self._serve(request, fake)
 
     async def _serve(self, request: web.Request, fake: FakeFile) -> web.StreamResponse:
+        if fake.gates:
+            await fake.gates.pop(0).wait()
         if not fake.chunked:
             return web.Response(body=fake.data, headers={"Content-Type": fake.content_type})
         response = web.StreamResponse(headers={"Content-Type": fake.content_type})

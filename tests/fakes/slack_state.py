@@ -71,6 +71,14 @@ class FakeFile:
     login_page: bool = False
     redirect_to: str | None = None
     chunked: bool = False
+    # Downloads wait for these, one each, oldest first (a file server that stalls).
+    gates: list[asyncio.Event] = field(default_factory=list)
+
+    def hold_next_download(self) -> asyncio.Event:
+        """Make the next download of this file wait until the returned event is set."""
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        return gate
 
 
 class SlackState:

@@ -18,6 +18,7 @@ from rag.errors import (
     EncryptedDocument,
     FolioError,
     IndexUnavailable,
+    LeaseLost,
     ModelUnavailable,
 )
 from rag.types import Document, Scope
@@ -174,17 +175,17 @@ async def test_a_job_whose_lease_expired_is_resumed_by_another_worker(
     resumed = await queue.claim("w2")
 
     assert resumed is not None and resumed.id == job.id and resumed.attempts == 2
-    assert await queue.heartbeat(job.id, worker_id="crashed-worker") is False
-    assert await queue.heartbeat(job.id, worker_id="w2") is True
+    await queue.heartbeat(resumed)
 
 
 async def test_a_heartbeat_keeps_the_lease(queue: JobQueue, clock: FakeClock) -> None:
-    job, _ = await queue.enqueue(spec())
-    await queue.claim("w1")
+    await queue.enqueue(spec())
+    held = await queue.claim("w1")
+    assert held is not None
 
     for _ in range(3):
         clock.advance(LEASE_S - 1)
-        assert await queue.heartbeat(job.id) is True
+        await queue.heartbeat(held)
 
     assert await queue.claim("w2") is None
 
@@ -224,9 +225,10 @@ async def test_claim_never_runs_an_exhausted_job_and_reap_fails_it(
 
 async def test_retry_later_backs_off_then_runs_again(queue: JobQueue, clock: FakeClock) -> None:
     job, _ = await queue.enqueue(spec())
-    await queue.claim("w1")
+    held = await queue.claim("w1")
+    assert held is not None
 
-    assert await queue.retry_later(job.id, "The model is busy.") is True
+    assert await queue.retry_later(held, "The model is busy.") is True
 
     waiting = await queue.get(job.id)
     assert waiting is not None and waiting.status == "queued"
@@ -242,23 +244,27 @@ async def test_retry_later_fails_the_job_when_attempts_are_used_up(
 ) -> None:
     queue = JobQueue(sessions=sessions, max_attempts=1, clock=clock)
     job, _ = await queue.enqueue(spec())
-    await queue.claim("w1")
+    held = await queue.claim("w1")
+    assert held is not None
 
-    assert await queue.retry_later(job.id, "The model is busy.") is False
+    assert await queue.retry_later(held, "The model is busy.") is False
 
     failed = await queue.get(job.id)
     assert failed is not None and failed.status == "failed" and failed.error == "The model is busy."
 
 
 async def test_succeed_and_fail_record_how_a_job_ended(
-    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     good, _ = await queue.enqueue(spec("F1"))
+    clock.advance(1)  # claimed oldest first
     bad, _ = await queue.enqueue(spec("F2"))
     document_id = await add_document(sessions, good)
+    held_good, held_bad = await queue.claim("w1"), await queue.claim("w1")
+    assert held_good is not None and held_bad is not None
 
-    await queue.succeed(good.id, document_id=document_id, summary="Indexed 3 pages.")
-    await queue.fail(bad.id, "bad.pdf is password-protected; upload an unlocked copy.")
+    await queue.succeed(held_good, document_id=document_id, summary="Indexed 3 pages.")
+    await queue.fail(held_bad, "bad.pdf is password-protected; upload an unlocked copy.")
 
     done, failed = await queue.get(good.id), await queue.get(bad.id)
     assert done is not None and done.status == "done"
@@ -267,6 +273,51 @@ async def test_succeed_and_fail_record_how_a_job_ended(
     assert failed.error == "bad.pdf is password-protected; upload an unlocked copy."
     assert await queue.pending() == 0
     assert await queue.get("no-such-job") is None
+
+
+async def test_a_worker_whose_lease_was_taken_over_cannot_update_the_job(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await queue.enqueue(spec())
+    stalled = await queue.claim("w1")
+    clock.advance(LEASE_S + 1)
+    holder = await queue.claim("w2")
+    assert stalled is not None and holder is not None
+    document_id = await add_document(sessions, holder)
+
+    for update in (
+        queue.heartbeat(stalled),
+        queue.succeed(stalled, document_id=document_id, summary="stale"),
+        queue.fail(stalled, "stale"),
+        queue.retry_later(stalled, "stale"),
+    ):
+        with pytest.raises(LeaseLost):
+            await update
+    assert await queue.release(stalled) is False
+
+    current = await queue.get(holder.id)
+    assert current is not None and current.status == "running" and current.attempts == 2
+    assert current.lease == holder.lease != stalled.lease
+    await queue.succeed(holder, document_id=document_id, summary="Indexed 1 page.")
+    done = await queue.get(holder.id)
+    assert done is not None and done.status == "done" and done.summary == "Indexed 1 page."
+
+
+async def test_a_finished_job_refuses_a_second_finish_under_the_same_lease(
+    queue: JobQueue,
+) -> None:
+    await queue.enqueue(spec())
+    held = await queue.claim("w1")
+    assert held is not None
+
+    await queue.fail(held, "bad.pdf is corrupt.")
+
+    with pytest.raises(LeaseLost):
+        await queue.succeed(held, document_id="d", summary="late")
+    failed = await queue.get(held.id)
+    assert (
+        failed is not None and failed.status == "failed" and failed.error == "bad.pdf is corrupt."
+    )
 
 
 # --- runner ----------------------------------------------------------------------------------
@@ -428,6 +479,95 @@ async def test_a_cancelled_worker_hands_its_job_back(queue: JobQueue) -> None:
     assert back is not None and back.status == "queued" and back.attempts == 0
     again = await queue.claim("w2")
     assert again is not None and again.id == job.id
+
+
+async def test_a_worker_that_lost_its_lease_stops_the_job_and_reports_nothing(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    thief = JobQueue(sessions=sessions, lease_s=LEASE_S, clock=clock)
+    taken: list[Job | None] = []
+    reached_the_end: list[str] = []
+
+    async def work(job: Job) -> tuple[str, str]:
+        clock.advance(LEASE_S + 1)  # the worker stalls past its lease (no heartbeat runs)
+        taken.append(await thief.claim("thief"))
+        await clock.elapse(LEASE_S / 3)  # it wakes: the heartbeat is refused
+        reached_the_end.append(job.id)
+        return await add_document(sessions, job), "stale"
+
+    handler = RecordingHandler(work)
+    job, _ = await queue.enqueue(spec())
+    runner = JobRunner(queue=queue, handler=handler, worker_id="w1", sleep=clock.sleep)
+
+    assert await runner.run_once() is True
+
+    [holder] = taken
+    assert holder is not None and holder.id == job.id
+    assert reached_the_end == [] and handler.notified == []
+    current = await queue.get(job.id)
+    assert current is not None and current.status == "running" and current.lease == holder.lease
+
+
+async def test_a_worker_that_finishes_after_losing_its_lease_reports_nothing(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    thief = JobQueue(sessions=sessions, lease_s=LEASE_S, clock=clock)
+
+    async def work(job: Job) -> tuple[str, str]:
+        clock.advance(LEASE_S + 1)  # stalled, and finished before its heartbeat woke
+        assert await thief.claim("thief") is not None
+        return await add_document(sessions, job), "stale"
+
+    handler = RecordingHandler(work)
+    job, _ = await queue.enqueue(spec())
+
+    await JobRunner(queue=queue, handler=handler, worker_id="w1", sleep=clock.sleep).run_once()
+
+    assert handler.notified == []
+    current = await queue.get(job.id)
+    assert current is not None and current.status == "running" and current.summary is None
+
+
+async def test_on_stop_the_job_in_hand_finishes_within_the_grace_period(
+    queue: JobQueue, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    stop = asyncio.Event()
+
+    async def work(job: Job) -> tuple[str, str]:
+        stop.set()  # SIGTERM arrives mid-job
+        await asyncio.sleep(0.2)
+        return await add_document(sessions, job), "finished in time"
+
+    handler = RecordingHandler(work)
+    job, _ = await queue.enqueue(spec())
+    runner = JobRunner(queue=queue, handler=handler, worker_id="w1", poll_s=0.05, grace_s=10)
+
+    await asyncio.wait_for(runner.run_forever(stop), timeout=10)
+
+    done = await queue.get(job.id)
+    assert done is not None and done.status == "done"
+    assert [o.message for _, o in handler.notified] == ["finished in time"]
+
+
+async def test_on_stop_a_job_past_the_grace_period_is_handed_back_unspent(
+    queue: JobQueue,
+) -> None:
+    stop = asyncio.Event()
+
+    async def work(job: Job) -> tuple[str, str]:
+        stop.set()
+        await asyncio.Event().wait()  # never finishes on its own
+        raise AssertionError("unreachable")
+
+    handler = RecordingHandler(work)
+    job, _ = await queue.enqueue(spec())
+    runner = JobRunner(queue=queue, handler=handler, worker_id="w1", poll_s=0.05, grace_s=0.2)
+
+    await asyncio.wait_for(runner.run_forever(stop), timeout=10)
+
+    back = await queue.get(job.id)
+    assert back is not None and back.status == "queued" and back.attempts == 0
+    assert back.lease is None and handler.notified == []
 
 
 async def test_run_once_with_nothing_queued_returns_false(queue: JobQueue) -> None:

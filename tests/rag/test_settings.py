@@ -60,6 +60,8 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_METRICS_PORT", "9100", lambda s: s.metrics_port, 9100),
     ("FOLIO_METRICS_TOKEN", "m-secret", lambda s: s.metrics_token.value, "m-secret"),
     ("FOLIO_LOG_LEVEL", "debug", lambda s: s.log_level, "DEBUG"),
+    ("FOLIO_JOB_LEASE_S", "30", lambda s: s.job_lease_s, 30.0),
+    ("FOLIO_SHUTDOWN_GRACE_S", "0", lambda s: s.shutdown_grace_s, 0.0),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
     ("FOLIO_MAX_PAGES", "12", lambda s: s.parse.max_pages, 12),
     ("FOLIO_PARSE_TIMEOUT_S", "2.5", lambda s: s.parse.timeout_s, 2.5),
@@ -108,6 +110,8 @@ BAD: list[tuple[str, str]] = [
     ("FOLIO_OPENAI_MAX_RETRIES", "11"),
     ("FOLIO_OPENAI_CONCURRENCY", "0"),
     ("FOLIO_MAX_CAPTIONS", "-1"),
+    ("FOLIO_JOB_LEASE_S", "0.5"),
+    ("FOLIO_SHUTDOWN_GRACE_S", "-1"),
     ("FOLIO_BACKFILL_LIMIT", "-5"),
     ("FOLIO_OLD_VERSIONS", "archive"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rag.db import Catalog, JobQueue, JobSpec
+from rag.db import Catalog, JobQueue, JobSpec, create_engine, session_factory
 from rag.errors import DuplicateDocument, StoreError
 from rag.types import Audience, Document, PageInfo, Scope
 
@@ -212,7 +213,9 @@ async def test_deleting_a_document_keeps_its_job_without_the_link_or_its_words(
     queue = JobQueue(sessions=sessions)
     document = await add(catalog, make_document())
     job, _ = await queue.enqueue(JobSpec("T1", "CPUBLIC", False, "report.pdf", "F1"))
-    await queue.succeed(job.id, document_id=document.id, summary="2 pages")
+    held = await queue.claim("w1")
+    assert held is not None
+    await queue.succeed(held, document_id=document.id, summary="2 pages")
 
     await catalog.delete(document.id)
 
@@ -229,3 +232,32 @@ async def test_counts_documents_and_pages_per_team(catalog: Catalog) -> None:
     assert await catalog.counts() == (3, 6)
     assert await catalog.counts("T1") == (2, 4)
     assert await catalog.counts("T9") == (0, 0)
+
+
+async def test_the_lock_of_a_document_has_one_holder_at_a_time_across_engines(
+    database_url: str,
+) -> None:
+    # Two engines stand for two worker processes (each its own connection pool).
+    engines = [create_engine(database_url), create_engine(database_url)]
+    catalogs = [Catalog(sessions=session_factory(e)) for e in engines]
+    document_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
+    holders: list[str] = []
+    overlaps: list[int] = []
+
+    async def hold(catalog: Catalog, name: str, document: str) -> None:
+        async with catalog.exclusive(document):
+            holders.append(name)
+            overlaps.append(len(holders))
+            await asyncio.sleep(0.05)
+            holders.remove(name)
+
+    try:
+        await asyncio.gather(*(hold(c, f"w{i}", document_id) for i, c in enumerate(catalogs * 3)))
+        # Another document's lock is free while this one's is held.
+        async with catalogs[0].exclusive(document_id):
+            await asyncio.wait_for(hold(catalogs[1], "other", other_id), timeout=5)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    assert overlaps == [1] * 7

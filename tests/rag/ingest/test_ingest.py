@@ -6,15 +6,18 @@ its own channel, so the tests do not see each other's documents.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rag._library import Library
 from rag._services import Services
+from rag.db import Catalog, create_engine, session_factory, upgrade_database
 from rag.errors import (
     CorruptDocument,
     DocumentError,
@@ -25,9 +28,11 @@ from rag.errors import (
     PageTooLarge,
     StoreError,
 )
+from rag.ingest._ingestor import Ingestor
 from rag.settings import OldVersions
 from rag.types import Audience, IngestResult, Scope
 from tests.fakes import documents
+from tests.fakes.database import postgres_base_url, throwaway_postgres_database
 from tests.fakes.services import ingest, open_test_services, settings_for, totals
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -282,3 +287,59 @@ async def test_a_dropped_old_version_is_gone_and_other_names_and_channels_stay(
     assert await services.index.count(document_id=old.document.id) == 0
     for kept in (other, elsewhere, new):
         assert await services.catalog.get(kept.document.id) is not None
+
+
+async def test_overlapping_ingests_of_the_same_bytes_end_with_one_whole_document(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+) -> None:
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("FOLIO_TEST_DATABASE_URL is not set")
+    data = documents.text_pdf(["Shared twice, indexed once.", "Every point stays."])
+    scope = Scope(TEAM, "C-OVERLAP")
+    with throwaway_postgres_database(base) as url:
+        await asyncio.to_thread(upgrade_database, url)
+        settings = settings_for(tmp_path, tiny_clip_dir, minilm_dir, DATABASE_URL=url)
+        async with open_test_services(settings) as services:
+            alone = await ingest(services, data, "alone.pdf", Scope(TEAM, "C-ALONE"))
+            expected = await services.index.count(document_id=alone.document.id)
+            # A second worker: its own catalog and connection pool, the same index and models.
+            engine = create_engine(url)
+            other = Ingestor(
+                catalog=Catalog(sessions=session_factory(engine)),
+                index=services.index,
+                clip=services.clip,
+                text=services.text,
+                bm25=services.bm25,
+                limits=services.settings.parse,
+            )
+            try:
+                # The database stalls writes to documents until both ingests are waiting in
+                # it: each has embedded the file and is storing it at the same moment.
+                async with engine.connect() as stall:
+                    await stall.execute(text("LOCK TABLE documents IN EXCLUSIVE MODE"))
+                    both = asyncio.gather(
+                        ingest(services, data, "a.pdf", scope),
+                        other.ingest(data, file_name="b.pdf", scope=scope),
+                    )
+                    await _until_waiting(stall, 2)
+                    await stall.rollback()
+                results = await asyncio.wait_for(both, timeout=60)
+            finally:
+                await engine.dispose()
+            assert sorted(r.created for r in results) == [False, True]
+            [document_id] = {r.document.id for r in results}
+            assert await services.index.count(document_id=document_id) == expected
+
+
+async def _until_waiting(connection: AsyncConnection, count: int) -> None:
+    """Wait until ``count`` other sessions of this database are waiting on a lock."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    async with asyncio.timeout(60):
+        # pg_stat_activity is a snapshot per transaction: drop it before every look.
+        while (await connection.execute(query)).scalar_one() < count:  # noqa: ASYNC110
+            await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+            await asyncio.sleep(0.05)  # polling the server: nothing here could set an Event
