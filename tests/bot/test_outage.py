@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.cli import serve
-from rag import Channels, StoreError
+from rag import StoreError
 from rag.db import Catalog, ChannelSettingsStore, create_engine, session_factory, upgrade_database
 from tests.bot.harness import (
     DOCS_CHANNEL,
@@ -138,7 +138,7 @@ async def test_a_share_acked_while_the_database_was_down_is_indexed_after_a_rest
     engine = create_engine(url)
     catalog = Catalog(sessions=session_factory(engine))
     # The channel was turned on with `/folio index here`, not configured.
-    await Channels(store=ChannelSettingsStore(sessions=session_factory(engine))).set_indexing(
+    await ChannelSettingsStore(sessions=session_factory(engine)).set_indexing(
         fake_slack.team_id, DOCS_CHANNEL, True, "U0ALICE"
     )
     info = fake_slack.add_file(
