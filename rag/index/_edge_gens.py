@@ -3,7 +3,7 @@
 qdrant-edge-py holds the GIL for the whole of ``optimize()`` (HNSW builds, merges, vacuum:
 a minute at 50k points), so optimizing in-process stalls every thread, the event loop
 included. Instead the shard is copied to the next generation's directory beside it
-(``qdrant`` -> ``qdrant-g1`` -> ``qdrant-g2``...), a child process optimizes the copy
+(``qdrant`` -> ``qdrant-opt1`` -> ``qdrant-opt2``...), a child process optimizes the copy
 while the live shard keeps answering, and the optimized copy is swapped in. A pointer
 file (``qdrant.current``) names the live generation; without one it is ``qdrant`` itself.
 """
@@ -22,6 +22,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 _POINTER_SUFFIX = ".current"
+# Distinct from the "-g<hex>" suffix of a model generation's own store (rag.db.generations):
+# those are other shards beside this one, never its stale copies.
+_GENERATION = r"-opt(\d+)"
 # Lower priority, so queries in the serving process keep the CPU they need.
 _OPTIMIZE = (
     "import os, sys, qdrant_edge as qe; os.nice(10); "
@@ -41,9 +44,9 @@ def live_dir(root: Path) -> Path:
 
 def next_dir(root: Path) -> Path:
     """A fresh directory for the generation after the live one."""
-    match = re.fullmatch(re.escape(root.name) + r"-g(\d+)", live_dir(root).name)
+    match = re.fullmatch(re.escape(root.name) + _GENERATION, live_dir(root).name)
     number = int(match.group(1)) + 1 if match else 1
-    return root.with_name(f"{root.name}-g{number}")
+    return root.with_name(f"{root.name}-opt{number}")
 
 
 def promote(root: Path, generation: Path) -> None:
@@ -57,7 +60,7 @@ def promote(root: Path, generation: Path) -> None:
 def stale_dirs(root: Path) -> list[Path]:
     """Generations that are not live: an optimize that crashed, or one swapped out."""
     live = live_dir(root)
-    pattern = re.compile(re.escape(root.name) + r"(-g\d+)?")
+    pattern = re.compile(re.escape(root.name) + f"({_GENERATION})?")
     return [
         path
         for path in root.parent.glob(f"{root.name}*")

@@ -132,7 +132,7 @@ async def test_writes_during_a_background_optimize_are_kept_by_the_swapped_in_co
         assert await index.count(document_id="late2") == 1
     finally:
         await index.close()
-    assert names(tmp_path) == ["qdrant-g1", "qdrant.current"]
+    assert names(tmp_path) == ["qdrant-opt1", "qdrant.current"]
 
     again = EdgeIndex(path=tmp_path / "qdrant")
     await again.open(DIMS)
@@ -155,7 +155,7 @@ async def test_enough_changed_points_start_an_optimize_by_themselves(tmp_path: P
         assert await index.count() == 110
     finally:
         await index.close()
-    assert (tmp_path / "qdrant.current").read_text() == "qdrant-g1"
+    assert (tmp_path / "qdrant.current").read_text() == "qdrant-opt1"
 
 
 async def test_closing_during_an_optimize_keeps_the_live_shard_and_clears_the_copy(
@@ -176,3 +176,19 @@ async def test_closing_during_an_optimize_keeps_the_live_shard_and_clears_the_co
         assert await again.count() == 200
     finally:
         await again.close()
+
+
+def test_another_generations_store_beside_the_shard_is_never_taken_for_a_stale_copy(
+    tmp_path: Path,
+) -> None:
+    from rag.index import _edge_gens
+
+    root = tmp_path / "qdrant"
+    # A model generation's own store ("-g" + hex that happens to be all digits) and its
+    # optimized copy, beside this shard's live dir and a stale copy of it.
+    for name in ("qdrant", "qdrant-opt1", "qdrant-g65076227", "qdrant-g65076227-opt1"):
+        (tmp_path / name).mkdir()
+    assert _edge_gens.stale_dirs(root) == [tmp_path / "qdrant-opt1"]
+    assert _edge_gens.stale_dirs(tmp_path / "qdrant-g65076227") == [
+        tmp_path / "qdrant-g65076227-opt1"
+    ]
