@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag._backfill import Backfills
-from rag.db import BackfillLog, Catalog, JobQueue, JobSpec
+from rag.db import BackfillLog, Catalog, Job, JobQueue, JobSpec
 from rag.types import Document, Scope, SharedFile
 from tests.fakes import database as db
 from tests.fakes.database import FakeClock
@@ -105,8 +105,9 @@ async def test_files_already_queued_or_indexed_are_skipped_and_nothing_is_announ
 async def test_failed_files_are_retried_when_asked_and_left_alone_on_a_restart(
     sessions: async_sessionmaker[AsyncSession], queue: JobQueue
 ):
-    job, _ = await queue.enqueue(share_spec("F1", "a.pdf"))
-    await queue.fail(job.id, "a.pdf is corrupt.")
+    await queue.enqueue(share_spec("F1", "a.pdf"))
+    job = await claimed(queue)
+    await queue.fail(job, "a.pdf is corrupt.")
 
     restart = await backfills(sessions, queue).start(
         SCOPE, shared("a.pdf"), announce=Announcer(), retry_failed=False
@@ -119,6 +120,13 @@ async def test_failed_files_are_retried_when_asked_and_left_alone_on_a_restart(
     assert again is not None
     assert (again.status, again.attempts, again.error) == ("queued", 0, None)
     assert again.backfill_id == asked.backfill_id
+
+
+async def claimed(queue: JobQueue) -> Job:
+    """The next job, claimed as a worker would (job updates carry the claim's lease)."""
+    job = await queue.claim("w")
+    assert job is not None
+    return job
 
 
 async def record_document(sessions: async_sessionmaker[AsyncSession], name: str) -> str:
@@ -139,14 +147,15 @@ async def record_document(sessions: async_sessionmaker[AsyncSession], name: str)
 async def test_a_failed_share_is_queued_again_but_a_done_one_only_when_it_changed(
     sessions: async_sessionmaker[AsyncSession], queue: JobQueue
 ):
-    job, _ = await queue.enqueue(share_spec("F1"))
-    await queue.fail(job.id, "Slack sent a sign-in page.")
+    await queue.enqueue(share_spec("F1"))
+    job = await claimed(queue)
+    await queue.fail(job, "Slack sent a sign-in page.")
 
     retried, again = await queue.enqueue(
         JobSpec("T1", "C1", False, "a.pdf", "F1", "U1", message_ts="300.1")
     )
     document_id = await record_document(sessions, "a.pdf")
-    await queue.succeed(job.id, document_id=document_id, summary="Indexed a.pdf")
+    await queue.succeed(await claimed(queue), document_id=document_id, summary="Indexed a.pdf")
     _, shared_again = await queue.enqueue(share_spec("F1"))
     changed, new_version = await queue.enqueue(
         JobSpec("T1", "C1", False, "a.pdf", "F1", "U1"), again=True
@@ -165,10 +174,8 @@ async def test_progress_counts_done_and_failed_jobs_and_names_the_failures(
     started = await run.start(SCOPE, shared("a.pdf", "b.pdf", "c.pdf"), announce=Announcer())
     first, second = await queue.claim("w"), await queue.claim("w")
     assert first is not None and second is not None
-    await queue.succeed(
-        first.id, document_id=await record_document(sessions, "a.pdf"), summary="ok"
-    )
-    await queue.fail(second.id, f"{second.file_name} is password-protected.")
+    await queue.succeed(first, document_id=await record_document(sessions, "a.pdf"), summary="ok")
+    await queue.fail(second, f"{second.file_name} is password-protected.")
 
     progress = await run.progress(str(started.backfill_id))
 

@@ -236,6 +236,7 @@ def library(services: Services, old_versions: OldVersions) -> Library:
         catalog=services.catalog,
         ingestor=services.ingestor,
         retriever=services.retriever,
+        index=services.index,
         old_versions=old_versions,
     )
 
