@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import AsyncQdrantClient
 
+from bench.corpus import financebench
 from rag.answer._retrieve import Retriever
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.embed.sparse import term_id
@@ -47,7 +48,7 @@ from rag.types import Audience, PointKind, SparseVector
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "bench" / "reports"
-QA = Path("/work/shared/bench/financebench/qa.jsonl")
+QA = financebench() / "qa.jsonl"
 TEAMS = ("T1", "T2", "T3")
 CHANNELS = ("C1", "C2", "C3", "C4", "C5", "C6")
 FILLER_WORDS = 20_000

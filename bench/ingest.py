@@ -32,15 +32,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.corpus import financebench
 from bench.procs import tree_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "bench" / "reports"
 CACHE = ROOT / "bench" / "out"
-CORPUS_CANDIDATES = (
-    ROOT.parent / "shared" / "bench" / "financebench",
-    Path("/work/shared/bench/financebench"),
-)
 _DONE = re.compile(r"^✓ (?P<name>.+?): indexed, (?P<pages>\d+) pages")
 # Only names that exist at the baseline commit too: this runs against both.
 _QUESTIONS = """
@@ -307,7 +304,7 @@ def _rss_by_pages(trace: dict[str, Any]) -> tuple[list[int], list[float]]:
 
 def main() -> None:
     """Run the rounds and write the report."""
-    corpus = next((p for p in CORPUS_CANDIDATES if p.is_dir()), CORPUS_CANDIDATES[0])
+    corpus = financebench()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="3a52742")
     parser.add_argument("--rounds", type=int, default=1)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.corpus import financebench
 from rag._mupdf import pymupdf
 from rag.ingest._office import find_soffice
 from rag.ingest._parse import parse_document
@@ -31,14 +32,7 @@ from rag.settings import ParseLimits
 
 OUT = Path(__file__).resolve().parent / "reports"
 REPO = Path(__file__).resolve().parents[1]
-FINANCEBENCH = next(
-    (
-        shared / "bench/financebench/pdfs"
-        for shared in (REPO.parent / "shared", Path("/work/shared"))
-        if (shared / "bench/financebench/pdfs").is_dir()
-    ),
-    REPO.parent / "shared/bench/financebench/pdfs",
-)
+FINANCEBENCH = financebench() / "pdfs"
 FILING = "ULTABEAUTY_2023Q4_EARNINGS.pdf"
 PARAGRAPH = (
     "The harbour committee reviewed the quarterly accounts, the dredging schedule and the "

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.corpus import financebench
 from rag._evaluate import (
     AUDIENCE,
     Search,
@@ -40,9 +41,6 @@ from rag.settings import RetrievalConfig, Settings
 from rag.types import PageHit
 
 OUT = Path(__file__).resolve().parent / "out"
-# The corpus beside the checkout, as the workplace lays it out; FOLIO_FINANCEBENCH or
-# --qa/--docs point elsewhere.
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "financebench"
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@5")
 
 
@@ -148,14 +146,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _corpus() -> Path:
-    override = os.environ.get("FOLIO_FINANCEBENCH")
-    return Path(override) if override else DEFAULT_CORPUS
-
-
 def main() -> None:
     """Run the benchmark and write its JSON and PNG reports."""
-    corpus = _corpus()
+    corpus = financebench()  # --qa/--docs point elsewhere
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--qa", type=Path, default=corpus / "qa.jsonl")
     parser.add_argument("--docs", type=Path, default=corpus / "pdfs")
