@@ -37,6 +37,7 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient
 
 from bench.corpus import financebench
+from bench.stats import percentiles
 from rag.answer._retrieve import Retriever
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
 from rag.embed.sparse import term_id
@@ -151,20 +152,6 @@ class Searcher:
             latencies.append(ms)
             rankings.append(ranked)
         return {**percentiles(latencies), "cpu_ms": percentiles(cpu)}, rankings
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p95, mean and max of a list of milliseconds."""
-    cuts = (
-        statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    )
-    return {
-        "n": len(values),
-        "p50": round(cuts[49], 1),
-        "p95": round(cuts[94], 1),
-        "mean": round(statistics.fmean(values), 1),
-        "max": round(max(values), 1),
-    }
 
 
 async def lag_probe(stop: asyncio.Event, samples: list[tuple[float, float]], origin: float) -> None:

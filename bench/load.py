@@ -29,7 +29,6 @@ import os
 import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,8 @@ from typing import Any
 import aiohttp
 
 from bench.ingest import clean_env, models
-from bench.procs import tree_rss_mb
+from bench.procs import rss_mb, tree_rss_mb
+from bench.stats import percentiles
 from tests.bot.harness import vision_responder
 from tests.fakes.documents import text_pdf, vector_heavy_pdf
 from tests.fakes.openai_server import FakeOpenAI
@@ -142,7 +142,7 @@ class Bot:
 
     def rss_mb(self) -> dict[str, float]:
         return {
-            "serve": round(_rss_mb(self.proc.pid), 1),
+            "serve": round(rss_mb(self.proc.pid), 1),
             "tree": round(tree_rss_mb(self.proc.pid), 1),
         }
 
@@ -155,7 +155,7 @@ async def steady(bot: Bot, rate: float, seconds: float) -> dict[str, Any]:
     drained = await bot.all_answered(tss, timeout_s=900)
     return {
         "mentions": len(tss),
-        "ack_ms": percentiles(acks),
+        "ack_ms": percentiles(acks, (50, 99)),
         "drain_s": drained,
         **_answered(bot, tss),
     }
@@ -181,7 +181,7 @@ async def burst(bot: Bot, count: int) -> dict[str, Any]:
     await sampler
     return {
         "mentions": len(tss),
-        "ack_ms": percentiles(list(acks)),
+        "ack_ms": percentiles(list(acks), (50, 99)),
         "drain_s": drained,
         "rss_peak_mb": peak,
         **_answered(bot, tss),
@@ -245,19 +245,6 @@ async def _paced(
     return list(await asyncio.gather(*tasks))
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p99 and max of milliseconds."""
-    cuts = (
-        statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    )
-    return {
-        "n": len(values),
-        "p50": round(cuts[49], 1),
-        "p99": round(cuts[98], 1),
-        "max": round(max(values), 1),
-    }
-
-
 def _page_text(number: int) -> str:
     return (
         f"Section {number}. Revenue for region {number} grew {number % 17 + 2} percent as "
@@ -265,13 +252,6 @@ def _page_text(number: int) -> str:
         "and the segment's margin improved on lower freight and warehouse costs.\n\n"
         f"Outlook {number}. Management expects demand to stay steady next quarter."
     )
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _free_port() -> int:

@@ -22,6 +22,11 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` alone, in MB (0 where /proc is absent)."""
+    return _rss_kb(pid) / 1024
+
+
 def _rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
