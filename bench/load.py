@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from bench.procs import rss_mb, tree_rss_mb
 from bench.stats import percentiles
 from tests.bot.harness import vision_responder
 from tests.fakes.documents import text_pdf, vector_heavy_pdf
+from tests.fakes.net import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import (
     CHANNEL_ID,
@@ -254,12 +254,6 @@ def _page_text(number: int) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _healthy(url: str, proc: asyncio.subprocess.Process, timeout_s: float = 300) -> None:
     deadline = time.perf_counter() + timeout_s
     async with aiohttp.ClientSession() as http:
@@ -301,7 +295,7 @@ async def run(args: argparse.Namespace, base: dict[str, str], workdir: Path) -> 
         FakeSlack() as fake,
         FakeOpenAI(vision_responder, latency_s=args.model_latency) as model,
     ):
-        port = _free_port()
+        port = free_port()
         with log.open("wb") as out:
             proc = await asyncio.create_subprocess_exec(
                 FOLIO,

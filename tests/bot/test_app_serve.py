@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.bot.harness import (
     pdf_bytes,
     text_of,
 )
+from tests.fakes.net import free_port, until_ok
 from tests.fakes.services import use_env
 from tests.fakes.slack import (
     CHANNEL_ID,
@@ -41,25 +41,6 @@ REPO = Path(__file__).resolve().parents[2]
 REPORT = ["The payload size of the report is 42 kilobytes, measured in March."]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def _healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(400):
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} never answered")
-
-
 async def _post(session: aiohttp.ClientSession, base: str, event: dict[str, Any]) -> int:
     raw, headers = event_request(event_callback(event), SECRET)
     async with session.post(base + "/slack/events", data=raw, headers=headers) as reply:
@@ -69,11 +50,11 @@ async def _post(session: aiohttp.ClientSession, base: str, event: dict[str, Any]
 async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
     fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ):
-    port = _free_port()
+    port = free_port()
     settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir, PORT=str(port))
     served = asyncio.create_task(serve(settings))
     base = f"http://127.0.0.1:{port}"
-    await _healthy(base + "/healthz")
+    await until_ok(base + "/healthz", timeout_s=20)
     info = fake_slack.add_file("F0SERVE", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
     share = file_share_message_event([info], channel=DOCS_CHANNEL)
     mention = app_mention_event("what is the payload size?")
@@ -100,13 +81,15 @@ async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
 async def test_serve_in_socket_mode_indexes_with_its_in_process_worker_and_stops(
     fake_slack: FakeSlack, tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
 ):
-    port = _free_port()
+    port = free_port()
     settings = bot_settings(
         fake_slack, tmp_path, tiny_clip_dir, minilm_dir, socket=True, PORT=str(port)
     )
     stop = asyncio.Event()
     served = asyncio.create_task(serve(settings, stop=stop))
-    await _healthy(f"http://127.0.0.1:{port}/healthz")  # probes on $PORT in Socket Mode too
+    await until_ok(
+        f"http://127.0.0.1:{port}/healthz", timeout_s=20
+    )  # probes on $PORT in Socket Mode too
     info = fake_slack.add_file("F0SOCK", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
     share = file_share_message_event([info], channel=DOCS_CHANNEL)
 

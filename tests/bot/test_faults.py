@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from rag import JobQueue, JobSpec, Settings, open_services
 from rag.db import create_engine, session_factory
 from tests.bot.harness import DOCS_CHANNEL, pdf_bytes
+from tests.fakes.net import free_port
 from tests.fakes.processes import FolioProcess, folio_env, shared_database_url
 from tests.fakes.slack import FakeSlack
 
@@ -158,13 +158,6 @@ async def test_a_worker_paused_past_its_lease_is_fenced_off_and_the_file_is_conf
     assert fake_slack.reactions[(DOCS_CHANNEL, MESSAGE_TS)] == ["white_check_mark"]
     status, attempts, _ = await job_state(database_url, job_id)
     assert (status, attempts) == ("done", 2)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def downloads(fake: FakeSlack, file_id: str) -> list[str]:

@@ -8,7 +8,6 @@ the database comes back.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.bot.harness import (
     text_of,
 )
 from tests.fakes.database import postgres_base_url, throwaway_postgres_database
+from tests.fakes.net import free_port, until_ok
 from tests.fakes.slack import (
     CHANNEL_ID,
     FakeSlack,
@@ -125,7 +125,7 @@ async def test_a_share_acked_while_the_database_was_down_is_indexed_after_a_rest
     database: tuple[str, TcpProxy],
 ) -> None:
     url, proxy = database
-    port = _free_port()
+    port = free_port()
     settings = bot_settings(
         fake_slack,
         tmp_path,
@@ -148,7 +148,7 @@ async def test_a_share_acked_while_the_database_was_down_is_indexed_after_a_rest
     try:
         stop = asyncio.Event()
         served = asyncio.create_task(serve(settings, stop=stop))
-        await _until_healthy(port)
+        await until_ok(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
         await proxy.cut()
         raw, headers = event_request(event_callback(share), SECRET)
         async with aiohttp.ClientSession() as http:
@@ -171,22 +171,3 @@ async def test_a_share_acked_while_the_database_was_down_is_indexed_after_a_rest
         assert document.file_name == "q3.pdf"
     finally:
         await engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def _until_healthy(port: int) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with asyncio.timeout(120):
-            while True:
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
