@@ -23,6 +23,7 @@ from bot.listeners import register
 from bot.metrics import Metrics
 from bot.outage import OutageReplies
 from bot.replies import host_team
+from bot.share import Sharer
 from bot.tasks import InFlight
 from rag import (
     Audiences,
@@ -33,6 +34,7 @@ from rag import (
     Library,
     PrivacyWatch,
     Questions,
+    RateLimits,
     Settings,
     StoreError,
 )
@@ -45,6 +47,7 @@ class Parts:
     """What the listeners call into: the Slack-facing pieces and the rag use cases they use."""
 
     asker: Asker
+    sharer: Sharer
     indexer: SlackIndexer
     backfill: SlackBackfill
     commands: Commands
@@ -90,7 +93,11 @@ def build_parts(
             files=files,
             gateway=gateway,
             metrics=metrics,
+            limits=RateLimits(
+                per_user=settings.rate_user_per_min, per_channel=settings.rate_channel_per_min
+            ),
         ),
+        sharer=Sharer(questions=folio.questions, events=folio.events, gateway=gateway),
         indexer=SlackIndexer(
             library=folio.library,
             jobs=folio.jobs,

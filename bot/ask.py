@@ -1,17 +1,22 @@
 """The answer path over Slack: mention, DM, follow-up and `/folio ask` all end here.
 
-One question is claimed once (``ask:{team}:{channel}:{ts}`` in the shared event log), shown
+One question is claimed once (``ask:{team}:{channel}:{ts}`` in the shared event log),
+checked against the rate limits (over them: a private note saying when to retry), shown
 as being worked on with a reaction, answered by rag (``Questions.ask``: the answer, its id
 and the cited pages), posted in its thread as Block Kit with sources and feedback buttons,
-and followed by the cited pages, highlighted, in one upload.
+and followed by the cited pages, highlighted, in one upload. A private question (`/folio
+ask` without ``--public``) is answered in a note only the asker sees, with a Share button
+(``bot.share``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,11 +27,12 @@ from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
 from bot.replies import Reply
-from rag import Answered, Audiences, EventLog, Question, Questions
+from bot.share import private_messages
+from rag import Answered, Audiences, EventLog, Question, Questions, RateLimits
 
 logger = logging.getLogger(__name__)
 
-Source = Literal["mention", "dm", "command", "followup"]
+Source = Literal["mention", "dm", "command", "followup", "auto"]
 
 ANNOUNCE_LIMIT = 2000  # characters of the question; escaping may lengthen it
 EMPTY_QUESTION = (
@@ -49,6 +55,7 @@ class SlackQuestion:
     source: Source
     in_thread: bool = False
     files: tuple[SlackFile, ...] = ()
+    private: bool = False  # answered in a note only the asker sees
 
     @classmethod
     def from_event(
@@ -74,9 +81,22 @@ class SlackQuestion:
 
     @classmethod
     def from_command(
-        cls, command: Mapping[str, Any], text: str, thread: Reply, *, team_id: str
+        cls, command: Mapping[str, Any], text: str, thread: Reply | None, *, team_id: str
     ) -> SlackQuestion:
-        """A `/folio ask` question, answered in the thread of the message that announced it."""
+        """A `/folio ask` question: answered in the thread of the message that announced it,
+        or (no ``thread``) privately, claimed by the command's trigger id."""
+        if thread is None:
+            key = str(command.get("trigger_id") or uuid.uuid4())
+            return cls(
+                team_id=team_id,
+                channel_id=str(command["channel_id"]),
+                user_id=str(command["user_id"]),
+                text=text.strip(),
+                ts=key,
+                thread_ts=key,
+                source="command",
+                private=True,
+            )
         assert thread.thread_ts is not None
         return cls(
             team_id=team_id,
@@ -87,6 +107,12 @@ class SlackQuestion:
             thread_ts=thread.thread_ts,
             source="command",
         )
+
+    @property
+    def note(self) -> Reply:
+        """Where a private note to the asker goes: their thread if they asked in one."""
+        thread = self.thread_ts if self.in_thread else None
+        return Reply(self.channel_id, thread, user=self.user_id)
 
 
 class Asker:
@@ -101,7 +127,9 @@ class Asker:
         files: SlackFiles,
         gateway: SlackGateway,
         metrics: Metrics,
+        limits: RateLimits,
     ) -> None:
+        self._limits = limits
         self._questions = questions
         self._audiences = audiences
         self._events = events
@@ -127,13 +155,20 @@ class Asker:
         if not await self._events.first_time(claim, question.team_id):
             logger.info("question %s already claimed", claim)
             return None
+        wait = self._limits.admit(question.team_id, question.channel_id, question.user_id)
+        if wait is not None:
+            logger.info("question %s over the rate limit; retry in %ds", claim, wait)
+            self._metrics.inc("folio_questions_limited_total", source=question.source)
+            await self._gateway.send(question.note, render.rate_limited(wait))
+            return None
         thread = Reply(question.channel_id, question.thread_ts)
-        async with self._gateway.working(question.channel_id, question.ts):
+        async with self._working(question):
             started = time.perf_counter()
             images = await self._files.query_images(question.files)
             if not question.text and not images:
                 if not question.files:  # files without a question are the indexer's business
-                    await self._gateway.send(thread, render.error_message(EMPTY_QUESTION))
+                    where = question.note if question.private else thread
+                    await self._gateway.send(where, render.error_message(EMPTY_QUESTION))
                 return None
             audience = await self._audiences.audience(
                 question.team_id, question.channel_id, question.user_id
@@ -148,11 +183,24 @@ class Asker:
                     images=tuple(images),
                 )
             )
-            await self._post(answered, thread)
+            if question.private:
+                for message in private_messages(answered):
+                    await self._gateway.send(question.note, message)
+            else:
+                await self._post(answered, thread)
             self._metrics.observe("folio_answer_seconds", time.perf_counter() - started)
             mode = answered.answer.mode
             self._metrics.inc("folio_questions_answered_total", source=question.source, mode=mode)
         return answered
+
+    @contextlib.asynccontextmanager
+    async def _working(self, question: SlackQuestion) -> AsyncIterator[None]:
+        """The working reaction on the question's message; a private one has none."""
+        if question.private:
+            yield
+            return
+        async with self._gateway.working(question.channel_id, question.ts):
+            yield
 
     async def _post(self, answered: Answered, thread: Reply) -> None:
         """The answer's messages, then its pages in one upload, in the thread."""

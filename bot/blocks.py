@@ -31,6 +31,7 @@ _BOUNDARIES = (
     re.compile(r"\s+"),
 )
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SPACE = re.compile(r"\s+")
 
 
@@ -107,6 +108,11 @@ def safe_link(url: str | None, label: str) -> str:
         return text
     escaped = url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return f"<{escaped.replace('|', '%7C')}|{text}>"
+
+
+def user_ref(user_id: str) -> str:
+    """``<@U123>`` for a real user id (the asker, named where they asked), else escaped."""
+    return f"<@{user_id}>" if _USER_ID.match(user_id) else mrkdwn_safe(user_id)
 
 
 def channel_ref(channel_id: str) -> str:

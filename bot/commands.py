@@ -26,8 +26,16 @@ def split_command(text: str) -> tuple[str, str]:
     return head.lower() or "help", rest.strip()
 
 
+def split_public(text: str) -> tuple[bool, str]:
+    """``"--public what is x"`` -> ``(True, "what is x")``: `/folio ask` posts for everyone."""
+    head, _, rest = text.strip().partition(" ")
+    if head.lower() == "--public":
+        return True, rest.strip()
+    return False, text.strip()
+
+
 class Commands:
-    """What `/folio search|docs|forget|index|followups|status|help` and App Home do."""
+    """What `/folio search|docs|forget|index|followups|autoanswer|status|help` and App Home do."""
 
     def __init__(
         self,
@@ -60,6 +68,8 @@ class Commands:
             return await self.index(arg, audience, user_id)
         if name == "followups":
             return await self.followups(arg, audience, user_id)
+        if name == "autoanswer":
+            return await self.autoanswer(arg, audience, user_id)
         if name == "status":
             return render.status_message(await self._overview.status(audience))
         return render.help_message()
@@ -125,6 +135,23 @@ class Commands:
                 "folio answers follow-up questions in its threads here without a mention."
             )
         return notice("folio answers in its threads here only when mentioned.")
+
+    async def autoanswer(self, arg: str, audience: Audience, user_id: str) -> RenderedMessage:
+        """`/folio autoanswer on|off`: answer this channel's top-level questions unmentioned."""
+        if arg.lower() not in ("on", "off"):
+            return notice("Use `/folio autoanswer on` or `/folio autoanswer off`.")
+        if audience.channel_id.startswith("D"):
+            return notice("Answering without a mention is for channels; folio always answers DMs.")
+        on = arg.lower() == "on"
+        await self._channels.set_autoanswer(
+            audience.team_id, audience.channel_id, on, user_id, is_admin=self._audiences.is_admin
+        )
+        if on:
+            return notice(
+                "folio answers questions posted in this channel without a mention, in their "
+                "threads (messages ending with “?” or starting with a question word)."
+            )
+        return notice("folio answers in this channel only when mentioned.")
 
     async def home(self, audience: Audience, user_id: str) -> dict[str, Any]:
         """App Home for ``user_id``: documents they may see, indexing channels, their questions."""

@@ -18,6 +18,7 @@ COUNTERS = {
     "folio_events_received_total": "Slack events received, by event type.",
     "folio_events_deduplicated_total": "Slack events dropped as already handled, by event type.",
     "folio_questions_answered_total": "Questions answered, by source and answer mode.",
+    "folio_questions_limited_total": "Questions over a rate limit (told to retry), by source.",
     "folio_ingest_total": "Shared files indexed, by result (ok or failed).",
     "folio_errors_total": "Errors reported to users or logged, by error class.",
     "folio_outage_replies_total": "Apologies for questions asked while a store was down.",

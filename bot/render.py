@@ -202,13 +202,15 @@ def which_document_message(ref: str, candidates: Sequence[object]) -> RenderedMe
 
 
 HELP_TEXT = """*folio* answers questions about the documents your team shares, with sources.
-• `/folio ask QUESTION` — answer from the indexed documents (or @mention folio, or DM it)
+• `/folio ask QUESTION` — answer privately, with a button to share it (or @mention folio, or DM it)
+• `/folio ask --public QUESTION` — answer for everyone in a new thread here
 • `/folio search QUERY` — the best matching pages, without an answer model
 • `/folio docs` — what is indexed and visible from this channel
 • `/folio forget DOCUMENT` — remove a document from the index (its uploader or an admin)
 • `/folio index here` — index the files shared in this channel, those already here and new ones
 • `/folio index off` — stop indexing this channel
 • `/folio followups on|off` — answer (or not) replies in threads folio answered, without a mention
+• `/folio autoanswer on|off` — answer (or not) questions posted in this channel, without a mention
 • `/folio status` — what folio is doing and how it is set up
 • `/folio help` — this message
 Attach a screenshot or photo to a question to search with the picture too."""
@@ -217,7 +219,8 @@ Attach a screenshot or photo to a question to search with the picture too."""
 def help_message() -> RenderedMessage:
     """How to use folio: every ``/folio`` subcommand."""
     return RenderedMessage(
-        text="folio help: /folio ask|search|docs|forget|index here|index off|followups|status|help",
+        text="folio help: /folio ask|search|docs|forget|index here|index off|followups|"
+        "autoanswer|status|help",
         blocks=[section(HELP_TEXT)],
     )
 
@@ -226,6 +229,15 @@ def error_message(user_message: str) -> RenderedMessage:
     """A FolioError's ``user_message`` (or any short notice) as a message."""
     text = mrkdwn_safe(truncate(user_message.strip(), SECTION_LIMIT - 20))
     return RenderedMessage(text=text, blocks=[section(f":warning: {text}")])
+
+
+def rate_limited(seconds: int) -> RenderedMessage:
+    """The private note for a question over the rate limits: when to ask again."""
+    when = "in a minute" if seconds >= 55 else f"in {_plural(seconds, 'second')}"
+    return notice(
+        f":hourglass_flowing_sand: folio is getting many questions here right now; "
+        f"ask again {when}."
+    )
 
 
 def notice(text: str) -> RenderedMessage:

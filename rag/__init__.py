@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rag._health import HealthCheck, StoreHealth
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
+    from rag._limits import RateLimits
     from rag._llm import VisionModel
     from rag._overview import Overview
     from rag._privacy import PrivacyWatch
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from rag._units import byte_size
     from rag.answer._answerer import Answerer
     from rag.answer._pages import PageRenderer
-    from rag.answer._questions import Questions
+    from rag.answer._questions import Questions, looks_like_question
     from rag.answer._retrieve import Retriever
     from rag.cli import Command, run_cli
     from rag.db import EventLog
@@ -99,6 +100,7 @@ _EXPORTS = {
     "open_folio": "rag._services",
     "open_services": "rag._services",
     "Library": "rag._library",
+    "RateLimits": "rag._limits",
     "Backfills": "rag._backfill",
     "BackfillStarted": "rag._backfill",
     "Channels": "rag._channels",
@@ -116,6 +118,7 @@ _EXPORTS = {
     "Answerer": "rag.answer._answerer",
     "PageRenderer": "rag.answer._pages",
     "Questions": "rag.answer._questions",
+    "looks_like_question": "rag.answer._questions",
     "Retriever": "rag.answer._retrieve",
     "Command": "rag.cli",
     "run_cli": "rag.cli",
@@ -248,6 +251,7 @@ __all__ = [
     "QueryImage",
     "Question",
     "Questions",
+    "RateLimits",
     "RecentAnswer",
     "RetrievalConfig",
     "Retriever",
@@ -267,6 +271,7 @@ __all__ = [
     "VisionModel",
     "byte_size",
     "kind_by_name",
+    "looks_like_question",
     "open_folio",
     "open_services",
     "page_label",

@@ -1,8 +1,9 @@
-"""Channels: which channels folio indexes and where it answers follow-ups.
+"""Channels: which channels folio indexes and where it answers without a mention.
 
 A channel indexes its file shares when FOLIO_INDEX_CHANNELS lists it (for good) or when
-someone switched it on (`/folio index here`); follow-ups are on unless switched off. Only
-workspace admins and owners (and FOLIO_ADMIN_USERS) may flip either switch.
+someone switched it on (`/folio index here`); follow-ups are on unless switched off;
+answering top-level questions (a help channel, `/folio autoanswer on`) is off unless
+switched on. Only workspace admins and owners (and FOLIO_ADMIN_USERS) may flip a switch.
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ class Channels:
         """Answer (or not) replies in folio's threads here without a mention (admins only)."""
         await self._check(user_id, is_admin, "turn follow-ups in this channel on or off")
         await self._store.set_followups(team_id, channel_id, on, user_id)
+
+    async def set_autoanswer(
+        self, team_id: str, channel_id: str, on: bool, user_id: str, *, is_admin: AdminCheck
+    ) -> None:
+        """Answer (or not) top-level questions here without a mention (admins only)."""
+        await self._check(user_id, is_admin, "turn answering questions here on or off")
+        await self._store.set_autoanswer(team_id, channel_id, on, user_id)
+
+    async def autoanswers(self, team_id: str, channel_id: str) -> bool:
+        """Whether top-level questions here are answered without a mention."""
+        return (await self._store.get(team_id, channel_id)).autoanswer
 
     async def _check(self, user_id: str, is_admin: AdminCheck, what: str) -> None:
         if user_id in self._admins or await is_admin(user_id):

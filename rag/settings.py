@@ -116,6 +116,9 @@ class Settings:
     job_lease_s: float = 900.0
     # On SIGTERM: how long answers being written and the job in hand may take to finish.
     shutdown_grace_s: float = 20.0
+    # Questions a minute one person, and one channel, may ask (0: no limit).
+    rate_user_per_min: int = 6
+    rate_channel_per_min: int = 20
     parse: ParseLimits = ParseLimits()
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LlmConfig = LlmConfig()
@@ -152,6 +155,8 @@ class Settings:
             log_level=env.choice("FOLIO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             job_lease_s=env.number("FOLIO_JOB_LEASE_S", 900.0, float, low=1),
             shutdown_grace_s=env.number("FOLIO_SHUTDOWN_GRACE_S", 20.0, float, low=0),
+            rate_user_per_min=env.number("FOLIO_RATE_USER_PER_MIN", 6, int, low=0),
+            rate_channel_per_min=env.number("FOLIO_RATE_CHANNEL_PER_MIN", 20, int, low=0),
             parse=ParseLimits(
                 max_bytes=env.number("FOLIO_MAX_FILE_MB", 50, int, low=1) * 1024 * 1024,
                 max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),

@@ -332,6 +332,17 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedAnswer:
+    """An answer as recorded: who asked it where (to share a private answer later)."""
+
+    id: str
+    team_id: str
+    channel_id: str
+    user_id: str
+    answer: Answer
+
+
+@dataclass(frozen=True, slots=True)
 class PageImage:
     """A cited page rendered as PNG with its passages highlighted, named for an upload."""
 
@@ -411,6 +422,7 @@ class ChannelSettings:
     channel_id: str
     indexing: bool = False
     followups: bool = True
+    autoanswer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

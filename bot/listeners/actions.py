@@ -1,14 +1,15 @@
-"""👍 / 👎 under an answer: stored as feedback, thanked privately."""
+"""Buttons: 👍 / 👎 under an answer (stored, thanked privately), and Share under a private one."""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, notice
-from bot.replies import reply_for
+from bot.replies import host_team, reply_for
+from bot.share import SHARE_ACTION
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -30,3 +31,16 @@ def register(app: AsyncApp, parts: Parts) -> None:
         where = reply_for(body)
         if where is not None:
             await parts.gateway.send(where, notice(THANKS if saved else GONE))
+
+    @app.action(SHARE_ACTION)
+    @parts.inflight.tracked
+    async def on_share(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        await parts.sharer.share(
+            str(action["value"]),
+            team_id=host_team(context),
+            channel_id=str(body["channel"]["id"]),
+            user_id=str(body["user"]["id"]),
+        )

@@ -1,4 +1,5 @@
-"""/folio: ask in a new thread, or run a subcommand and tell only the person who ran it."""
+"""/folio: ask (privately, or with --public in a new thread), or run a subcommand and tell
+only the person who ran it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot import render
 from bot.ask import SlackQuestion
-from bot.commands import split_command
+from bot.commands import split_command, split_public
 from bot.errors import REPLY_KEY
 from bot.replies import Reply, host_team
 
@@ -30,10 +31,12 @@ def register(app: AsyncApp, parts: Parts) -> None:
             str(command["channel_id"]),
         )
         private = Reply(channel, user=user)
-        if name == "ask" and arg:
-            thread = await parts.asker.announce(command, arg)
-            context[REPLY_KEY] = thread
-            await parts.asker.ask(SlackQuestion.from_command(command, arg, thread, team_id=team))
+        public, text = split_public(arg) if name == "ask" else (False, arg)
+        if name == "ask" and text:
+            thread = await parts.asker.announce(command, text) if public else None
+            if thread is not None:
+                context[REPLY_KEY] = thread
+            await parts.asker.ask(SlackQuestion.from_command(command, text, thread, team_id=team))
             return
         audience = await parts.audiences.audience(team, channel, user)
         message = (

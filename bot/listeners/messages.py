@@ -1,4 +1,5 @@
-"""Message events: files shared in indexing channels, DMs, and follow-ups in folio's threads."""
+"""Message events: files shared in indexing channels, DMs, follow-ups in folio's threads, and
+top-level questions in help channels (`/folio autoanswer on`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.ask import SlackQuestion, Source
 from bot.replies import host_team
+from rag import looks_like_question
 
 if TYPE_CHECKING:
     from bot.app import Parts
 
-MessageKind = Literal["ignore", "dm", "index", "thread"]
+MessageKind = Literal["ignore", "dm", "index", "thread", "top"]
 
 # Subtypes that carry something a person wrote or shared; edits, deletions, joins and
 # the like are not questions.
@@ -32,7 +34,7 @@ def classify(event: Mapping[str, Any], bot_user_id: str | None, *, indexing: boo
         return "ignore"  # the app_mention event answers it
     if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
         return "thread"
-    return "ignore"
+    return "top"
 
 
 def register(app: AsyncApp, parts: Parts) -> None:
@@ -46,12 +48,26 @@ def register(app: AsyncApp, parts: Parts) -> None:
         kind = classify(event, context.bot_user_id, indexing=indexing)
         if kind == "index":
             await parts.indexer.enqueue_shares(event, team_id=team)
-        elif kind == "dm" or (
-            kind == "thread"
-            and await parts.questions.is_follow_up(team, channel, event["thread_ts"])
-        ):
-            source: Source = "dm" if kind == "dm" else "followup"
+        elif source := await _question_source(parts, kind, event, team):
             bot = context.bot_user_id
             await parts.asker.ask(
                 SlackQuestion.from_event(event, team_id=team, source=source, bot_user_id=bot)
             )
+
+
+async def _question_source(
+    parts: Parts, kind: MessageKind, event: Mapping[str, Any], team: str
+) -> Source | None:
+    """How a message asks folio something without a mention, if it does."""
+    channel = str(event.get("channel"))
+    if kind == "dm":
+        return "dm"
+    if kind == "thread" and await parts.questions.is_follow_up(team, channel, event["thread_ts"]):
+        return "followup"
+    if (
+        kind == "top"
+        and looks_like_question(str(event.get("text") or ""))
+        and await parts.channels.autoanswers(team, channel)
+    ):
+        return "auto"
+    return None

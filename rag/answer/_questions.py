@@ -32,6 +32,23 @@ from rag.types import (
 
 MAX_PAGE_IMAGES = 4
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
+# Words a question in a help channel starts with when it carries no question mark.
+QUESTION_WORDS = frozenset(
+    "what why how when where who whom whose which is are was were can could do does did "
+    "should would will has have any anyone".split()
+)
+_FIRST_WORD = re.compile(r"[^\W\d_]+")
+
+
+def looks_like_question(text: str) -> bool:
+    """True for text that ends with "?" or starts with a question word ("how do I…")."""
+    text = text.strip()
+    if not text:
+        return False
+    if text.rstrip(" )\"'”’").endswith(("?", "？")):
+        return True
+    first = _FIRST_WORD.match(text)
+    return first is not None and first.group().lower() in QUESTION_WORDS
 
 
 class Questions:
@@ -84,6 +101,24 @@ class Questions:
         pages, notes = await _page_images(answer.citations, batch, self._max_page_images)
         return Answered(
             answer=answer, answer_id=answer_id, pages=tuple(pages), page_notes=tuple(notes)
+        )
+
+    async def shared(self, answer_id: str, user_id: str) -> Answered | None:
+        """A private answer again, with its cited pages, for ``user_id`` to post for everyone.
+
+        None when the answer is gone or was someone else's. Pages of documents forgotten
+        since are left out with a note.
+        """
+        recorded = await self._log.get(answer_id)
+        if recorded is None or recorded.user_id != user_id:
+            return None
+        batch = self._pages.batch()
+        pages, notes = await _page_images(recorded.answer.citations, batch, self._max_page_images)
+        return Answered(
+            answer=recorded.answer,
+            answer_id=answer_id,
+            pages=tuple(pages),
+            page_notes=tuple(notes),
         )
 
     async def posted(self, answer_id: str, message_ts: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rag.db._errors import translated
 from rag.db._sql import clean_text, insert_for
 from rag.db.models import AnswerRow, FeedbackRow, utcnow
-from rag.types import Answer, Citation, RecentAnswer, Turn
+from rag.types import Answer, AnswerMode, BBox, Citation, RecentAnswer, RecordedAnswer, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,23 @@ class AnswerLog:
                 .where(AnswerRow.id == answer_id)
                 .values(uploaded_files=list(file_ids))
             )
+
+    @translated("reading an answer")
+    async def get(self, answer_id: str) -> RecordedAnswer | None:
+        """One recorded answer with its citations, or None when there is no such answer."""
+        async with self._sessions() as session:
+            row = await session.get(AnswerRow, answer_id)
+        if row is None:
+            return None
+        mode: AnswerMode = row.mode  # type: ignore[assignment]  # written from an AnswerMode
+        answer = Answer(
+            question=row.question,
+            text=row.answer_text,
+            mode=mode,
+            citations=tuple(_from_json(c) for c in row.citations),
+            standalone_question=row.standalone_question,
+        )
+        return RecordedAnswer(row.id, row.team_id, row.channel_id, row.user_id, answer)
 
     @translated("reading a thread's history")
     async def history(
@@ -185,12 +202,31 @@ def _in_thread(team_id: str, channel_id: str, thread_ts: str) -> ColumnElement[b
 
 
 def _citation(citation: Citation) -> dict[str, Any]:
+    # Where the cited passage is (to highlight it again when a private answer is shared),
+    # not its words: document text stays in the documents' own stores.
     return {
         "number": citation.number,
         "document_id": citation.document_id,
         "file_name": citation.file_name,
         "page_number": citation.page_number,
+        "bboxes": [box.as_list() for box in citation.bboxes],
+        "slack_file_id": citation.slack_file_id,
+        "permalink": citation.permalink,
     }
+
+
+def _from_json(data: dict[str, Any]) -> Citation:
+    """A citation as ``_citation`` stored it (older records carry no boxes or links)."""
+    return Citation(
+        number=int(data["number"]),
+        document_id=str(data["document_id"]),
+        file_name=str(data["file_name"]),
+        page_number=int(data["page_number"]),
+        passage="",
+        bboxes=tuple(BBox.from_list(box) for box in data.get("bboxes") or ()),
+        slack_file_id=data.get("slack_file_id"),
+        permalink=data.get("permalink"),
+    )
 
 
 def _maybe_clean(text: str | None) -> str | None:

@@ -206,6 +206,8 @@ class ChannelSettingsRow(Base):
     channel_id: Mapped[str] = mapped_column(SlackId, primary_key=True)
     indexing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     followups: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Answer top-level questions here without a mention (a help channel).
+    autoanswer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_by: Mapped[str | None] = mapped_column(SlackId)
     updated_at: Mapped[datetime]
 

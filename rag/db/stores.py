@@ -77,6 +77,10 @@ class ChannelSettingsStore:
         """Turn answering thread follow-ups without a mention on or off."""
         await self._set(team_id, channel_id, user_id, followups=on)
 
+    async def set_autoanswer(self, team_id: str, channel_id: str, on: bool, user_id: str) -> None:
+        """Turn answering top-level questions without a mention on or off."""
+        await self._set(team_id, channel_id, user_id, autoanswer=on)
+
     @translated("listing indexing channels")
     async def indexing_channels(self, team_id: str | None = None) -> list[ChannelSettings]:
         """Channels with indexing on, in one team or in all."""
@@ -143,4 +147,5 @@ def _settings(row: ChannelSettingsRow) -> ChannelSettings:
         channel_id=row.channel_id,
         indexing=row.indexing,
         followups=row.followups,
+        autoanswer=row.autoanswer,
     )

@@ -118,6 +118,9 @@ def bot_settings(
         "FOLIO_INDEX_CHANNELS": DOCS_CHANNEL,
         "FOLIO_PARSE_TIMEOUT_S": "60",
         "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
+        # Tests ask many questions quickly; the tests of rate limits set their own.
+        "FOLIO_RATE_USER_PER_MIN": "0",
+        "FOLIO_RATE_CHANNEL_PER_MIN": "0",
         **extra,
     }
     if socket:

@@ -39,11 +39,13 @@ def test_messages_are_classified_the_way_folio_acts_on_them():
     joined = message_event("joined", subtype="channel_join")
     top_level = message_event("lunch?")
 
-    kinds = [classify(e, BOT_USER_ID, indexing=True) for e in (dm, thread, shared, mention)]
-    ignored = [classify(e, BOT_USER_ID, indexing=True) for e in (own, edited, joined, top_level)]
+    kinds = [
+        classify(e, BOT_USER_ID, indexing=True) for e in (dm, thread, shared, mention, top_level)
+    ]
+    ignored = [classify(e, BOT_USER_ID, indexing=True) for e in (own, edited, joined)]
 
-    assert kinds == ["dm", "thread", "index", "ignore"]
-    assert ignored == ["ignore"] * 4
+    assert kinds == ["dm", "thread", "index", "ignore", "top"]
+    assert ignored == ["ignore"] * 3
     assert classify(shared, BOT_USER_ID, indexing=False) == "ignore"
 
 

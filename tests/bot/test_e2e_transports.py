@@ -81,12 +81,15 @@ async def test_slash_ask_with_the_word_payload_reaches_the_answer_path(bot: Bot)
     await bot.indexed(DOCS_CHANNEL, shared["ts"])
 
     await bot.command("ask what is the payload size of the report")
+    await bot.command("ask --public what is the payload size of the report")
 
+    note = await bot.fake.wait_for("chat.postEphemeral", lambda c: "42 kilobytes" in text_of(c))
     announced = await bot.fake.wait_for(
         "chat.postMessage", lambda c: "asked: what is the payload size" in c.params["text"]
     )
     thread = announced.response["ts"]
     await bot.done(CHANNEL_ID, thread)
+    assert note.params["user"] == "U0ALICE" and note.params["channel"] == CHANNEL_ID
     [answer] = bot.answers(CHANNEL_ID, thread)
     assert "42 kilobytes" in text_of(answer)
     assert announced.params["text"].startswith("<@U0ALICE> asked:")

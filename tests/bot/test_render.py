@@ -239,7 +239,8 @@ def test_documents_message_lists_documents_and_caps_a_long_list():
 def test_help_documents_every_subcommand():
     text = str(help_message().blocks)
 
-    for sub in ("ask", "search", "docs", "forget", "index here", "index off", "status", "help"):
+    subs = ("ask", "ask --public", "search", "docs", "forget", "index here", "index off")
+    for sub in (*subs, "followups", "autoanswer", "status", "help"):
         assert f"`/folio {sub}" in text
 
 

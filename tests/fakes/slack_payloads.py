@@ -259,13 +259,18 @@ def block_actions_payload(
     thread_ts: str | None = None,
     block_id: str = "folio_feedback",
     team_id: str = TEAM_ID,
+    ephemeral: bool = False,
 ) -> dict[str, Any]:
-    """A ``block_actions`` payload for a button click on a bot message."""
+    """A ``block_actions`` payload for a button click on a bot message.
+
+    ``ephemeral``: the button sat in a note only the clicker sees; Slack then sends no
+    ``message`` (apps cannot read an ephemeral message back).
+    """
     message_ts = message_ts or next_ts()
     message: dict[str, Any] = {"type": "message", "ts": message_ts, "bot_id": BOT_ID}
     if thread_ts:
         message["thread_ts"] = thread_ts
-    return {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
         "api_app_id": APP_ID,
@@ -295,6 +300,10 @@ def block_actions_payload(
             }
         ],
     }
+    if ephemeral:
+        payload["container"]["is_ephemeral"] = True
+        del payload["message"]
+    return payload
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:

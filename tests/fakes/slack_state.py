@@ -27,6 +27,7 @@ from tests.fakes.slack_payloads import (
     TEAM_DOMAIN,
     TEAM_ID,
     USER_ID,
+    next_ts,
 )
 
 T = TypeVar("T")
@@ -273,6 +274,31 @@ class SlackState:
             chunked=chunked,
         )
         return info
+
+    def add_message(
+        self,
+        text: str,
+        *,
+        channel: str,
+        user: str = USER_ID,
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        bot_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A message someone posted (conversations.replies returns it); its event form."""
+        message: dict[str, Any] = {
+            "channel": channel,
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts or next_ts(),
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if bot_id:
+            message["bot_id"] = bot_id
+        self.messages.append(message)
+        return message
 
     def change_file(self, file_id: str, data: bytes) -> dict[str, Any]:
         """Replace a file's bytes (an edit in Slack keeps the id); its updated info."""

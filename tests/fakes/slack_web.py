@@ -280,6 +280,51 @@ def _set_status(fake: FakeSlack, p: Json) -> Json:
     return {"ok": True}
 
 
+def _set_suggested_prompts(fake: FakeSlack, p: Json) -> Json:
+    """Up to four prompts, each a title and the message it sends (Slack's own limit)."""
+    prompts = p.get("prompts")
+    if not p.get("channel_id") or not isinstance(prompts, list) or not prompts:
+        return _error("invalid_arguments")
+    if len(prompts) > 4:
+        return _error("invalid_arguments", response_metadata={"messages": ["too many prompts"]})
+    for prompt in prompts:
+        if not isinstance(prompt, dict) or not prompt.get("title") or not prompt.get("message"):
+            return _error("invalid_arguments")
+    return {"ok": True}
+
+
+def _set_title(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("channel_id") or not p.get("thread_ts") or not p.get("title"):
+        return _error("invalid_arguments")
+    return {"ok": True}
+
+
+def _conversations_replies(fake: FakeSlack, p: Json) -> Json:
+    """A thread, parent first, oldest to newest, ``limit`` per page (cursor: an offset)."""
+    channel, ts = str(p.get("channel") or ""), str(p.get("ts") or "")
+    if channel not in fake.channels:
+        return _error("channel_not_found")
+    thread = [
+        {k: v for k, v in m.items() if k != "channel"}
+        for m in fake.messages
+        if m["channel"] == channel and ts in (m["ts"], m.get("thread_ts")) and not m.get("deleted")
+    ]
+    if not thread:
+        return _error("thread_not_found")
+    thread.sort(key=lambda m: float(m["ts"]))
+    limit = max(1, min(int(p.get("limit") or 1000), 1000))
+    start = int(p.get("cursor") or 0)
+    page = thread[start : start + limit]
+    more = start + limit < len(thread)
+    cursor = str(start + limit) if more else ""
+    return {
+        "ok": True,
+        "messages": page,
+        "has_more": more,
+        "response_metadata": {"next_cursor": cursor},
+    }
+
+
 def _connections_open(fake: FakeSlack, p: Json) -> Json:
     ticket = uuid.uuid4()
     url = f"ws://127.0.0.1:{fake.port}/link/?ticket={ticket}&app_id={fake.app_id}"
@@ -304,6 +349,9 @@ METHODS: dict[str, Handler] = {
     "users.info": _users_info,
     "views.publish": _views_publish,
     "assistant.threads.setStatus": _set_status,
+    "assistant.threads.setSuggestedPrompts": _set_suggested_prompts,
+    "assistant.threads.setTitle": _set_title,
+    "conversations.replies": _conversations_replies,
     "apps.connections.open": _connections_open,
 }
 

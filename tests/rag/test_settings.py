@@ -62,6 +62,8 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_LOG_LEVEL", "debug", lambda s: s.log_level, "DEBUG"),
     ("FOLIO_JOB_LEASE_S", "30", lambda s: s.job_lease_s, 30.0),
     ("FOLIO_SHUTDOWN_GRACE_S", "0", lambda s: s.shutdown_grace_s, 0.0),
+    ("FOLIO_RATE_USER_PER_MIN", "3", lambda s: s.rate_user_per_min, 3),
+    ("FOLIO_RATE_CHANNEL_PER_MIN", "0", lambda s: s.rate_channel_per_min, 0),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
     ("FOLIO_MAX_PAGES", "12", lambda s: s.parse.max_pages, 12),
     ("FOLIO_PARSE_TIMEOUT_S", "2.5", lambda s: s.parse.timeout_s, 2.5),
@@ -112,6 +114,7 @@ BAD: list[tuple[str, str]] = [
     ("FOLIO_MAX_CAPTIONS", "-1"),
     ("FOLIO_JOB_LEASE_S", "0.5"),
     ("FOLIO_SHUTDOWN_GRACE_S", "-1"),
+    ("FOLIO_RATE_USER_PER_MIN", "-1"),
     ("FOLIO_BACKFILL_LIMIT", "-5"),
     ("FOLIO_OLD_VERSIONS", "archive"),
 ]

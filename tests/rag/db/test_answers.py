@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db import AnswerLog
 from rag.db.models import AnswerRow
-from rag.types import Answer, Citation, Turn
+from rag.types import Answer, BBox, Citation, RecordedAnswer, Turn
 from tests.fakes.database import FakeClock
 
 
@@ -94,7 +96,15 @@ async def test_citations_are_stored_without_passages(
     async with sessions() as session:
         row = await session.get_one(AnswerRow, answer_id)
     assert row.citations == [
-        {"number": 1, "document_id": "doc-1", "file_name": "report.pdf", "page_number": 4}
+        {
+            "number": 1,
+            "document_id": "doc-1",
+            "file_name": "report.pdf",
+            "page_number": 4,
+            "bboxes": [],
+            "slack_file_id": "F1",
+            "permalink": None,
+        }
     ]
     assert row.standalone_question == "sq"
 
@@ -144,3 +154,29 @@ async def test_recent_lists_newest_answers_with_their_scores(
     assert [(r.question, r.channel_id) for r in mine] == [("second", "C2")]
     assert [r.score for r in await answers.recent("T1")] == [-1, 0, 2]
     assert await answers.recent("T2") == []
+
+
+async def test_a_recorded_answer_reads_back_with_its_citations_and_asker(
+    answers: AnswerLog,
+) -> None:
+    citation = Citation(
+        number=1,
+        document_id="6f1c1a8e-0000-4000-8000-000000000001",
+        file_name="q3.pdf",
+        page_number=4,
+        passage="Revenue grew 11%.",
+        bboxes=(BBox(72.0, 100.0, 300.5, 120.2),),
+        slack_file_id="F1",
+        permalink="https://example.slack.com/files/U1/F1/q3.pdf",
+    )
+    answer = Answer("how much?", "Eleven percent [1].", "model", (citation,), "How much?")
+    answer_id = await answers.record(
+        answer=answer, team_id="T1", channel_id="C1", thread_ts=None, user_id="U1", message_ts=None
+    )
+
+    recorded = await answers.get(answer_id)
+
+    without_passage = dataclasses.replace(citation, passage="")
+    stored = dataclasses.replace(answer, citations=(without_passage,))
+    assert recorded == RecordedAnswer(answer_id, "T1", "C1", "U1", stored)
+    assert await answers.get("6f1c1a8e-0000-4000-8000-00000000dead") is None

@@ -71,6 +71,8 @@ async def test_each_switch_changes_only_itself(sessions: async_sessionmaker[Asyn
 
     assert await settings.get("T1", "C1") == ChannelSettings("T1", "C1", True, False)
     assert await settings.get("T1", "C2") == ChannelSettings("T1", "C2", False, True)
+    await settings.set_autoanswer("T1", "C1", True, "U3")
+    assert await settings.get("T1", "C1") == ChannelSettings("T1", "C1", True, False, True)
 
 
 async def test_indexing_channels_lists_channels_with_indexing_on(
