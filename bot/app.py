@@ -19,6 +19,7 @@ from bot.errors import error_handler
 from bot.files import SlackFiles
 from bot.gateway import SlackGateway
 from bot.indexing import SlackIndexer
+from bot.late_files import LateFiles
 from bot.listeners import register
 from bot.metrics import Metrics
 from bot.outage import OutageReplies
@@ -32,6 +33,7 @@ from rag import (
     EventLog,
     Folio,
     Library,
+    Overview,
     PrivacyWatch,
     Questions,
     RateLimits,
@@ -52,6 +54,7 @@ class Parts:
     backfill: SlackBackfill
     commands: Commands
     questions: Questions
+    overview: Overview
     audiences: Audiences
     privacy: PrivacyWatch
     library: Library
@@ -60,6 +63,7 @@ class Parts:
     gateway: SlackGateway
     metrics: Metrics
     inflight: InFlight
+    late_files: LateFiles
 
 
 def build_parts(
@@ -117,6 +121,7 @@ def build_parts(
             backfill=backfill,
         ),
         questions=folio.questions,
+        overview=folio.overview,
         audiences=audiences,
         privacy=PrivacyWatch(library=folio.library, audiences=audiences),
         library=folio.library,
@@ -125,6 +130,7 @@ def build_parts(
         gateway=gateway,
         metrics=metrics,
         inflight=inflight or InFlight(),
+        late_files=LateFiles(wait_s=settings.mention_files_wait_s),
     )
 
 

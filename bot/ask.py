@@ -16,25 +16,38 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot import render
-from bot.blocks import RenderedMessage
-from bot.files import SlackFile, SlackFiles
+from bot.blocks import RenderedMessage, clip
+from bot.files import SlackFile, SlackFiles, file_name
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
 from bot.replies import Reply
 from bot.share import private_messages
-from rag import Answered, Audiences, EventLog, Question, Questions, RateLimits
+from rag import (
+    Answered,
+    Audiences,
+    ChatError,
+    EventLog,
+    QueryImage,
+    Question,
+    Questions,
+    RateLimits,
+    ThreadMessage,
+)
 
 logger = logging.getLogger(__name__)
 
 Source = Literal["mention", "dm", "command", "followup", "auto"]
 
 ANNOUNCE_LIMIT = 2000  # characters of the question; escaping may lengthen it
+TITLE_LIMIT = 80
+THREAD_PAGE = 200  # messages of a thread read for context (rag keeps the newest few)
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 EMPTY_QUESTION = (
     "Ask a question after the mention, for example: what drove the change in inventories? "
     "You can attach a screenshot too."
@@ -151,38 +164,17 @@ class Asker:
 
     async def ask(self, question: SlackQuestion) -> Answered | None:
         """Answer once in the question's thread; None when it was already claimed or empty."""
-        claim = f"ask:{question.team_id}:{question.channel_id}:{question.ts}"
-        if not await self._events.first_time(claim, question.team_id):
-            logger.info("question %s already claimed", claim)
+        if not await self._admitted(question):
             return None
-        wait = self._limits.admit(question.team_id, question.channel_id, question.user_id)
-        if wait is not None:
-            logger.info("question %s over the rate limit; retry in %ds", claim, wait)
-            self._metrics.inc("folio_questions_limited_total", source=question.source)
-            await self._gateway.send(question.note, render.rate_limited(wait))
-            return None
+        await self._title(question)
         thread = Reply(question.channel_id, question.thread_ts)
         async with self._working(question):
             started = time.perf_counter()
             images = await self._files.query_images(question.files)
             if not question.text and not images:
-                if not question.files:  # files without a question are the indexer's business
-                    where = question.note if question.private else thread
-                    await self._gateway.send(where, render.error_message(EMPTY_QUESTION))
+                await self._nothing_asked(question, thread)
                 return None
-            audience = await self._audiences.audience(
-                question.team_id, question.channel_id, question.user_id
-            )
-            answered = await self._questions.ask(
-                Question(
-                    text=question.text,
-                    audience=audience,
-                    user_id=question.user_id,
-                    thread=question.thread_ts,
-                    follow_up=question.in_thread,
-                    images=tuple(images),
-                )
-            )
+            answered = await self._questions.ask(await self._question(question, images))
             if question.private:
                 for message in private_messages(answered):
                     await self._gateway.send(question.note, message)
@@ -192,6 +184,84 @@ class Asker:
             mode = answered.answer.mode
             self._metrics.inc("folio_questions_answered_total", source=question.source, mode=mode)
         return answered
+
+    async def _admitted(self, question: SlackQuestion) -> bool:
+        """Claimed here first, and within the rate limits (else the asker is told when)."""
+        claim = f"ask:{question.team_id}:{question.channel_id}:{question.ts}"
+        if not await self._events.first_time(claim, question.team_id):
+            logger.info("question %s already claimed", claim)
+            return False
+        wait = self._limits.admit(question.team_id, question.channel_id, question.user_id)
+        if wait is None:
+            return True
+        logger.info("question %s over the rate limit; retry in %ds", claim, wait)
+        self._metrics.inc("folio_questions_limited_total", source=question.source)
+        await self._gateway.send(question.note, render.rate_limited(wait))
+        return False
+
+    async def _question(self, question: SlackQuestion, images: Sequence[QueryImage]) -> Question:
+        """rag's Question: who asks where, the pictures, a DM's documents, the thread."""
+        audience = await self._audiences.audience(
+            question.team_id, question.channel_id, question.user_id
+        )
+        dm = question.source == "dm"
+        return Question(
+            text=question.text,
+            audience=audience,
+            user_id=question.user_id,
+            thread=question.thread_ts,
+            follow_up=question.in_thread,
+            images=tuple(images),
+            documents=tuple(await self._files.query_documents(question.files)) if dm else (),
+            context=await self._thread_context(question),
+        )
+
+    async def _nothing_asked(self, question: SlackQuestion, thread: Reply) -> None:
+        """No words and no picture: say how to ask; files alone are the indexer's, or (in a
+        DM) get told what folio can do with them."""
+        if not question.files:
+            where = question.note if question.private else thread
+            await self._gateway.send(where, render.error_message(EMPTY_QUESTION))
+        elif question.source == "dm":
+            names = [file_name(f) for f in question.files]
+            await self._gateway.send(thread, render.files_without_question(names))
+
+    async def _thread_context(self, question: SlackQuestion) -> tuple[ThreadMessage, ...]:
+        """The earlier messages by people in the thread a mention was made in (not folio's).
+
+        Read only for a mention inside an existing thread; a thread folio cannot read
+        (scope, a channel it left) gives no context rather than no answer.
+        """
+        if question.source != "mention" or not question.in_thread:
+            return ()
+        try:
+            replies = await self._gateway.thread_replies(
+                question.channel_id, question.thread_ts, limit=THREAD_PAGE
+            )
+            folio = await self._gateway.bot_user_id()
+        except ChatError as exc:
+            logger.info("thread %s unreadable: %s", question.thread_ts, exc.detail)
+            return ()
+        earlier = [
+            ThreadMessage(
+                author=str(m["user"]), text=_MENTION.sub(r"@\1", str(m.get("text") or ""))
+            )
+            for m in replies
+            if m.get("user")
+            and m.get("user") != folio
+            and not m.get("bot_id")
+            and float(m.get("ts") or 0) < float(question.ts)
+        ]
+        return tuple(m for m in earlier if m.text.strip())
+
+    async def _title(self, question: SlackQuestion) -> None:
+        """Name an assistant thread (a thread in folio's DM) after its first question."""
+        if question.source != "dm" or not question.in_thread or not question.text:
+            return
+        key = f"title:{question.team_id}:{question.channel_id}:{question.thread_ts}"
+        if await self._events.first_time(key, question.team_id):
+            title = clip(question.text, TITLE_LIMIT)
+            await self._gateway.set_title(question.channel_id, question.thread_ts, title)
 
     @contextlib.asynccontextmanager
     async def _working(self, question: SlackQuestion) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 SlackFile = Mapping[str, Any]
 
 MAX_QUERY_IMAGES = 4
+MAX_QUERY_DOCUMENTS = 2
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/tiff"})
 
 
@@ -89,6 +90,17 @@ class SlackFiles:
                 continue
             images.append(QueryImage(data=await self.download(file), name=file_name(file)))
         return images
+
+    async def query_documents(self, files: Sequence[SlackFile]) -> list[QueryImage]:
+        """The PDFs sent with a question, downloaded (at most ``MAX_QUERY_DOCUMENTS``)."""
+        documents: list[QueryImage] = []
+        for raw in files:
+            if len(documents) >= MAX_QUERY_DOCUMENTS:
+                break
+            file = await self.complete(raw)
+            if kind_of(file) == "pdf":
+                documents.append(QueryImage(data=await self.download(file), name=file_name(file)))
+        return documents
 
     async def _download(self, session: aiohttp.ClientSession, url: str, name: str) -> bytes:
         return await download_file(

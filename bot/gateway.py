@@ -10,7 +10,7 @@ logs it; channel and member facts that cannot be read are read narrowly by rag's
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -180,6 +180,14 @@ class SlackGateway:
             raise DownloadError(message, detail=f"{file_id}: {exc.detail}") from exc
         return dict(response["file"])
 
+    async def thread_replies(self, channel: str, thread_ts: str, *, limit: int) -> list[Any]:
+        """A thread's messages, parent first (conversations.replies: its first page)."""
+        with _calling("conversations.replies"):
+            response = await self._client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=limit
+            )
+        return list(response.get("messages") or [])
+
     async def channel_facts(self, channel_id: str) -> ChannelFacts:
         """conversations.info: private, shared with another organisation, archived."""
         with _calling("conversations.info"):
@@ -206,6 +214,32 @@ class SlackGateway:
             guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
             admin=bool(user.get("is_admin") or user.get("is_owner")),
         )
+
+    async def suggest_prompts(
+        self, channel: str, thread_ts: str, prompts: Sequence[Mapping[str, str]]
+    ) -> bool:
+        """Offer prompts in an assistant thread; a refusal (scope, plan) is only logged."""
+        try:
+            with _calling("assistant.threads.setSuggestedPrompts"):
+                await self._client.assistant_threads_setSuggestedPrompts(
+                    channel_id=channel, thread_ts=thread_ts, prompts=[dict(p) for p in prompts]
+                )
+        except ChatError as exc:
+            logger.info("no suggested prompts in %s/%s: %s", channel, thread_ts, exc.detail)
+            return False
+        return True
+
+    async def set_title(self, channel: str, thread_ts: str, title: str) -> bool:
+        """Title an assistant thread; a refusal (not one, scope, plan) is only logged."""
+        try:
+            with _calling("assistant.threads.setTitle"):
+                await self._client.assistant_threads_setTitle(
+                    channel_id=channel, thread_ts=thread_ts, title=title
+                )
+        except ChatError as exc:
+            logger.info("no title for %s/%s: %s", channel, thread_ts, exc.detail)
+            return False
+        return True
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         """Publish a person's App Home tab."""

@@ -40,6 +40,7 @@ from rag import (
     Home,
     PageHit,
     Status,
+    SuggestedPrompt,
     page_label,
     supported_formats,
 )
@@ -60,9 +61,13 @@ NOTHING_FOUND_TEXT = (
 
 def _mode_blocks(answer: Answer) -> list[Block]:
     # An extractive answer's text says itself that it quotes passages; no second label.
+    blocks = []
+    if answer.thread_messages:
+        read = _plural(answer.thread_messages, "earlier message")
+        blocks.append(context(f":speech_balloon: Read {read} in this thread"))
     if answer.mode == "nothing_found":
-        return [context(f":mag: {NOTHING_FOUND_LABEL}")]
-    return []
+        blocks.append(context(f":mag: {NOTHING_FOUND_LABEL}"))
+    return blocks
 
 
 def _answer_body(answer: Answer) -> list[Block]:
@@ -229,6 +234,26 @@ def error_message(user_message: str) -> RenderedMessage:
     """A FolioError's ``user_message`` (or any short notice) as a message."""
     text = mrkdwn_safe(truncate(user_message.strip(), SECTION_LIMIT - 20))
     return RenderedMessage(text=text, blocks=[section(f":warning: {text}")])
+
+
+def suggested_prompts(prompts: Sequence[SuggestedPrompt]) -> list[dict[str, str]]:
+    """Prompts for an assistant thread (plain text); a document's name never pings anyone."""
+
+    def inert(text: str) -> str:
+        return defuse_mentions(text).replace("@", "@\u200b")
+
+    return [{"title": clip(inert(p.title), 75), "message": inert(p.message)} for p in prompts]
+
+
+def files_without_question(names: Sequence[str]) -> RenderedMessage:
+    """A file sent to folio's DM with no question: what folio can do with it."""
+    shown = ", ".join(mrkdwn_safe(clip(name, 80)) for name in names[:3]) or "that file"
+    return notice(
+        f"folio keeps nothing sent in a DM, so it did not index {shown}. Send it again with "
+        "a question (“what does this say about revenue?”) and folio answers from it, for that "
+        "question only; or share it in an indexing channel (`/folio index here` starts one) "
+        "so folio can answer from it for everyone there."
+    )
 
 
 def rate_limited(seconds: int) -> RenderedMessage:

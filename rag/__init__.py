@@ -88,6 +88,8 @@ if TYPE_CHECKING:
         Scope,
         SharedFile,
         Status,
+        SuggestedPrompt,
+        ThreadMessage,
         Turn,
         page_label,
     )
@@ -182,6 +184,8 @@ _EXPORTS = {
     "Scope": "rag.types",
     "SharedFile": "rag.types",
     "Status": "rag.types",
+    "SuggestedPrompt": "rag.types",
+    "ThreadMessage": "rag.types",
     "Turn": "rag.types",
 }
 
@@ -265,6 +269,8 @@ __all__ = [
     "StoreError",
     "StoreHealth",
     "StoreLocked",
+    "SuggestedPrompt",
+    "ThreadMessage",
     "TooManyPages",
     "Turn",
     "UnsupportedFile",

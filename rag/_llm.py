@@ -31,7 +31,7 @@ from rag.answer._prompts import (
 )
 from rag.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
 from rag.settings import LlmConfig
-from rag.types import Turn
+from rag.types import ThreadMessage, Turn
 
 __all__ = ["SourceText", "VisionModel"]
 
@@ -102,15 +102,21 @@ class VisionModel:
         rewritten = await self._complete("answer", self.config.answer_model, messages)
         return rewritten.strip() or question
 
-    async def answer(self, question: str, sources: Sequence[SourceText]) -> str:
+    async def answer(
+        self,
+        question: str,
+        sources: Sequence[SourceText],
+        thread: Sequence[ThreadMessage] = (),
+    ) -> str:
         """The model's answer citing ``[n]``, from the numbered sources and their images.
 
-        Starts with ``rag.answer._prompts.NOT_FOUND`` when the sources lack the answer.
+        ``thread`` is quoted as untrusted context. Starts with
+        ``rag.answer._prompts.NOT_FOUND`` when the sources lack the answer.
         """
         urls = await asyncio.gather(
             *(self._data_url(s.image) if s.image else _none() for s in sources)
         )
-        messages = answer_messages(question, sources, urls)
+        messages = answer_messages(question, sources, urls, thread)
         return await self._complete(
             "answer", self.config.answer_model, messages, max_tokens=MAX_ANSWER_TOKENS
         )

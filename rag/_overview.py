@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rag._channels import Channels
 from rag.db import AnswerLog, Catalog, JobQueue
-from rag.types import Audience, Home, Status, VectorStore
+from rag.types import Audience, Home, Status, SuggestedPrompt, VectorStore
 
 HOME_RECENT = 10
+MAX_PROMPTS = 4
+_PROMPT_NAME_CHARS = 60
 
 
 class Overview:
@@ -57,3 +59,29 @@ class Overview:
         channels = await self._channels.indexed_channels(team_id)
         recent = await self._log.recent(team_id, HOME_RECENT, user_id=user_id)
         return Home(tuple(documents), tuple(channels), tuple(recent))
+
+    async def suggested_prompts(
+        self, audience: Audience, limit: int = MAX_PROMPTS
+    ) -> list[SuggestedPrompt]:
+        """Questions about the newest documents ``audience`` may ask about, one per name.
+
+        Only documents that answer there are offered (the same rule as every answer), so
+        a prompt never names a private channel's file to someone outside it.
+        """
+        names: list[str] = []
+        for document in await self._catalog.visible(audience):
+            if document.superseded_at is None and document.file_name not in names:
+                names.append(document.file_name)
+            if len(names) >= limit:
+                break
+        return [
+            SuggestedPrompt(
+                title=f"What's in {_short(name)}?",
+                message=f"What's in {name}? Give me its main points.",
+            )
+            for name in names
+        ]
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _PROMPT_NAME_CHARS else name[: _PROMPT_NAME_CHARS - 1] + "…"

@@ -24,6 +24,7 @@ from rag._library import Library
 from rag._llm import VisionModel
 from rag._overview import Overview
 from rag.answer._answerer import Answerer
+from rag.answer._attached import Attachments
 from rag.answer._pages import PageRenderer
 from rag.answer._questions import Questions
 from rag.answer._retrieve import Retriever
@@ -302,6 +303,7 @@ def _use_cases(services: Services) -> Folio:
             pages=services.pages,
             log=services.answers,
             channels=services.channels,
+            attachments=Attachments(text=services.text, limits=settings.parse),
         ),
         library=Library(
             catalog=services.catalog,

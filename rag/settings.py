@@ -119,6 +119,8 @@ class Settings:
     # Questions a minute one person, and one channel, may ask (0: no limit).
     rate_user_per_min: int = 6
     rate_channel_per_min: int = 20
+    # How long a mention without files waits for its message event, which may carry them.
+    mention_files_wait_s: float = 2.0
     parse: ParseLimits = ParseLimits()
     retrieval: RetrievalConfig = RetrievalConfig()
     llm: LlmConfig = LlmConfig()
@@ -157,6 +159,9 @@ class Settings:
             shutdown_grace_s=env.number("FOLIO_SHUTDOWN_GRACE_S", 20.0, float, low=0),
             rate_user_per_min=env.number("FOLIO_RATE_USER_PER_MIN", 6, int, low=0),
             rate_channel_per_min=env.number("FOLIO_RATE_CHANNEL_PER_MIN", 20, int, low=0),
+            mention_files_wait_s=env.number(
+                "FOLIO_MENTION_FILES_WAIT_S", 2.0, float, low=0, high=30
+            ),
             parse=ParseLimits(
                 max_bytes=env.number("FOLIO_MAX_FILE_MB", 50, int, low=1) * 1024 * 1024,
                 max_pages=env.number("FOLIO_MAX_PAGES", 500, int, low=1),

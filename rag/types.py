@@ -312,6 +312,15 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """An earlier message of the conversation a question was asked in, by someone else than
+    folio: context for the question, quoted to the model as untrusted text."""
+
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """An earlier question and answer in the same conversation."""
 
@@ -329,6 +338,16 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     standalone_question: str | None = None
     sources: tuple[PageHit, ...] = field(default=(), repr=False)
+    # How many earlier messages of the conversation were read as context.
+    thread_messages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedPrompt:
+    """A question to offer someone opening a conversation: its short label and its text."""
+
+    title: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +385,10 @@ class Question:
     thread: str | None = None
     follow_up: bool = False
     images: tuple[QueryImage, ...] = ()
+    # Documents sent with the question (a PDF in a DM): read for it only, never stored.
+    documents: tuple[QueryImage, ...] = ()
+    # The conversation's earlier messages by people (untrusted context, oldest first).
+    context: tuple[ThreadMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, channels, commands, files, home, mentions, messages
+from bot.listeners import (
+    actions,
+    assistant,
+    channels,
+    commands,
+    files,
+    home,
+    mentions,
+    messages,
+)
 
 if TYPE_CHECKING:
     from bot.app import Parts
@@ -15,5 +24,5 @@ if TYPE_CHECKING:
 def register(app: AsyncApp, parts: Parts) -> None:
     """Attach every listener to ``app``."""
     # channels before messages: it takes the channel_convert_to_* message subtypes.
-    for module in (channels, mentions, messages, commands, files, home, actions):
+    for module in (channels, mentions, messages, commands, files, home, actions, assistant):
         module.register(app, parts)

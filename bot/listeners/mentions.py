@@ -1,7 +1,8 @@
-"""@folio in a channel or thread: a question."""
+"""@folio in a channel or thread: a question (its files may come on the message event)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -22,4 +23,7 @@ def register(app: AsyncApp, parts: Parts) -> None:
         question = SlackQuestion.from_event(
             event, team_id=host_team(context), source="mention", bot_user_id=context.bot_user_id
         )
+        if not question.files:
+            files = await parts.late_files.wait(question.channel_id, question.ts)
+            question = dataclasses.replace(question, files=files)
         await parts.asker.ask(question)

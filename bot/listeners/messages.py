@@ -15,7 +15,7 @@ from rag import looks_like_question
 if TYPE_CHECKING:
     from bot.app import Parts
 
-MessageKind = Literal["ignore", "dm", "index", "thread", "top"]
+MessageKind = Literal["ignore", "dm", "index", "mention", "thread", "top"]
 
 # Subtypes that carry something a person wrote or shared; edits, deletions, joins and
 # the like are not questions.
@@ -30,11 +30,16 @@ def classify(event: Mapping[str, Any], bot_user_id: str | None, *, indexing: boo
         return "dm"
     if indexing and event.get("files"):
         return "index"
-    if bot_user_id and f"<@{bot_user_id}>" in str(event.get("text") or ""):
-        return "ignore"  # the app_mention event answers it
+    if mentions(event, bot_user_id):
+        return "mention"  # the app_mention event answers it (with these files, if it lacks them)
     if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
         return "thread"
     return "top"
+
+
+def mentions(event: Mapping[str, Any], bot_user_id: str | None) -> bool:
+    """Whether the message mentions folio (Slack then also sends an app_mention event)."""
+    return bool(bot_user_id) and f"<@{bot_user_id}>" in str(event.get("text") or "")
 
 
 def register(app: AsyncApp, parts: Parts) -> None:
@@ -46,6 +51,8 @@ def register(app: AsyncApp, parts: Parts) -> None:
         team, channel = host_team(context), str(event.get("channel"))
         indexing = bool(event.get("files")) and await parts.channels.indexes(team, channel)
         kind = classify(event, context.bot_user_id, indexing=indexing)
+        if mentions(event, context.bot_user_id) and event.get("ts"):
+            parts.late_files.arrived(channel, str(event["ts"]), event.get("files") or ())
         if kind == "index":
             await parts.indexer.enqueue_shares(event, team_id=team)
         elif source := await _question_source(parts, kind, event, team):
@@ -62,6 +69,8 @@ async def _question_source(
     channel = str(event.get("channel"))
     if kind == "dm":
         return "dm"
+    if kind == "mention" and event.get("files"):
+        return "mention"  # its app_mention may have come without them, or to another process
     if kind == "thread" and await parts.questions.is_follow_up(team, channel, event["thread_ts"]):
         return "followup"
     if (

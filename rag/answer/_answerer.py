@@ -9,6 +9,7 @@ model the answer is extractive: the best passages quoted, clearly labelled.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -18,8 +19,9 @@ from typing import Protocol
 from rag._llm import VisionModel
 from rag.answer._citations import check_citations, extractive, key_terms, strip_citations
 from rag.answer._prompts import NOT_FOUND, SourceText
+from rag.answer._retrieve import interleave
 from rag.settings import LlmConfig
-from rag.types import Answer, Audience, BBox, PageHit, QueryImage, Turn
+from rag.types import Answer, Audience, BBox, PageHit, QueryImage, ThreadMessage, Turn
 
 __all__ = ["NOTHING_FOUND", "Answerer", "PageImages", "Searcher"]
 
@@ -29,6 +31,9 @@ NOTHING_FOUND = "I couldn't find this in the indexed documents."
 _SOURCE_CHARS = 1500
 _HEURISTIC_TERMS = 8
 _NOT_FOUND_PREFIX = re.compile(rf"^[\W_]*{NOT_FOUND}[\W_]*", re.UNICODE)
+# The conversation read as context: its newest messages, within both caps.
+THREAD_MESSAGES = 20
+THREAD_CHARS = 2000
 
 
 class Searcher(Protocol):
@@ -84,16 +89,38 @@ class Answerer:
         images: Sequence[QueryImage] = (),
         history: Sequence[Turn] = (),
         pages: PageImages | None = None,
+        thread: Sequence[ThreadMessage] = (),
+        attached: Sequence[PageHit] = (),
     ) -> Answer:
         """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails.
 
         ``pages`` renders the page images the model reads (default: the Answerer's own);
         pass the same ``PageBatch`` that renders the cited pages, so none is rendered twice.
+        ``thread``: the conversation's earlier messages, context quoted as untrusted text
+        (its newest ``THREAD_MESSAGES``, at most ``THREAD_CHARS``); its words also help
+        the search find what the question refers to. ``attached``: pages of documents sent
+        with the question, which take turns with the index's pages, first.
         """
+        thread = recent_thread(thread)
+        answer = await self._answer(
+            question, audience, images, history, pages, thread, tuple(attached)
+        )
+        return dataclasses.replace(answer, thread_messages=len(thread))
+
+    async def _answer(
+        self,
+        question: str,
+        audience: Audience,
+        images: Sequence[QueryImage],
+        history: Sequence[Turn],
+        pages: PageImages | None,
+        thread: Sequence[ThreadMessage],
+        attached: tuple[PageHit, ...],
+    ) -> Answer:
         started = time.perf_counter()
         query, standalone = await self._standalone(question, history)
         descriptions = await self._describe(images, query)
-        search_text = "\n".join([query, *descriptions]).strip()
+        search_text = "\n".join([_with_thread_terms(query, thread), *descriptions]).strip()
         if not search_text and not images:
             return _nothing_found(question, standalone, ())
         hits = await self._searcher.search(
@@ -102,6 +129,8 @@ class Answerer:
             images=[image.data for image in images],
             limit=self._top_k,
         )
+        if attached:
+            hits = interleave([attached, hits])
         sources = tuple(hit for hit in hits if hit.score >= self._min_score)[: self._top_k]
         if not sources:
             answer = _nothing_found(question, standalone, sources)
@@ -113,7 +142,7 @@ class Answerer:
         else:
             pages = pages or self._pages
             answer = await self._ask_model(
-                question, standalone, query, descriptions, sources, pages
+                question, standalone, query, descriptions, sources, pages, thread
             )
         logger.info(
             "answered team=%s channel=%s mode=%s sources=%d citations=%d in %.2fs",
@@ -157,6 +186,7 @@ class Answerer:
         descriptions: Sequence[str],
         sources: tuple[PageHit, ...],
         pages: PageImages,
+        thread: Sequence[ThreadMessage],
     ) -> Answer:
         assert self._model is not None
         shown = sources[: self._config.answer_page_images]
@@ -171,13 +201,42 @@ class Answerer:
         prompt = query
         for description in descriptions:
             prompt += f"\n\n(The user attached a picture. Its description: {description})"
-        raw = (await self._model.answer(prompt, texts)).strip()
+        raw = (await self._model.answer(prompt, texts, thread)).strip()
         found = _NOT_FOUND_PREFIX.match(raw)
         if not raw or found:
             sentence = strip_citations(raw[found.end() :]) if found else ""
             return _nothing_found(question, standalone, sources, sentence)
         checked = check_citations(raw, sources)
         return Answer(question, checked.text, "model", checked.citations, standalone, sources)
+
+
+def recent_thread(thread: Sequence[ThreadMessage]) -> tuple[ThreadMessage, ...]:
+    """The newest messages of a conversation within ``THREAD_MESSAGES`` and ``THREAD_CHARS``,
+    oldest first; a message too long for what is left is cut, and older ones dropped."""
+    kept: list[ThreadMessage] = []
+    left = THREAD_CHARS
+    for message in reversed(thread[-THREAD_MESSAGES:]):
+        text = " ".join(message.text.split())
+        if not text:
+            continue
+        if len(text) > left:
+            if left >= 200:  # a cut message still says something; a sliver does not
+                kept.append(ThreadMessage(message.author, text[: left - 1] + "…"))
+            break
+        kept.append(ThreadMessage(message.author, text))
+        left -= len(text)
+    return tuple(reversed(kept))
+
+
+def _with_thread_terms(query: str, thread: Sequence[ThreadMessage]) -> str:
+    """The query, then the newest thread words it lacks (appended: CLIP reads 77 tokens)."""
+    if not thread:
+        return query
+    present = set(key_terms(query))
+    extra: list[str] = []
+    for message in reversed(thread):
+        extra += [t for t in key_terms(message.text) if t not in present and t not in extra]
+    return f"{query} {' '.join(extra[:_HEURISTIC_TERMS])}".strip()
 
 
 def _nothing_found(

@@ -99,6 +99,14 @@ class PageBatch:
         self._pages: dict[Hashable, asyncio.Future[bytes | None]] = {}
         self._failed: dict[tuple[str, int], str] = {}
 
+    def add(self, document: Document, data: bytes) -> None:
+        """A document in no store (a file attached to the question), drawn from ``data``."""
+        loop = asyncio.get_running_loop()
+        self._documents[document.id] = loop.create_future()
+        self._documents[document.id].set_result(document)
+        self._data[document.id] = loop.create_future()
+        self._data[document.id].set_result(data)
+
     async def document(self, document_id: str) -> Document | None:
         """The document's record (None when it was forgotten), read once per batch."""
         return await _once(self._documents, document_id, lambda: self._catalog.get(document_id))

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 
 from rag._images import question_picture
 from rag.answer._answerer import Answerer
+from rag.answer._attached import Attachments
 from rag.answer._pages import PageBatch, PageRenderer
 from rag.db import AnswerLog, ChannelSettingsStore
 from rag.types import (
@@ -24,13 +25,17 @@ from rag.types import (
     BBox,
     Citation,
     Document,
+    PageHit,
     PageImage,
     Question,
+    Scope,
     Turn,
     page_label,
 )
 
 MAX_PAGE_IMAGES = 4
+MAX_ATTACHED = 2  # documents read per question
+MAX_ATTACHED_PAGES = 4  # of their pages, offered to the answer first
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
 # Words a question in a help channel starts with when it carries no question mark.
 QUESTION_WORDS = frozenset(
@@ -61,8 +66,12 @@ class Questions:
         pages: PageRenderer,
         log: AnswerLog,
         channels: ChannelSettingsStore,
+        attachments: Attachments | None = None,
         max_page_images: int = MAX_PAGE_IMAGES,
+        max_attached_pages: int = MAX_ATTACHED_PAGES,
     ) -> None:
+        self._attachments = attachments
+        self._max_attached_pages = max_attached_pages
         self._answerer = answerer
         self._pages = pages
         self._log = log
@@ -86,8 +95,15 @@ class Questions:
                 audience.team_id, audience.channel_id, question.thread
             )
         batch = self._pages.batch()
+        attached = await self._attached(question, batch)
         answer = await self._answerer.answer(
-            question.text, audience=audience, images=question.images, history=history, pages=batch
+            question.text,
+            audience=audience,
+            images=question.images,
+            history=history,
+            pages=batch,
+            thread=question.context,
+            attached=attached,
         )
         answer = await _with_links(answer, batch)
         answer_id = await self._log.record(
@@ -102,6 +118,18 @@ class Questions:
         return Answered(
             answer=answer, answer_id=answer_id, pages=tuple(pages), page_notes=tuple(notes)
         )
+
+    async def _attached(self, question: Question, batch: PageBatch) -> list[PageHit]:
+        """The pages of the documents sent with the question that best match it."""
+        if not question.documents or self._attachments is None:
+            return []
+        scope = Scope(question.audience.team_id, question.audience.channel_id, True)
+        read = []
+        for file in question.documents[:MAX_ATTACHED]:
+            attachment = await self._attachments.read(file, scope)
+            batch.add(attachment.document, attachment.data)
+            read.append(attachment)
+        return await self._attachments.search(read, question.text, self._max_attached_pages)
 
     async def shared(self, answer_id: str, user_id: str) -> Answered | None:
         """A private answer again, with its cited pages, for ``user_id`` to post for everyone.

@@ -118,9 +118,11 @@ def bot_settings(
         "FOLIO_INDEX_CHANNELS": DOCS_CHANNEL,
         "FOLIO_PARSE_TIMEOUT_S": "60",
         "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
-        # Tests ask many questions quickly; the tests of rate limits set their own.
+        # Tests ask many questions quickly, and mostly send a mention without its message
+        # event; the tests of rate limits and of late files set these themselves.
         "FOLIO_RATE_USER_PER_MIN": "0",
         "FOLIO_RATE_CHANNEL_PER_MIN": "0",
+        "FOLIO_MENTION_FILES_WAIT_S": "0",
         **extra,
     }
     if socket:

@@ -44,9 +44,9 @@ def test_messages_are_classified_the_way_folio_acts_on_them():
     ]
     ignored = [classify(e, BOT_USER_ID, indexing=True) for e in (own, edited, joined)]
 
-    assert kinds == ["dm", "thread", "index", "ignore", "top"]
+    assert kinds == ["dm", "thread", "index", "mention", "top"]
     assert ignored == ["ignore"] * 3
-    assert classify(shared, BOT_USER_ID, indexing=False) == "ignore"
+    assert classify(shared, BOT_USER_ID, indexing=False) == "mention"
 
 
 def test_a_dm_that_mentions_folio_is_still_a_question():

@@ -189,6 +189,29 @@ def app_home_opened_event(user: str = USER_ID, *, channel: str = "D0HOME") -> di
     }
 
 
+def assistant_thread_started_event(
+    user: str = USER_ID,
+    *,
+    channel: str = DM_CHANNEL_ID,
+    thread_ts: str | None = None,
+    context_channel: str | None = CHANNEL_ID,
+) -> dict[str, Any]:
+    """An ``assistant_thread_started`` event: someone opened folio's agent view."""
+    ts = next_ts()
+    context: dict[str, Any] = {"channel_id": context_channel, "team_id": TEAM_ID}
+    context["enterprise_id"] = None
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": context if context_channel else {},
+            "channel_id": channel,
+            "thread_ts": thread_ts or ts,
+        },
+        "event_ts": ts,
+    }
+
+
 def event_callback(
     event: Mapping[str, Any],
     *,

@@ -64,6 +64,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_SHUTDOWN_GRACE_S", "0", lambda s: s.shutdown_grace_s, 0.0),
     ("FOLIO_RATE_USER_PER_MIN", "3", lambda s: s.rate_user_per_min, 3),
     ("FOLIO_RATE_CHANNEL_PER_MIN", "0", lambda s: s.rate_channel_per_min, 0),
+    ("FOLIO_MENTION_FILES_WAIT_S", "0.5", lambda s: s.mention_files_wait_s, 0.5),
     ("FOLIO_MAX_FILE_MB", "7", lambda s: s.parse.max_bytes, 7 * MiB),
     ("FOLIO_MAX_PAGES", "12", lambda s: s.parse.max_pages, 12),
     ("FOLIO_PARSE_TIMEOUT_S", "2.5", lambda s: s.parse.timeout_s, 2.5),
@@ -115,6 +116,7 @@ BAD: list[tuple[str, str]] = [
     ("FOLIO_JOB_LEASE_S", "0.5"),
     ("FOLIO_SHUTDOWN_GRACE_S", "-1"),
     ("FOLIO_RATE_USER_PER_MIN", "-1"),
+    ("FOLIO_MENTION_FILES_WAIT_S", "60"),
     ("FOLIO_BACKFILL_LIMIT", "-5"),
     ("FOLIO_OLD_VERSIONS", "archive"),
 ]
