@@ -287,3 +287,55 @@ async def test_signed_requests_from_the_builders_pass_bolts_verification(fake_sl
 
     assert (ok.status, refused.status) == (200, 401)
     assert seen == ["ask what is it"]
+
+
+async def test_conversations_replies_pages_a_thread_parent_first(
+    fake_slack: FakeSlack, web: AsyncWebClient
+):
+    parent = fake_slack.add_message("parent", channel="C0GENERAL")
+    for n in range(3):
+        fake_slack.add_message(f"reply {n}", channel="C0GENERAL", thread_ts=parent["ts"])
+    fake_slack.add_message("elsewhere", channel="C0GENERAL")
+
+    first = await web.conversations_replies(channel="C0GENERAL", ts=parent["ts"], limit=3)
+    rest = await web.conversations_replies(
+        channel="C0GENERAL",
+        ts=parent["ts"],
+        limit=3,
+        cursor=first["response_metadata"]["next_cursor"],
+    )
+
+    assert [m["text"] for m in first["messages"]] == ["parent", "reply 0", "reply 1"]
+    assert first["has_more"] is True and "channel" not in first["messages"][0]
+    assert [m["text"] for m in rest["messages"]] == ["reply 2"] and rest["has_more"] is False
+    with pytest.raises(SlackApiError) as missing:
+        await web.conversations_replies(channel="C0GENERAL", ts="1.000001")
+    assert missing.value.response["error"] == "thread_not_found"
+
+
+async def test_assistant_thread_methods_check_their_arguments_and_can_be_refused(
+    fake_slack: FakeSlack, web: AsyncWebClient
+):
+    prompts = [{"title": f"t{n}", "message": f"m{n}"} for n in range(5)]
+
+    ok = await web.assistant_threads_setSuggestedPrompts(
+        channel_id="D0ALICE", thread_ts="1.000001", prompts=prompts[:4]
+    )
+    titled = await web.assistant_threads_setTitle(
+        channel_id="D0ALICE", thread_ts="1.000001", title="A title"
+    )
+    with pytest.raises(SlackApiError) as too_many:
+        await web.assistant_threads_setSuggestedPrompts(
+            channel_id="D0ALICE", thread_ts="1.000001", prompts=prompts
+        )
+    fake_slack.fail_next("assistant.threads.setTitle", "not_allowed_token_type", status=200)
+    with pytest.raises(SlackApiError) as refused:
+        await web.assistant_threads_setTitle(channel_id="D0ALICE", thread_ts="1.1", title="x")
+
+    assert ok["ok"] and titled["ok"]
+    assert too_many.value.response["error"] == "invalid_arguments"
+    assert refused.value.response["error"] == "not_allowed_token_type"
+    assert (
+        fake_slack.calls("assistant.threads.setSuggestedPrompts")[0].params["prompts"]
+        == (prompts[:4])
+    )
