@@ -209,7 +209,7 @@ class Asker:
             text=question.text,
             audience=audience,
             user_id=question.user_id,
-            thread=question.thread_ts,
+            thread=None if question.private else question.thread_ts,
             follow_up=question.in_thread,
             images=tuple(images),
             documents=tuple(await self._files.query_documents(question.files)) if dm else (),
