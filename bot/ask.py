@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from bot import render
 from bot.blocks import RenderedMessage, clip
-from bot.files import SlackFile, SlackFiles, file_name
+from bot.files import SlackFile, SlackFiles
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
@@ -222,8 +222,7 @@ class Asker:
         if not question.files:
             where = question.note if question.private else thread
             await self._gateway.send(where, render.error_message(EMPTY_QUESTION))
-        elif question.source == "dm":
-            names = [file_name(f) for f in question.files]
+        elif question.source == "dm" and (names := await self._files.pdf_names(question.files)):
             await self._gateway.send(thread, render.files_without_question(names))
 
     async def _thread_context(self, question: SlackQuestion) -> tuple[ThreadMessage, ...]:

@@ -102,6 +102,11 @@ class SlackFiles:
                 documents.append(QueryImage(data=await self.download(file), name=file_name(file)))
         return documents
 
+    async def pdf_names(self, files: Sequence[SlackFile]) -> list[str]:
+        """The names of the PDFs among ``files`` (the ones folio reads with a DM question)."""
+        completed = [await self.complete(raw) for raw in files]
+        return [file_name(file) for file in completed if kind_of(file) == "pdf"]
+
     async def _download(self, session: aiohttp.ClientSession, url: str, name: str) -> bytes:
         return await download_file(
             session,

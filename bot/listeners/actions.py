@@ -41,6 +41,8 @@ def register(app: AsyncApp, parts: Parts) -> None:
         await parts.sharer.share(
             str(action["value"]),
             team_id=host_team(context),
-            channel_id=str(body["channel"]["id"]),
+            channel_id=str(
+                (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+            ),
             user_id=str(body["user"]["id"]),
         )
