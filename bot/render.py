@@ -334,6 +334,7 @@ def status_message(status: Status) -> RenderedMessage:
         f"• Files waiting to be indexed: {status.pending_jobs}",
         f"• Indexing files shared here: {indexing[status.indexing]}",
         f"• Answering thread follow-ups here: {'on' if status.followups else 'off'}",
+        f"• Answering questions here without a mention: {'on' if status.autoanswer else 'off'}",
         f"• Answer model: {model}",
         f"• Vector store: {store}",
     ]

@@ -44,6 +44,7 @@ class Overview:
             pending_jobs=await self._jobs.pending(),
             indexing=await self._channels.indexing(team, channel),
             followups=await self._channels.followups(team, channel),
+            autoanswer=await self._channels.autoanswers(team, channel),
             answer_model=self._answer_model,
             vector_store=self._vector_store,
         )

@@ -502,6 +502,7 @@ class Status:
     followups: bool
     answer_model: str | None
     vector_store: VectorStore
+    autoanswer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

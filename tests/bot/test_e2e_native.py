@@ -207,6 +207,8 @@ async def test_autoanswer_answers_top_level_questions_and_ignores_statements_thr
     await http_bot.inflight.idle(10)
 
     assert "answers questions posted in this channel without a mention" in switched
+    status = await _note(http_bot, "status")
+    assert "Answering questions here without a mention: on" in status
     assert "42 kilobytes" in text_of(http_bot.answers(CHANNEL_ID, question["ts"])[0])
     assert "eleven percent" in text_of(http_bot.answers(CHANNEL_ID, worded["ts"])[0])
     for ignored in (statement, in_thread, from_bot, mentioned):
