@@ -284,6 +284,11 @@ def _serve_env(base: dict[str, str], fake: FakeSlack, model_url: str, port: int)
         "FOLIO_OPENAI_CONCURRENCY": "32",
         "FOLIO_MAX_CAPTIONS": "0",
         "FOLIO_METRICS_TOKEN": METRICS_TOKEN,
+        # One simulated person asks everything here: the rate limits would measure themselves,
+        # and the bench sends mentions without their message events, which nothing waits for.
+        "FOLIO_RATE_USER_PER_MIN": "0",
+        "FOLIO_RATE_CHANNEL_PER_MIN": "0",
+        "FOLIO_MENTION_FILES_WAIT_S": "0",
         "PORT": str(port),
     }
 
