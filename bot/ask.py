@@ -2,21 +2,21 @@
 
 One question is claimed once (``ask:{team}:{channel}:{ts}`` in the shared event log),
 checked against the rate limits (over them: a private note saying when to retry), shown
-as being worked on with a reaction, answered by rag (``Questions.ask``: the answer, its id
-and the cited pages), posted in its thread as Block Kit with sources and feedback buttons,
-and followed by the cited pages, highlighted, in one upload. A private question (`/folio
-ask` without ``--public``) is answered in a note only the asker sees, with a Share button
-(``bot.share``).
+as being worked on (Slack's assistant status, else a reaction: ``bot.progress``), answered
+by rag (``Questions.ask``: the answer, its id and the cited pages) while a model's answer
+streams into the thread, finished with sources and feedback buttons (or posted whole as
+Block Kit), and followed by the cited pages, highlighted, in one upload. A private question
+(`/folio ask` without ``--public``) is answered in a note only the asker sees, with a Share
+button (``bot.share``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from bot.files import SlackFile, SlackFiles
 from bot.gateway import SlackGateway
 from bot.metrics import Metrics
 from bot.mrkdwn import mrkdwn_safe
+from bot.progress import ThreadProgress
 from bot.replies import Reply
 from bot.share import private_messages
 from rag import (
@@ -37,6 +38,7 @@ from rag import (
     Question,
     Questions,
     RateLimits,
+    Silent,
     ThreadMessage,
 )
 
@@ -168,21 +170,40 @@ class Asker:
             return None
         await self._title(question)
         thread = Reply(question.channel_id, question.thread_ts)
-        async with self._working(question):
-            started = time.perf_counter()
-            images = await self._files.query_images(question.files)
-            if not question.text and not images:
-                await self._nothing_asked(question, thread)
-                return None
-            answered = await self._questions.ask(await self._question(question, images))
-            if question.private:
-                for message in private_messages(answered):
-                    await self._gateway.send(question.note, message)
-            else:
-                await self._post(answered, thread)
-            self._metrics.observe("folio_answer_seconds", time.perf_counter() - started)
-            mode = answered.answer.mode
-            self._metrics.inc("folio_questions_answered_total", source=question.source, mode=mode)
+        if question.private:  # a note only the asker sees: no status, no stream
+            return await self._answer(question, thread, None)
+        progress = ThreadProgress(
+            gateway=self._gateway,
+            question=Reply(question.channel_id, question.ts),
+            thread=thread,
+            team_id=question.team_id,
+            user_id=question.user_id,
+        )
+        await progress.begin()
+        try:
+            return await self._answer(question, thread, progress)
+        finally:
+            await progress.close()
+
+    async def _answer(
+        self, question: SlackQuestion, thread: Reply, progress: ThreadProgress | None
+    ) -> Answered | None:
+        started = time.perf_counter()
+        images = await self._files.query_images(question.files)
+        if not question.text and not images:
+            await self._nothing_asked(question, thread)
+            return None
+        answered = await self._questions.ask(
+            await self._question(question, images), progress or Silent()
+        )
+        if progress is None:
+            for message in private_messages(answered):
+                await self._gateway.send(question.note, message)
+        else:
+            await self._post(answered, thread, progress)
+        self._metrics.observe("folio_answer_seconds", time.perf_counter() - started)
+        mode = answered.answer.mode
+        self._metrics.inc("folio_questions_answered_total", source=question.source, mode=mode)
         return answered
 
     async def _admitted(self, question: SlackQuestion) -> bool:
@@ -262,20 +283,12 @@ class Asker:
             title = clip(question.text, TITLE_LIMIT)
             await self._gateway.set_title(question.channel_id, question.thread_ts, title)
 
-    @contextlib.asynccontextmanager
-    async def _working(self, question: SlackQuestion) -> AsyncIterator[None]:
-        """The working reaction on the question's message; a private one has none."""
-        if question.private:
-            yield
-            return
-        async with self._gateway.working(question.channel_id, question.ts):
-            yield
-
-    async def _post(self, answered: Answered, thread: Reply) -> None:
-        """The answer's messages, then its pages in one upload, in the thread."""
-        last_ts = None
-        for message in render.answer_messages(answered.answer, answer_id=answered.answer_id):
-            last_ts = await self._gateway.send(thread, message)
+    async def _post(self, answered: Answered, thread: Reply, progress: ThreadProgress) -> None:
+        """The answer (streamed, else posted whole), then its pages in one upload."""
+        last_ts = await progress.finish(answered.answer, answered.answer_id)
+        if last_ts is None:
+            last_ts = await self._post_whole(answered, thread, progress.streamed_ts)
+            progress.replied = True
         if last_ts is not None:
             await self._questions.posted(answered.answer_id, last_ts)
         assert thread.thread_ts is not None
@@ -285,3 +298,27 @@ class Asker:
         await self._questions.uploaded(answered.answer_id, uploaded)
         if answered.page_notes:
             await self._gateway.send(thread, render.page_notes_message(answered.page_notes))
+
+    async def _post_whole(
+        self, answered: Answered, thread: Reply, streamed_ts: str | None
+    ) -> str | None:
+        """The answer's messages; the first goes over a stream that broke, when Slack lets it."""
+        messages = render.answer_messages(answered.answer, answer_id=answered.answer_id)
+        last_ts = None
+        for message in messages:
+            if streamed_ts is not None:
+                last_ts = await self._replace(thread.channel, streamed_ts, message)
+                streamed_ts = None
+                if last_ts is not None:
+                    continue
+            last_ts = await self._gateway.send(thread, message)
+        return last_ts
+
+    async def _replace(self, channel: str, ts: str, message: RenderedMessage) -> str | None:
+        """chat.update the streamed message with ``message``; None when Slack refuses."""
+        try:
+            await self._gateway.update(channel, ts, message)
+        except ChatError as exc:
+            logger.warning("streamed answer %s/%s not replaced: %s", channel, ts, exc.detail)
+            return None
+        return ts

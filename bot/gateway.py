@@ -10,16 +10,17 @@ logs it; channel and member facts that cannot be read are read narrowly by rag's
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import RenderedMessage
-from bot.replies import WORKING, Reply
+from bot.replies import Reply
 from rag import (
     ChannelFacts,
     ChatError,
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # files.list pages by count and page (not by cursor); 100 is its default page size.
 FILES_PAGE = 100
+# Characters a stream gathers before each chat.appendStream (slack_sdk's default): a few
+# calls a second at model speed, under Slack's rate limits.
+STREAM_BUFFER = 256
 
 
 @contextmanager
@@ -50,9 +54,16 @@ def _calling(method: str, error: type[ChatError] = ChatError) -> Iterator[None]:
 class SlackGateway:
     """The Web API calls folio makes, over one AsyncWebClient; failures are ChatErrors."""
 
-    def __init__(self, *, client: AsyncWebClient, files_page: int = FILES_PAGE) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        files_page: int = FILES_PAGE,
+        stream_buffer: int = STREAM_BUFFER,
+    ) -> None:
         self._client = client
         self._files_page = files_page
+        self._stream_buffer = stream_buffer
         self._bot_user_id: str | None = None
 
     async def bot_user_id(self) -> str:
@@ -121,15 +132,6 @@ class SlackGateway:
                 await self._client.reactions_remove(channel=channel, timestamp=ts, name=name)
         except ChatError as exc:
             logger.debug("could not remove :%s: from %s/%s: %s", name, channel, ts, exc.detail)
-
-    @asynccontextmanager
-    async def working(self, channel: str, ts: str) -> AsyncIterator[None]:
-        """Show a reaction on a message while folio works on it, removed however it ends."""
-        await self.react(channel, ts, WORKING)
-        try:
-            yield
-        finally:
-            await self.unreact(channel, ts, WORKING)
 
     async def upload_pages(
         self, *, channel: str, thread_ts: str, images: Sequence[PageImage]
@@ -241,7 +243,61 @@ class SlackGateway:
             return False
         return True
 
+    async def set_status(
+        self, channel: str, thread_ts: str, status: str, loading: Sequence[str] = ()
+    ) -> None:
+        """assistant.threads.setStatus: "folio is …" under the thread ("" clears it)."""
+        with _calling("assistant.threads.setStatus"):
+            await self._client.assistant_threads_setStatus(
+                channel_id=channel,
+                thread_ts=thread_ts,
+                status=status,
+                loading_messages=list(loading) or None,
+            )
+
+    def stream(self, where: Reply, *, team_id: str, user_id: str) -> SlackStream:
+        """A reply in ``where``'s thread that grows as text is appended (chat.startStream on
+        the first flush, then chat.appendStream, chat.stopStream)."""
+        assert where.thread_ts is not None
+        stream = AsyncChatStream(
+            self._client,
+            logger=logger,
+            channel=where.channel,
+            thread_ts=where.thread_ts,
+            recipient_team_id=team_id or None,
+            recipient_user_id=user_id or None,
+            buffer_size=self._stream_buffer,
+        )
+        return SlackStream(stream)
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """views.open: a modal for the person who clicked (the trigger lasts 3 seconds)."""
+        with _calling("views.open"):
+            await self._client.views_open(trigger_id=trigger_id, view=view)
+
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         """Publish a person's App Home tab."""
         with _calling("views.publish"):
             await self._client.views_publish(user_id=user_id, view=view)
+
+
+class SlackStream:
+    """One streamed reply; every failure is a ChatError (a refused start has no ``ts``)."""
+
+    def __init__(self, stream: AsyncChatStream) -> None:
+        self._stream = stream
+
+    @property
+    def ts(self) -> str | None:
+        """The streamed message's ts, once Slack started it."""
+        return self._stream.ts
+
+    async def append(self, markdown: str) -> None:
+        """Add text (sent when the buffer fills)."""
+        with _calling("chat.appendStream" if self.ts else "chat.startStream"):
+            await self._stream.append(markdown_text=markdown)
+
+    async def stop(self, blocks: Sequence[dict[str, Any]] = ()) -> None:
+        """Send what is buffered and finish the message, with ``blocks`` under the text."""
+        with _calling("chat.stopStream"):
+            await self._stream.stop(blocks=list(blocks) or None)

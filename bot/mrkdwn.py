@@ -52,3 +52,46 @@ def _inert(match: re.Match[str]) -> str:
     sigil, body = match.groups()
     label = body.split("|", 1)[1] if "|" in body else body.split("^", 1)[0]
     return label if label.startswith(("@", "#")) else ("@" if sigil == "!" else sigil) + label
+
+
+def answer_safe(text: str) -> str:
+    """Model output or quoted passages as safe mrkdwn: no mention, no link, no markup."""
+    return mrkdwn_safe(defuse_urls(defuse_mentions(text)))
+
+
+# "<" that may still open a control sequence: at the very end, or before ! @ # unclosed.
+_OPEN_CONTROL = re.compile(r"<(?:[!@#][^<>]*)?$")
+
+
+class SafeStream:
+    """``answer_safe`` for text that arrives in pieces: what it returns, joined, equals
+    ``answer_safe`` of the whole text.
+
+    Every rewrite ``answer_safe`` makes stays within a run of non-blank characters except
+    a control sequence such as ``<!subteam^S1|@team name>``; so text is released up to its
+    last whitespace, and never from a ``<`` that may still become a control sequence.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        """Take more text; the safe mrkdwn that may be shown now (maybe empty)."""
+        self._pending += piece
+        return self._release(_cut(self._pending))
+
+    def finish(self) -> str:
+        """The rest, at the end of the text."""
+        return self._release(len(self._pending))
+
+    def _release(self, cut: int) -> str:
+        segment, self._pending = self._pending[:cut], self._pending[cut:]
+        return answer_safe(segment)
+
+
+def _cut(text: str) -> int:
+    """The last whitespace in ``text`` that no control sequence, open or closed, spans."""
+    for cut in range(len(text) - 1, 0, -1):
+        if text[cut] in " \n" and _OPEN_CONTROL.search(text, 0, cut) is None:
+            return cut
+    return 0

@@ -30,9 +30,10 @@ from bot.blocks import (
     split_text,
     truncate,
 )
-from bot.mrkdwn import defuse_mentions, defuse_urls, mrkdwn_safe
+from bot.mrkdwn import answer_safe, defuse_mentions, defuse_urls, mrkdwn_safe
 from rag import (
     Answer,
+    AnswerFeedback,
     BackfillProgress,
     BackfillStarted,
     Citation,
@@ -45,9 +46,11 @@ from rag import (
     supported_formats,
 )
 
-FEEDBACK_UP = "folio_feedback_up"
-FEEDBACK_DOWN = "folio_feedback_down"
+FEEDBACK_ACTION = "folio_feedback"
 FEEDBACK_BLOCK_ID = "folio_feedback"
+FEEDBACK_REASON = "folio_feedback_reason"  # the 👎 modal's callback_id
+REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
+REASON_LIMIT = 1000
 
 NOTHING_FOUND_LABEL = "Nothing in the documents visible here answers that"
 NOTHING_FOUND_TEXT = (
@@ -73,8 +76,7 @@ def _mode_blocks(answer: Answer) -> list[Block]:
 def _answer_body(answer: Answer) -> list[Block]:
     text = answer.text.strip() or (NOTHING_FOUND_TEXT if answer.mode == "nothing_found" else "")
     # Model output and quoted passages may carry Slack markup: show it as the words it means.
-    safe = mrkdwn_safe(defuse_urls(defuse_mentions(text)))
-    return [section(piece) for piece in split_text(safe, SECTION_LIMIT)]
+    return [section(piece) for piece in split_text(answer_safe(text), SECTION_LIMIT)]
 
 
 def citation_line(citation: Citation) -> str:
@@ -91,25 +93,71 @@ def _sources_blocks(citations: Sequence[Citation]) -> list[Block]:
 
 
 def feedback_block(answer_id: str) -> Block:
-    """The 👍 / 👎 buttons; each carries ``answer_id`` as its value."""
+    """Slack's 👍 / 👎 feedback buttons; each value is ``up:`` or ``down:`` and ``answer_id``."""
 
-    def button(action_id: str, emoji: str, label: str) -> Block:
+    def button(vote: str, emoji: str, label: str) -> Block:
         return {
-            "type": "button",
-            "action_id": action_id,
             "text": {"type": "plain_text", "text": emoji, "emoji": True},
-            "value": answer_id,
+            "value": f"{vote}:{answer_id}",
             "accessibility_label": label,
         }
 
     return {
-        "type": "actions",
+        "type": "context_actions",
         "block_id": FEEDBACK_BLOCK_ID,
         "elements": [
-            button(FEEDBACK_UP, "👍", "This answer helped"),
-            button(FEEDBACK_DOWN, "👎", "This answer did not help"),
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_ACTION,
+                "positive_button": button("up", "👍", "This answer helped"),
+                "negative_button": button("down", "👎", "This answer did not help"),
+            }
         ],
     }
+
+
+def feedback_vote(value: str) -> tuple[bool, str] | None:
+    """(helpful, answer id) from a feedback button's value; None when it is not one."""
+    vote, _, answer_id = value.partition(":")
+    if vote not in ("up", "down") or not answer_id:
+        return None
+    return vote == "up", answer_id
+
+
+def reason_modal(answer_id: str) -> dict[str, Any]:
+    """The small modal 👎 opens: an optional sentence on what was wrong."""
+    return {
+        "type": "modal",
+        "callback_id": FEEDBACK_REASON,
+        "private_metadata": answer_id,
+        "title": {"type": "plain_text", "text": "What was wrong?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What should the answer have said?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_INPUT,
+                    "multiline": True,
+                    "max_length": REASON_LIMIT,
+                },
+            }
+        ],
+    }
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The text of a streamed answer, exactly as ``SafeStream`` builds it from the pieces."""
+    return answer_safe(answer.text)
+
+
+def answer_tail(answer: Answer, answer_id: str | None) -> list[Block]:
+    """What goes under a streamed answer: its notes, its sources and the feedback buttons."""
+    return _mode_blocks(answer) + _tail_blocks(answer, answer_id)
 
 
 def _tail_blocks(answer: Answer, answer_id: str | None) -> list[Block]:
@@ -347,7 +395,31 @@ def home_tab(home: Home) -> dict[str, Any]:
         (f"{answer.created_at:%Y-%m-%d %H:%M}", _activity(answer.question, answer.mode))
         for answer in home.recent
     ]
-    return home_view(home.documents, home.indexing_channels, activity)
+    view = home_view(home.documents, home.indexing_channels, activity)
+    view["blocks"] = (view["blocks"] + _week_blocks(home.feedback))[:MAX_HOME_BLOCKS]
+    return view
+
+
+def feedback_line(feedback: AnswerFeedback) -> str:
+    """``• *Mon 30 Nov* “question” — 👍 2 · 👎 1``, each 👎 reason quoted below it."""
+    question = mrkdwn_safe(defuse_urls(clip(feedback.question, 200)))
+    line = (
+        f"• *{feedback.created_at:%a %d %b}* “{question}” — 👍 {feedback.up} · 👎 {feedback.down}"
+    )
+    reasons = [f">{mrkdwn_safe(defuse_urls(clip(r, 300)))}" for r in feedback.reasons[:5]]
+    return "\n".join([line, *reasons])
+
+
+def _week_blocks(week: Sequence[AnswerFeedback]) -> list[Block]:
+    lines = [feedback_line(feedback) for feedback in week]
+    return [
+        {"type": "divider"},
+        header("Your answers this week"),
+        *(
+            line_sections(lines, max_blocks=20, max_chars=12_000)
+            or [section("No answers this week. 👍 / 👎 under an answer shows up here.")]
+        ),
+    ]
 
 
 def _activity(question: str, mode: str) -> str:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rag._units import byte_size
     from rag.answer._answerer import Answerer
     from rag.answer._pages import PageRenderer
+    from rag.answer._progress import Progress, Silent
     from rag.answer._questions import Questions, looks_like_question
     from rag.answer._retrieve import Retriever
     from rag.cli import Command, run_cli
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from rag.types import (
         Answer,
         Answered,
+        AnswerFeedback,
         Audience,
         BackfillProgress,
         ChannelFacts,
@@ -119,6 +121,8 @@ _EXPORTS = {
     "VisionModel": "rag._llm",
     "Answerer": "rag.answer._answerer",
     "PageRenderer": "rag.answer._pages",
+    "Progress": "rag.answer._progress",
+    "Silent": "rag.answer._progress",
     "Questions": "rag.answer._questions",
     "looks_like_question": "rag.answer._questions",
     "Retriever": "rag.answer._retrieve",
@@ -181,6 +185,7 @@ _EXPORTS = {
     "QueryImage": "rag.types",
     "Question": "rag.types",
     "RecentAnswer": "rag.types",
+    "AnswerFeedback": "rag.types",
     "Scope": "rag.types",
     "SharedFile": "rag.types",
     "Status": "rag.types",
@@ -192,6 +197,7 @@ _EXPORTS = {
 __all__ = [
     "Answer",
     "Answered",
+    "AnswerFeedback",
     "Answerer",
     "Audience",
     "Audiences",
@@ -249,6 +255,7 @@ __all__ = [
     "PageImagesNotUploaded",
     "PageRenderer",
     "PageTooLarge",
+    "Progress",
     "ParseCrashed",
     "ParseLimits",
     "ParseTimeout",
@@ -264,6 +271,7 @@ __all__ = [
     "Services",
     "Settings",
     "SharedFile",
+    "Silent",
     "StaleIndex",
     "Status",
     "StoreError",

@@ -14,7 +14,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import openai
@@ -120,6 +120,81 @@ class VisionModel:
         return await self._complete(
             "answer", self.config.answer_model, messages, max_tokens=MAX_ANSWER_TOKENS
         )
+
+    async def answer_stream(
+        self,
+        question: str,
+        sources: Sequence[SourceText],
+        thread: Sequence[ThreadMessage] = (),
+    ) -> AsyncGenerator[str, None]:
+        """``answer``, as the model writes it: the pieces of its text, in order.
+
+        Retried like ``answer`` until the first piece arrives; after that a failure ends the
+        stream with a ModelError (what was shown cannot be taken back).
+        """
+        urls = await asyncio.gather(
+            *(self._data_url(s.image) if s.image else _none() for s in sources)
+        )
+        messages = answer_messages(question, sources, urls, thread)
+        model = self.config.answer_model
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._total_timeout_s
+            attempt = 0
+            while True:
+                limit = min(self.config.timeout_s, deadline - loop.time())
+                started = False
+                try:
+                    async for piece in self._stream_attempt(model, messages, limit):
+                        started = True
+                        yield piece
+                    return
+                except (openai.OpenAIError, TimeoutError) as exc:
+                    failure = _translate(
+                        exc, role="answer", model=model, limit_s=self.config.timeout_s
+                    )
+                    delay = (
+                        None
+                        if started
+                        else self._retry_delay(failure, attempt, deadline - loop.time())
+                    )
+                    if delay is None:
+                        raise failure.error from exc
+                attempt += 1
+                logger.warning(
+                    "answer model %s failed before streaming, retry %d in %.2fs",
+                    model,
+                    attempt,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _stream_attempt(
+        self, model: str, messages: list[Message], limit_s: float
+    ) -> AsyncIterator[str]:
+        if limit_s <= 0:
+            raise TimeoutError
+        # The deadline bounds each wait for the server, never the caller's work between pieces.
+        deadline = asyncio.get_running_loop().time() + limit_s
+        async with asyncio.timeout_at(deadline):
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=messages,
+                max_completion_tokens=MAX_ANSWER_TOKENS,
+                timeout=limit_s,
+                stream=True,
+            )
+        try:
+            pieces = aiter(stream)
+            while True:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await anext(pieces, None)
+                if chunk is None:
+                    return
+                if chunk.choices and (piece := chunk.choices[0].delta.content):
+                    yield piece
+        finally:
+            await stream.close()
 
     async def _data_url(self, image: bytes) -> str:
         return await asyncio.to_thread(image_data_url, image, max_side=self._max_image_side)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from rag._channels import Channels
 from rag.db import AnswerLog, Catalog, JobQueue
+from rag.db.models import utcnow
 from rag.types import Audience, Home, Status, SuggestedPrompt, VectorStore
 
 HOME_RECENT = 10
+HOME_WEEK = timedelta(days=7)
 MAX_PROMPTS = 4
 _PROMPT_NAME_CHARS = 60
 
@@ -23,6 +28,7 @@ class Overview:
         log: AnswerLog,
         answer_model: str | None,
         vector_store: VectorStore,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._catalog = catalog
         self._jobs = jobs
@@ -30,6 +36,7 @@ class Overview:
         self._log = log
         self._answer_model = answer_model
         self._vector_store = vector_store
+        self._clock = clock
 
     async def status(self, audience: Audience) -> Status:
         """What the index holds for ``audience``, the queue, this channel's switches, the set-up.
@@ -50,7 +57,8 @@ class Overview:
         )
 
     async def home(self, audience: Audience, user_id: str) -> Home:
-        """Documents ``audience`` may see, indexing channels, ``user_id``'s recent questions.
+        """Documents ``audience`` may see, indexing channels, ``user_id``'s recent questions
+        and their answers of the past week with the votes on them.
 
         Home is no channel: an audience with an empty channel id sees exactly the public
         documents of the workspace, or (a guest) none.
@@ -59,7 +67,10 @@ class Overview:
         documents = await self._catalog.visible(audience)
         channels = await self._channels.indexed_channels(team_id)
         recent = await self._log.recent(team_id, HOME_RECENT, user_id=user_id)
-        return Home(tuple(documents), tuple(channels), tuple(recent))
+        week = await self._log.feedback_since(
+            self._clock() - HOME_WEEK, team_id=team_id, user_id=user_id
+        )
+        return Home(tuple(documents), tuple(channels), tuple(recent), tuple(week))
 
     async def suggested_prompts(
         self, audience: Audience, limit: int = MAX_PROMPTS

@@ -1,4 +1,5 @@
-"""The `folio` command: ingest, search, ask, docs, forget, eval, db upgrade, doctor.
+"""The `folio` command: ingest, search, ask, docs, forget, eval, feedback export, db upgrade,
+doctor.
 
 ``run_cli`` takes further commands from the caller: the Slack adapter's console script
 (``bot.cli.main``) adds ``serve`` and ``worker``, so rag never imports the bot.
@@ -132,6 +133,16 @@ def _parser(extra: Sequence[Command]) -> argparse.ArgumentParser:
     reindex.add_argument(
         "--all", action="store_true", help="rebuild even when the models did not change"
     )
+
+    feedback = commands.add_parser("feedback", help="what people said about folio's answers")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = feedback_commands.add_parser(
+        "export", help="the voted answers as a QA set for `folio eval` (JSON Lines)"
+    )
+    export.set_defaults(handler=_feedback_export)
+    export.add_argument("--out", type=Path, help="write here instead of standard output")
+    export.add_argument("--team", help="only this workspace's answers")
+    export.add_argument("--days", type=int, default=None, help="only the last N days")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -309,6 +320,28 @@ async def _reindex(settings: Settings, args: argparse.Namespace) -> int:
         print(f"The old vectors in {store} are still in use; restart folio to free them.")
     if report.switched:
         print("Restart running folio processes (serve, worker) so they use the new models.")
+    return 0
+
+
+async def _feedback_export(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from rag._feedback import write_eval_set
+    from rag._services import open_services
+
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    if args.days is not None:
+        since = datetime.now(UTC) - timedelta(days=args.days)
+    async with open_services(settings) as services:
+        voted = await services.folio.questions.voted(since=since, team_id=args.team)
+    if args.out is None:
+        exported = write_eval_set(voted, sys.stdout)
+    else:
+        with args.out.open("w", encoding="utf-8") as out:
+            exported = write_eval_set(voted, out)
+    where = f" to {args.out}" if args.out else ""
+    skipped = f"; {exported.uncited} voted answers cited no page" if exported.uncited else ""
+    print(f"Wrote {exported.written} voted questions{where}{skipped}.", file=sys.stderr)
     return 0
 
 

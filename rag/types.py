@@ -488,6 +488,23 @@ class RecentAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerFeedback:
+    """One answer and the votes on it: 👍 and 👎 counts, the reasons given with 👎, and the
+    pages it cited as (file name, page number)."""
+
+    id: str
+    question: str
+    answer: str
+    created_at: datetime
+    channel_id: str
+    mode: str
+    up: int
+    down: int
+    reasons: tuple[str, ...] = ()
+    pages: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """How folio stands, seen from one channel: the index, the queue, switches, set-up.
 
@@ -512,6 +529,7 @@ class Home:
     documents: tuple[Document, ...]
     indexing_channels: tuple[str, ...]
     recent: tuple[RecentAnswer, ...]
+    feedback: tuple[AnswerFeedback, ...] = ()  # their answers this week, with the votes
 
 
 def plural(count: int, word: str) -> str:

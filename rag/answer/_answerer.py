@@ -13,13 +13,16 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from typing import Protocol
 
 from rag._llm import VisionModel
 from rag.answer._citations import check_citations, extractive, key_terms, strip_citations
+from rag.answer._progress import SILENT, Progress, reading
 from rag.answer._prompts import NOT_FOUND, SourceText
 from rag.answer._retrieve import interleave
+from rag.answer._streaming import AnswerStream
 from rag.settings import LlmConfig
 from rag.types import Answer, Audience, BBox, PageHit, QueryImage, ThreadMessage, Turn
 
@@ -91,6 +94,7 @@ class Answerer:
         pages: PageImages | None = None,
         thread: Sequence[ThreadMessage] = (),
         attached: Sequence[PageHit] = (),
+        progress: Progress = SILENT,
     ) -> Answer:
         """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails.
 
@@ -99,11 +103,12 @@ class Answerer:
         ``thread``: the conversation's earlier messages, context quoted as untrusted text
         (its newest ``THREAD_MESSAGES``, at most ``THREAD_CHARS``); its words also help
         the search find what the question refers to. ``attached``: pages of documents sent
-        with the question, which take turns with the index's pages, first.
+        with the question, which take turns with the index's pages, first. ``progress``
+        hears each step and, when it ``streams``, the model's checked text.
         """
         thread = recent_thread(thread)
         answer = await self._answer(
-            question, audience, images, history, pages, thread, tuple(attached)
+            question, audience, images, history, pages, thread, tuple(attached), progress
         )
         return dataclasses.replace(answer, thread_messages=len(thread))
 
@@ -116,13 +121,19 @@ class Answerer:
         pages: PageImages | None,
         thread: Sequence[ThreadMessage],
         attached: tuple[PageHit, ...],
+        progress: Progress,
     ) -> Answer:
         started = time.perf_counter()
         query, standalone = await self._standalone(question, history)
+        if images and self._model is not None:
+            await progress.step(
+                "describing your picture" if len(images) == 1 else "describing your pictures"
+            )
         descriptions = await self._describe(images, query)
         search_text = "\n".join([_with_thread_terms(query, thread), *descriptions]).strip()
         if not search_text and not images:
             return _nothing_found(question, standalone, ())
+        await progress.step("searching your documents")
         hits = await self._searcher.search(
             search_text,
             audience=audience,
@@ -132,6 +143,8 @@ class Answerer:
         if attached:
             hits = interleave([attached, hits])
         sources = tuple(hit for hit in hits if hit.score >= self._min_score)[: self._top_k]
+        if sources:
+            await progress.step(reading(sources))
         if not sources:
             answer = _nothing_found(question, standalone, sources)
         elif self._model is None:
@@ -142,7 +155,7 @@ class Answerer:
         else:
             pages = pages or self._pages
             answer = await self._ask_model(
-                question, standalone, query, descriptions, sources, pages, thread
+                question, standalone, query, descriptions, sources, pages, thread, progress
             )
         logger.info(
             "answered team=%s channel=%s mode=%s sources=%d citations=%d in %.2fs",
@@ -187,6 +200,7 @@ class Answerer:
         sources: tuple[PageHit, ...],
         pages: PageImages,
         thread: Sequence[ThreadMessage],
+        progress: Progress,
     ) -> Answer:
         assert self._model is not None
         shown = sources[: self._config.answer_page_images]
@@ -201,7 +215,11 @@ class Answerer:
         prompt = query
         for description in descriptions:
             prompt += f"\n\n(The user attached a picture. Its description: {description})"
-        raw = (await self._model.answer(prompt, texts, thread)).strip()
+        if progress.streams:
+            pieces = self._model.answer_stream(prompt, texts, thread)
+            raw = (await _stream_into(pieces, AnswerStream(len(sources)), progress)).strip()
+        else:
+            raw = (await self._model.answer(prompt, texts, thread)).strip()
         found = _NOT_FOUND_PREFIX.match(raw)
         if not raw or found:
             sentence = strip_citations(raw[found.end() :]) if found else ""
@@ -237,6 +255,19 @@ def _with_thread_terms(query: str, thread: Sequence[ThreadMessage]) -> str:
     for message in reversed(thread):
         extra += [t for t in key_terms(message.text) if t not in present and t not in extra]
     return f"{query} {' '.join(extra[:_HEURISTIC_TERMS])}".strip()
+
+
+async def _stream_into(
+    pieces: AsyncGenerator[str, None], stream: AnswerStream, progress: Progress
+) -> str:
+    """Pass the model's pieces through ``stream`` to ``progress``; the whole raw text."""
+    async with aclosing(pieces):
+        async for piece in pieces:
+            if text := stream.feed(piece):
+                await progress.text(text)
+    if text := stream.finish():
+        await progress.text(text)
+    return stream.raw
 
 
 def _nothing_found(

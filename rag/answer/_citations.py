@@ -33,15 +33,21 @@ def check_citations(text: str, sources: Sequence[PageHit]) -> Checked:
     and ``Citation.number`` indexes ``sources`` (1-based).
     """
     cited: set[int] = set()
+    checked = rewrite_groups(text, len(sources), cited).strip()
+    return Checked(checked, tuple(citation(n, sources[n - 1]) for n in sorted(cited)))
+
+
+def rewrite_groups(text: str, sources: int, cited: set[int]) -> str:
+    """``text`` with each group's numbers outside ``1..sources`` dropped (a group left empty
+    goes with its leading whitespace); the numbers kept are added to ``cited``."""
 
     def rewrite(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(2))]
-        valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= len(sources)))
+        valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= sources))
         cited.update(valid)
         return match.group(1) + "".join(f"[{n}]" for n in valid) if valid else ""
 
-    checked = _GROUP.sub(rewrite, text).strip()  # a dropped group takes its leading space
-    return Checked(checked, tuple(citation(n, sources[n - 1]) for n in sorted(cited)))
+    return _GROUP.sub(rewrite, text)
 
 
 def citation(number: int, hit: PageHit) -> Citation:

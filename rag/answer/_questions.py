@@ -12,16 +12,19 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from rag._images import question_picture
 from rag.answer._answerer import Answerer
 from rag.answer._attached import Attachments
 from rag.answer._pages import PageBatch, PageRenderer
+from rag.answer._progress import SILENT, Progress
 from rag.db import AnswerLog, ChannelSettingsStore
 from rag.types import (
     Answer,
     Answered,
+    AnswerFeedback,
     BBox,
     Citation,
     Document,
@@ -36,6 +39,7 @@ from rag.types import (
 MAX_PAGE_IMAGES = 4
 MAX_ATTACHED = 2  # documents read per question
 MAX_ATTACHED_PAGES = 4  # of their pages, offered to the answer first
+REASON_CHARS = 1000
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
 # Words a question in a help channel starts with when it carries no question mark.
 QUESTION_WORDS = frozenset(
@@ -78,8 +82,12 @@ class Questions:
         self._channels = channels
         self._max_page_images = max_page_images
 
-    async def ask(self, question: Question) -> Answered:
-        """Answer, record and illustrate one question; ModelError when the model fails."""
+    async def ask(self, question: Question, progress: Progress = SILENT) -> Answered:
+        """Answer, record and illustrate one question; ModelError when the model fails.
+
+        ``progress`` hears what folio is doing and, when it ``streams``, the answer's text
+        as the model writes it (the same text, checked, that the Answered carries).
+        """
         audience = question.audience
         for image in question.images:
             question_picture(image.data, image.name)
@@ -104,6 +112,7 @@ class Questions:
             pages=batch,
             thread=question.context,
             attached=attached,
+            progress=progress,
         )
         answer = await _with_links(answer, batch)
         answer_id = await self._log.record(
@@ -168,6 +177,18 @@ class Questions:
     async def feedback(self, answer_id: str, user_id: str, *, helpful: bool) -> bool:
         """Record one person's vote on an answer; False when the answer is gone."""
         return await self._log.add_feedback(answer_id, user_id, 1 if helpful else -1)
+
+    async def reason(self, answer_id: str, user_id: str, reason: str) -> bool:
+        """Keep what a person said was wrong with an answer they voted 👎; False when
+        they have no 👎 on it (any more). A blank reason is not kept."""
+        reason = reason.strip()[:REASON_CHARS]
+        if not reason:
+            return False
+        return await self._log.set_reason(answer_id, user_id, reason)
+
+    async def voted(self, *, since: datetime, team_id: str | None = None) -> list[AnswerFeedback]:
+        """The answers someone voted on since ``since``, with votes, reasons and cited pages."""
+        return await self._log.feedback_since(since, team_id=team_id, voted_only=True)
 
 
 async def _with_links(answer: Answer, batch: PageBatch) -> Answer:

@@ -8,13 +8,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rag.db._errors import translated
-from rag.db._sql import clean_text, insert_for
+from rag.db._sql import clean_text, insert_for, rowcount
 from rag.db.models import AnswerRow, FeedbackRow, utcnow
-from rag.types import Answer, AnswerMode, BBox, Citation, RecentAnswer, RecordedAnswer, Turn
+from rag.types import (
+    Answer,
+    AnswerFeedback,
+    AnswerMode,
+    BBox,
+    Citation,
+    RecentAnswer,
+    RecordedAnswer,
+    Turn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,10 +151,76 @@ class AnswerLog:
             await session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["answer_id", "user_id"],
-                    set_={"value": value, "created_at": now},
+                    # A changed vote drops the reason given with the old one.
+                    set_={"value": value, "created_at": now, "reason": None},
                 )
             )
         return True
+
+    @translated("saving a feedback reason")
+    async def set_reason(self, answer_id: str, user_id: str, reason: str) -> bool:
+        """Attach ``reason`` to this user's 👎 on the answer; False when there is none."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(FeedbackRow)
+                .where(
+                    FeedbackRow.answer_id == answer_id,
+                    FeedbackRow.user_id == user_id,
+                    FeedbackRow.value == -1,
+                )
+                .values(reason=clean_text(reason))
+            )
+        return rowcount(result) == 1
+
+    @translated("reading feedback")
+    async def feedback_since(
+        self,
+        since: datetime,
+        *,
+        team_id: str | None = None,
+        user_id: str | None = None,
+        voted_only: bool = False,
+    ) -> list[AnswerFeedback]:
+        """Answers since ``since``, newest first, with their votes and 👎 reasons.
+
+        ``team_id`` and ``user_id`` (who asked) narrow them; ``voted_only`` keeps the
+        answers someone voted on.
+        """
+        up = func.coalesce(func.sum(case((FeedbackRow.value == 1, 1), else_=0)), 0)
+        down = func.coalesce(func.sum(case((FeedbackRow.value == -1, 1), else_=0)), 0)
+        query = (
+            select(AnswerRow, up, down)
+            .outerjoin(FeedbackRow, FeedbackRow.answer_id == AnswerRow.id)
+            .where(AnswerRow.created_at >= since)
+            .group_by(AnswerRow.id)
+            .order_by(AnswerRow.created_at.desc(), AnswerRow.id.desc())
+        )
+        if team_id is not None:
+            query = query.where(AnswerRow.team_id == team_id)
+        if user_id is not None:
+            query = query.where(AnswerRow.user_id == user_id)
+        if voted_only:
+            query = query.having(func.count(FeedbackRow.id) > 0)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+            reasons = await _reasons(session, [row.id for row, _, _ in rows])
+        return [
+            AnswerFeedback(
+                id=row.id,
+                question=row.question,
+                answer=row.answer_text,
+                created_at=row.created_at,
+                channel_id=row.channel_id,
+                mode=row.mode,
+                up=int(ups),
+                down=int(downs),
+                reasons=tuple(reasons.get(row.id, ())),
+                pages=tuple(
+                    (str(c["file_name"]), int(c["page_number"])) for c in row.citations or ()
+                ),
+            )
+            for row, ups, downs in rows
+        ]
 
     @translated("listing recent answers")
     async def recent(
@@ -189,6 +264,22 @@ class AnswerLog:
         )
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
+
+
+async def _reasons(session: AsyncSession, answer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The 👎 reasons given on these answers, oldest first."""
+    if not answer_ids:
+        return {}
+    query = (
+        select(FeedbackRow.answer_id, FeedbackRow.reason)
+        .where(FeedbackRow.answer_id.in_(answer_ids), FeedbackRow.reason.is_not(None))
+        .order_by(FeedbackRow.created_at)
+    )
+    found: dict[str, list[str]] = {}
+    for answer_id, reason in (await session.execute(query)).all():
+        if reason and reason.strip():
+            found.setdefault(answer_id, []).append(reason.strip())
+    return found
 
 
 def _in_thread(team_id: str, channel_id: str, thread_ts: str) -> ColumnElement[bool]:

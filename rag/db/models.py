@@ -252,6 +252,7 @@ class FeedbackRow(Base):
     user_id: Mapped[str] = mapped_column(SlackId)
     value: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class CaptionRow(Base):

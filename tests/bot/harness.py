@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -25,15 +26,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Parts, build_app, build_parts
 from bot.cli import slack_client
 from bot.metrics import Metrics
-from bot.replies import WORKING
 from bot.server import EVENTS_PATH, web_app
 from bot.tasks import InFlight
 from rag import JobRunner, Services, Settings, open_services
 from rag.answer._prompts import CAPTION_SYSTEM, DESCRIBE_SYSTEM, REWRITE_SYSTEM
+from rag.db.models import SlackEventRow
 from tests.fakes.slack import (
     CHANNEL_ID,
     DOCS_CHANNEL_ID,
@@ -249,16 +251,15 @@ class Bot:
         )
 
     async def done(self, channel: str, ts: str) -> None:
-        """Wait until folio removed its working reaction from the question ``ts``."""
-        await self.fake.wait_for(
-            "reactions.remove",
-            lambda c: (
-                c.params.get("timestamp") == ts
-                and c.params.get("channel") == channel
-                and c.params.get("name") == WORKING
-            ),
-            WAIT_S,
-        )
+        """Wait until folio finished with the question ``ts``: it claimed the question (the
+        claim is made inside the listener) and no listener is running any more."""
+        claim = f"ask:{self.fake.team_id}:{channel}:{ts}"
+        await eventually(lambda: self._claimed(claim))
+        assert await self.inflight.idle(WAIT_S), f"folio still busy after {claim}"
+
+    async def _claimed(self, claim: str) -> bool:
+        async with AsyncSession(self.services.engine) as session:
+            return await session.get(SlackEventRow, claim) is not None
 
     def posted(self, channel: str, thread_ts: str) -> list[Recorded]:
         """chat.postMessage calls folio made in a thread."""
@@ -269,8 +270,28 @@ class Bot:
         ]
 
     def answers(self, channel: str, thread_ts: str) -> list[Recorded]:
-        """Posted messages in a thread that carry the feedback buttons (one per answer)."""
-        return [c for c in self.posted(channel, thread_ts) if _has_feedback(c.params)]
+        """Messages in a thread that carry the feedback buttons (one per answer): posted,
+        or streamed (then the chat.stopStream call, its ``text`` the whole streamed text)."""
+        posted = [c for c in self.posted(channel, thread_ts) if _has_feedback(c.params)]
+        return posted + [c for c in self.streamed(channel, thread_ts) if _has_feedback(c.params)]
+
+    def streamed(self, channel: str, thread_ts: str) -> list[Recorded]:
+        """chat.stopStream calls that finished a stream in the thread, each with ``text``
+        (everything streamed into its message) and ``thread_ts`` added to its params."""
+        found = []
+        for call in self.fake.calls("chat.stopStream"):
+            message = next(
+                (m for m in self.fake.messages if m["ts"] == call.params.get("ts")), None
+            )
+            if (
+                message is not None
+                and call.params.get("channel") == channel
+                and message.get("thread_ts") == thread_ts
+                and (call.response or {}).get("ok")
+            ):
+                params = {**call.params, "text": message["text"], "thread_ts": thread_ts}
+                found.append(dataclasses.replace(call, params=params))
+        return found
 
     def ephemerals(self, user: str = USER_ID) -> list[str]:
         """Texts of private notes posted to ``user``."""

@@ -65,7 +65,9 @@ async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
             "chat.postMessage", lambda c: c.params.get("thread_ts") == share["ts"], 30
         )
         assert await _post(session, base, mention) == 200
-    await fake_slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == mention["ts"])
+    await fake_slack.wait_for(
+        "assistant.threads.setStatus", lambda c: c.params["thread_ts"] == mention["ts"]
+    )
     os.kill(os.getpid(), signal.SIGTERM)  # the answer in progress is finished first
 
     assert await asyncio.wait_for(served, 30) == 0

@@ -14,7 +14,6 @@ from tests.fakes.slack import (
     USER_ID,
     app_home_opened_event,
     app_mention_event,
-    block_actions_payload,
     file_deleted_event,
     file_share_message_event,
     message_event,
@@ -187,27 +186,6 @@ async def test_index_here_turns_indexing_on_and_off_for_a_channel(http_bot: Bot)
     docs = await http_bot.services.catalog.visible(_audience(http_bot))
     assert [d.file_name for d in docs] == ["q3.pdf"]
     assert ("C0NEW", later["ts"]) not in http_bot.fake.reactions
-
-
-async def test_feedback_buttons_store_a_vote_and_thank_the_user(http_bot: Bot):
-    await _index(http_bot)
-    mention = await _ask(http_bot, "what is the payload size?")
-    [answer] = http_bot.answers(CHANNEL_ID, mention["ts"])
-    buttons = answer.params["blocks"][-1]["elements"]
-    answer_id = buttons[0]["value"]
-
-    await http_bot.click(
-        block_actions_payload(
-            buttons[1]["action_id"],
-            answer_id,
-            message_ts=answer.response["ts"],
-            thread_ts=mention["ts"],
-        )
-    )
-    thanks = await http_bot.fake.wait_for("chat.postEphemeral")
-
-    assert await http_bot.services.answers.feedback_score(answer_id) == -1
-    assert "Thanks" in thanks.params["text"] and thanks.params["user"] == USER_ID
 
 
 async def test_opening_the_home_tab_publishes_documents_channels_and_recent_questions(

@@ -73,7 +73,8 @@ async def test_a_mention_about_an_indexed_pdf_gets_one_threaded_answer_with_a_pa
     assert upload["files"][0]["name"] == "q3-p1.png"
     assert upload["files"][0]["data"].startswith(b"\x89PNG")
     assert len(bot.fake.calls("files.completeUploadExternal")) == 1
-    assert bot.fake.reactions[(CHANNEL_ID, mention["ts"])] == []
+    assert (CHANNEL_ID, mention["ts"]) not in bot.fake.statuses  # the answer cleared it
+    assert (CHANNEL_ID, mention["ts"]) not in bot.fake.reactions  # no 👀: the status showed
 
 
 async def test_slash_ask_with_the_word_payload_reaches_the_answer_path(bot: Bot):

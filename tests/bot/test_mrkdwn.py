@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import defuse_mentions, defuse_urls, mrkdwn_safe
+from bot.mrkdwn import SafeStream, answer_safe, defuse_mentions, defuse_urls, mrkdwn_safe
 
 LIVE = [
     "<!channel>",
@@ -87,3 +87,23 @@ def test_urls_and_bare_domains_are_broken_but_numbers_and_words_are_not() -> Non
     assert "www.bad.io" not in defused and "bad.com" not in defused
     assert "4.5 percent, e.g. Mr. Smith." in defused
     assert defused.replace("\u200b", "") == text
+
+
+STREAMED = [
+    "Tell <!channel> and <@U0ADMIN|boss> now, or <!subteam^S1|@team leads> & co.",
+    "See https://evil.example.com/x and www.phish.io, email a@b.io, @here @channel.",
+    "a < b > c, <<!here>>, <#C0123|general> and a stray < at the end <",
+    "Unclosed <!channel and more words after it",
+]
+
+
+@pytest.mark.parametrize("text", STREAMED)
+def test_streamed_pieces_join_to_the_safe_text_however_the_text_is_cut(text: str) -> None:
+    expected = answer_safe(text)
+    cuts = [[text[:i], text[i:]] for i in range(len(text) + 1)] + [list(text)]
+    for pieces in cuts:
+        stream = SafeStream()
+        released = [stream.feed(piece) for piece in pieces] + [stream.finish()]
+        assert "".join(released) == expected, pieces
+        for piece in released:
+            assert "<!" not in piece and "<@" not in piece and "https:" not in piece

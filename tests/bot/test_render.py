@@ -15,6 +15,7 @@ from bot.render import (
     answer_messages,
     documents_message,
     error_message,
+    feedback_vote,
     help_message,
     home_view,
     indexed_message,
@@ -100,18 +101,20 @@ def test_a_short_answer_is_one_message_with_text_sources_and_buttons():
     assert section_texts(message) == ["Revenue grew 12% [1]."]
     sources = [b for b in message.blocks if b["type"] == "context"][0]["elements"][0]["text"]
     assert sources == f"*Sources*\n[1] <{PERMALINK}|q3.pdf>, p. 4\n[2] <{PERMALINK}|q3.pdf>, p. 5"
-    [actions] = [b for b in message.blocks if b["type"] == "actions"]
-    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
-        ("folio_feedback_up", "ans-7"),
-        ("folio_feedback_down", "ans-7"),
-    ]
+    [actions] = [b for b in message.blocks if b["type"] == "context_actions"]
+    [buttons] = actions["elements"]
+    assert (buttons["type"], buttons["action_id"]) == ("feedback_buttons", "folio_feedback")
+    assert buttons["positive_button"]["value"] == "up:ans-7"
+    assert buttons["negative_button"]["value"] == "down:ans-7"
+    assert feedback_vote(buttons["negative_button"]["value"]) == (False, "ans-7")
+    assert feedback_vote("sideways:ans-7") is None
     assert block_error(message.blocks) is None
 
 
 def test_no_answer_id_means_no_feedback_buttons():
     [message] = answer_messages(answer("Revenue grew."), answer_id=None)
 
-    assert not [b for b in message.blocks if b["type"] == "actions"]
+    assert not [b for b in message.blocks if b["type"] in ("actions", "context_actions")]
 
 
 def test_a_long_answer_splits_into_messages_slack_accepts_with_sources_last():
@@ -125,7 +128,8 @@ def test_a_long_answer_splits_into_messages_slack_accepts_with_sources_last():
         assert len(message.blocks) <= 50
         assert all(len(t) <= 3000 for t in section_texts(message))
         assert message.text.strip()
-    assert [m for m in messages if any(b["type"] == "actions" for b in m.blocks)] == messages[-1:]
+    voted = [m for m in messages if any(b["type"] == "context_actions" for b in m.blocks)]
+    assert voted == messages[-1:]
     assert "*Sources*" in str(messages[-1].blocks)
     body = " ".join(t for m in messages for t in section_texts(m))
     assert body.split() == text.split()

@@ -3,16 +3,20 @@
 Tests point a real ``openai.AsyncOpenAI`` at ``fake.url + "/v1"``. Each request takes the
 next scripted response if one is queued, otherwise the ``responder`` answers it from the
 request JSON: with the completion's text, or with a ``Scripted`` reply (an error, say).
+A request with ``"stream": true`` gets the text as server-sent ``chat.completion.chunk``
+events, as OpenAI sends them: a role chunk, the content in pieces (``Scripted.pieces``, else
+a few words each), a chunk with ``finish_reason`` and ``data: [DONE]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -24,13 +28,19 @@ Responder = Callable[[dict[str, Any]], "str | Scripted"]
 
 @dataclass(frozen=True)
 class Scripted:
-    """One scripted reply: a completion ``content``, or an error ``status`` with ``body``."""
+    """One scripted reply: a completion ``content``, or an error ``status`` with ``body``.
+
+    For a streamed request, ``pieces`` are the content's chunks (default: a few words each)
+    and ``cut_after`` ends the stream abruptly after that many pieces (a dropped connection).
+    """
 
     status: int = 200
     content: str | None = None
     body: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    pieces: Sequence[str] | None = None
+    cut_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ class FakeOpenAI:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _chat_completions(self, request: web.Request) -> web.Response:
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         payload = await request.json()
         self.requests.append(
             Recorded(request.path, payload, dict(request.headers), time.monotonic())
@@ -137,6 +147,8 @@ class FakeOpenAI:
                     await asyncio.wait_for(self._closing.wait(), scripted.delay_s)
                 except TimeoutError:
                     pass
+            if payload.get("stream") and scripted.status == 200 and scripted.body is None:
+                return await self._stream(request, scripted, payload)
             return self._respond(scripted, payload)
         finally:
             self._active -= 1
@@ -155,6 +167,58 @@ class FakeOpenAI:
                 return self._respond(replace(answered, content=answered.content or ""), payload)
             content = answered
         return web.json_response(completion(str(payload.get("model")), content), headers=headers)
+
+    async def _stream(
+        self, request: web.Request, scripted: Scripted, payload: dict[str, Any]
+    ) -> web.StreamResponse:
+        content = scripted.content
+        if content is None:
+            answered = self.responder(payload)
+            if isinstance(answered, Scripted):
+                scripted = replace(answered, content=answered.content or "")
+                content = scripted.content or ""
+            else:
+                content = answered
+        pieces = list(scripted.pieces) if scripted.pieces is not None else _pieces(content)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream; charset=utf-8", **scripted.headers}
+        )
+        await response.prepare(request)
+        model = str(payload.get("model"))
+        await _event(response, chunk(model, {"role": "assistant", "content": ""}))
+        for number, piece in enumerate(pieces):
+            if scripted.cut_after is not None and number >= scripted.cut_after:
+                request.transport.close()  # type: ignore[union-attr]
+                return response
+            await _event(response, chunk(model, {"content": piece}))
+        await _event(response, chunk(model, {}, finish_reason="stop"))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _pieces(content: str) -> list[str]:
+    """The content in chunks of about three words, as a model's tokens arrive."""
+    words = re.findall(r"\s*\S+", content)
+    pieces = ["".join(words[i : i + 3]) for i in range(0, len(words), 3)]
+    tail = content[len("".join(pieces)) :]
+    return [*pieces[:-1], pieces[-1] + tail] if pieces else ([tail] if tail else [])
+
+
+async def _event(response: web.StreamResponse, data: dict[str, Any]) -> None:
+    await response.write(f"data: {json.dumps(data)}\n\n".encode())
+
+
+def chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    """A chat.completion.chunk object as OpenAI streams it."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
 
 
 def completion(model: str, content: str) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from tests.fakes.slack_payloads import (
     next_ts,
     sign,
     slash_command_body,
+    view_submission_payload,
 )
 from tests.fakes.slack_state import FakeFile, Recorded, SlackState
 from tests.fakes.slack_web import dispatch
@@ -82,6 +83,7 @@ __all__ = [
     "next_ts",
     "sign",
     "slash_command_body",
+    "view_submission_payload",
 ]
 
 LOGIN_PAGE = (

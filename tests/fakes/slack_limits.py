@@ -15,6 +15,7 @@ MAX_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
 MAX_BLOCKS_TEXT = 13_000
 MAX_MESSAGE_TEXT = 40_000
+MAX_STREAM_TEXT = 12_000  # markdown_text per chat.startStream/appendStream/stopStream call
 
 _KNOWN = {
     "section",
@@ -28,6 +29,7 @@ _KNOWN = {
     "input",
     "file",
     "video",
+    "context_actions",
 }
 
 
@@ -90,6 +92,29 @@ def _one(block: Any) -> int:
         return _actions(block)
     if kind == "header":
         return _text_len(block.get("text"), 150)
+    if kind == "context_actions":
+        return _context_actions(block)
+    return 0
+
+
+def _context_actions(block: dict[str, Any]) -> int:
+    elements = block.get("elements") or []
+    if not 1 <= len(elements) <= 5:
+        raise ValueError("context_actions needs 1 to 5 elements")
+    for element in elements:
+        if element.get("type") not in ("feedback_buttons", "icon_button"):
+            raise ValueError("context_actions takes feedback_buttons and icon_button")
+        if element.get("type") == "feedback_buttons":
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if (
+                    not isinstance(button, dict)
+                    or button.get("text", {}).get("type") != "plain_text"
+                ):
+                    raise ValueError(f"{side} needs plain_text text")
+                _text_len(button["text"], 75)
+                if not button.get("value") or len(str(button["value"])) > 2000:
+                    raise ValueError(f"{side} needs a value of at most 2000 characters")
     return 0
 
 

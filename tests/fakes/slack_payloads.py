@@ -283,8 +283,10 @@ def block_actions_payload(
     block_id: str = "folio_feedback",
     team_id: str = TEAM_ID,
     ephemeral: bool = False,
+    action_type: str = "button",
 ) -> dict[str, Any]:
-    """A ``block_actions`` payload for a button click on a bot message.
+    """A ``block_actions`` payload for a click on a bot message (``action_type``: "button",
+    or "feedback_buttons", whose ``value`` is that of the 👍 or 👎 clicked).
 
     ``ephemeral``: the button sat in a note only the clicker sees; Slack then sends no
     ``message`` (apps cannot read an ephemeral message back).
@@ -317,7 +319,7 @@ def block_actions_payload(
                 "action_id": action_id,
                 "block_id": block_id,
                 "value": value,
-                "type": "button",
+                "type": action_type,
                 "action_ts": str(time.time()),
                 "text": {"type": "plain_text", "text": action_id, "emoji": True},
             }
@@ -327,6 +329,25 @@ def block_actions_payload(
         payload["container"]["is_ephemeral"] = True
         del payload["message"]
     return payload
+
+
+def view_submission_payload(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str = USER_ID
+) -> dict[str, Any]:
+    """A ``view_submission`` payload for a modal opened with views.open (``view``: the view
+    Slack returned); ``values`` maps block_id -> action_id -> the input's state."""
+    return {
+        "type": "view_submission",
+        "team": {"id": view.get("team_id", TEAM_ID), "domain": TEAM_DOMAIN},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": f"{uuid.uuid4().int % 10**13}.{uuid.uuid4().hex[:8]}",
+        "view": {**view, "state": {"values": values}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:

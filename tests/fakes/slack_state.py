@@ -102,6 +102,9 @@ class SlackState:
         self.socket_messages: list[dict[str, Any]] = []
         self.acks: dict[str, dict[str, Any]] = {}
         self.failures: dict[str, list[tuple[str, int, int]]] = {}
+        self.refusals: dict[str, tuple[str, int]] = {}
+        self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
+        self.views: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.port = 0
         self.changed = asyncio.Event()
@@ -358,6 +361,22 @@ class SlackState:
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail (a 429 carries ``retry_after``)."""
         self.failures.setdefault(method, []).extend([(error, status, retry_after)] * times)
+
+    def refuse(self, method: str, error: str = "missing_scope", *, after: int = 0) -> None:
+        """Answer every ``method`` call after the first ``after`` with ``ok: false, error``
+        (``missing_scope``, ``not_allowed``; ``message_not_in_streaming_state`` for a stream
+        that expired), as a workspace without that scope or feature does."""
+        self.refusals[method] = (error, after)
+
+    def refusal(self, method: str) -> str | None:
+        """The error ``refuse`` set for this call of ``method``, or None to let it through."""
+        if method not in self.refusals:
+            return None
+        error, after = self.refusals[method]
+        if after > 0:
+            self.refusals[method] = (error, after - 1)
+            return None
+        return error
 
     # inspection ----------------------------------------------------------------------
 

@@ -8,7 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.slack_limits import MAX_HOME_BLOCKS, MAX_MESSAGE_TEXT, block_error
+from tests.fakes.slack_limits import (
+    MAX_HOME_BLOCKS,
+    MAX_MESSAGE_TEXT,
+    MAX_STREAM_TEXT,
+    block_error,
+)
 from tests.fakes.slack_payloads import TEAM_DOMAIN, next_ts
 
 if TYPE_CHECKING:
@@ -64,8 +69,83 @@ def _post_message(fake: FakeSlack, p: Json) -> Json:
         message["blocks"] = p["blocks"]
     if p.get("thread_ts"):
         message["thread_ts"] = str(p["thread_ts"])
+        fake.statuses.pop((str(p["channel"]), str(p["thread_ts"])), None)  # a reply clears it
     fake.messages.append({"channel": p["channel"], **message})
     return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+
+
+def _stream_text(p: Json) -> str | None:
+    """The markdown a stream call carries: ``markdown_text`` or ``markdown_text`` chunks."""
+    if p.get("markdown_text") is not None:
+        return str(p["markdown_text"])
+    chunks = p.get("chunks")
+    if chunks is None:
+        return ""
+    if not isinstance(chunks, list) or any(not isinstance(c, dict) for c in chunks):
+        return None
+    return "".join(str(c.get("text") or "") for c in chunks if c.get("type") == "markdown_text")
+
+
+def _start_stream(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("channel") or not p.get("thread_ts"):
+        return _error("invalid_arguments")
+    text = _stream_text(p)
+    if text is None or len(text) > MAX_STREAM_TEXT:
+        return _error("invalid_arguments")
+    channel, thread_ts = str(p["channel"]), str(p["thread_ts"])
+    ts = next_ts()
+    fake.statuses.pop((channel, thread_ts), None)
+    fake.messages.append(
+        {
+            "channel": channel,
+            "type": "message",
+            "user": fake.bot_user_id,
+            "bot_id": fake.bot_id,
+            "app_id": fake.app_id,
+            "team": fake.team_id,
+            "text": text,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "streaming": True,
+        }
+    )
+    return {"ok": True, "channel": channel, "ts": ts}
+
+
+def _streaming(fake: FakeSlack, p: Json) -> Json | str:
+    """The message a stream call continues, or the error Slack gives."""
+    message = _find_message(fake, str(p.get("channel")), str(p.get("ts")))
+    if message is None:
+        return "message_not_found"
+    if not message.get("streaming"):
+        return "message_not_in_streaming_state"
+    text = _stream_text(p)
+    if text is None or len(text) > MAX_STREAM_TEXT:
+        return "invalid_arguments"
+    message["text"] += text
+    return message
+
+
+def _append_stream(fake: FakeSlack, p: Json) -> Json:
+    message = _streaming(fake, p)
+    if isinstance(message, str):
+        return _error(message)
+    return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+
+def _stop_stream(fake: FakeSlack, p: Json) -> Json:
+    blocks = p.get("blocks")
+    error = block_error(blocks) if blocks is not None else None
+    if error:
+        return _error(error)
+    message = _streaming(fake, p)
+    if isinstance(message, str):
+        return _error(message)
+    message["streaming"] = False
+    if blocks is not None:
+        message["blocks"] = blocks
+    body = {k: v for k, v in message.items() if k not in ("channel", "streaming")}
+    return {"ok": True, "channel": p["channel"], "ts": p["ts"], "message": body}
 
 
 def _find_message(fake: FakeSlack, channel: str, ts: str) -> Json | None:
@@ -274,9 +354,36 @@ def _views_publish(fake: FakeSlack, p: Json) -> Json:
     return {"ok": True, "view": published}
 
 
-def _set_status(fake: FakeSlack, p: Json) -> Json:
-    if not p.get("channel_id") or not p.get("thread_ts"):
+def _views_open(fake: FakeSlack, p: Json) -> Json:
+    view = p.get("view")
+    if not p.get("trigger_id"):
+        return _error("invalid_trigger_id")
+    if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("title"):
         return _error("invalid_arguments")
+    error = block_error(view.get("blocks", []), max_blocks=MAX_HOME_BLOCKS)
+    if error:
+        return _error("invalid_arguments", response_metadata={"messages": [f"[ERROR] {error}"]})
+    opened = {
+        **view,
+        "id": fake.new_id("V"),
+        "team_id": fake.team_id,
+        "app_id": fake.app_id,
+        "bot_id": fake.bot_id,
+        "state": {"values": {}},
+        "hash": f"{int(time.time())}.{uuid.uuid4().hex[:8]}",
+    }
+    fake.views.append(opened)
+    return {"ok": True, "view": opened}
+
+
+def _set_status(fake: FakeSlack, p: Json) -> Json:
+    if not p.get("channel_id") or not p.get("thread_ts") or "status" not in p:
+        return _error("invalid_arguments")
+    key = (str(p["channel_id"]), str(p["thread_ts"]))
+    if p["status"]:
+        fake.statuses[key] = {"status": p["status"], "loading_messages": p.get("loading_messages")}
+    else:
+        fake.statuses.pop(key, None)
     return {"ok": True}
 
 
@@ -337,6 +444,9 @@ METHODS: dict[str, Handler] = {
     "chat.update": _update,
     "chat.delete": _delete,
     "chat.postEphemeral": _post_ephemeral,
+    "chat.startStream": _start_stream,
+    "chat.appendStream": _append_stream,
+    "chat.stopStream": _stop_stream,
     "chat.getPermalink": _permalink,
     "reactions.add": _reactions_add,
     "reactions.remove": _reactions_remove,
@@ -348,6 +458,7 @@ METHODS: dict[str, Handler] = {
     "conversations.info": _conversations_info,
     "users.info": _users_info,
     "views.publish": _views_publish,
+    "views.open": _views_open,
     "assistant.threads.setStatus": _set_status,
     "assistant.threads.setSuggestedPrompts": _set_suggested_prompts,
     "assistant.threads.setTitle": _set_title,
@@ -361,7 +472,7 @@ def dispatch(fake: FakeSlack, method: str, call: Recorded) -> Json:
     handler = METHODS.get(method)
     if handler is None:
         return _error("unknown_method")
-    error = fake.auth_error(method, call.token)
+    error = fake.auth_error(method, call.token) or fake.refusal(method)
     if error:
         return _error(error)
     return handler(fake, call.params)

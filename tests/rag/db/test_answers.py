@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,3 +181,41 @@ async def test_a_recorded_answer_reads_back_with_its_citations_and_asker(
     stored = dataclasses.replace(answer, citations=(without_passage,))
     assert recorded == RecordedAnswer(answer_id, "T1", "C1", "U1", stored)
     assert await answers.get("6f1c1a8e-0000-4000-8000-00000000dead") is None
+
+
+async def test_a_down_vote_keeps_its_reason_until_the_vote_changes(
+    answers: AnswerLog, clock: FakeClock
+) -> None:
+    answer_id = await ask(answers, clock, "q")
+    await answers.add_feedback(answer_id, "U1", 1)
+    assert await answers.set_reason(answer_id, "U1", "no reason on a 👍") is False
+
+    await answers.add_feedback(answer_id, "U1", -1)
+    assert await answers.set_reason(answer_id, "U1", "wrong quarter\x00") is True
+    [before] = await answers.feedback_since(clock.now - timedelta(days=1))
+    await answers.add_feedback(answer_id, "U1", 1)
+    [after] = await answers.feedback_since(clock.now - timedelta(days=1))
+
+    assert (before.up, before.down, before.reasons) == (0, 1, ("wrong quarter",))
+    assert (after.up, after.down, after.reasons) == (1, 0, ())
+
+
+async def test_feedback_since_counts_votes_per_answer_and_filters_by_asker_and_votes(
+    answers: AnswerLog, clock: FakeClock
+) -> None:
+    old = await ask(answers, clock, "last month")
+    clock.advance(30 * 86_400)
+    since = clock.now
+    mine = await ask(answers, clock, "mine")
+    theirs = await ask(answers, clock, "theirs", user_id="U2")
+    await ask(answers, clock, "nobody voted")
+    for voter, value in (("U1", 1), ("U2", 1), ("U3", -1)):
+        await answers.add_feedback(mine, voter, value)
+    await answers.add_feedback(theirs, "U1", -1)
+    await answers.add_feedback(old, "U1", 1)
+
+    week = await answers.feedback_since(since, team_id="T1", user_id="U1")
+    voted = await answers.feedback_since(since, voted_only=True)
+
+    assert [(f.question, f.up, f.down) for f in week] == [("nobody voted", 0, 0), ("mine", 2, 1)]
+    assert [f.id for f in voted] == [theirs, mine]
