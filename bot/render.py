@@ -30,10 +30,10 @@ from bot.blocks import (
     split_text,
     truncate,
 )
+from bot.feedback import feedback_block, week_blocks
 from bot.mrkdwn import answer_safe, defuse_mentions, defuse_urls, mrkdwn_safe
 from rag import (
     Answer,
-    AnswerFeedback,
     BackfillProgress,
     BackfillStarted,
     Citation,
@@ -45,12 +45,6 @@ from rag import (
     page_label,
     supported_formats,
 )
-
-FEEDBACK_ACTION = "folio_feedback"
-FEEDBACK_BLOCK_ID = "folio_feedback"
-FEEDBACK_REASON = "folio_feedback_reason"  # the 👎 modal's callback_id
-REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
-REASON_LIMIT = 1000
 
 NOTHING_FOUND_LABEL = "Nothing in the documents visible here answers that"
 NOTHING_FOUND_TEXT = (
@@ -90,64 +84,6 @@ def _sources_blocks(citations: Sequence[Citation]) -> list[Block]:
         return []
     text = "*Sources*\n" + "\n".join(citation_line(c) for c in citations)
     return [context(piece) for piece in split_text(text, SECTION_LIMIT)]
-
-
-def feedback_block(answer_id: str) -> Block:
-    """Slack's 👍 / 👎 feedback buttons; each value is ``up:`` or ``down:`` and ``answer_id``."""
-
-    def button(vote: str, emoji: str, label: str) -> Block:
-        return {
-            "text": {"type": "plain_text", "text": emoji, "emoji": True},
-            "value": f"{vote}:{answer_id}",
-            "accessibility_label": label,
-        }
-
-    return {
-        "type": "context_actions",
-        "block_id": FEEDBACK_BLOCK_ID,
-        "elements": [
-            {
-                "type": "feedback_buttons",
-                "action_id": FEEDBACK_ACTION,
-                "positive_button": button("up", "👍", "This answer helped"),
-                "negative_button": button("down", "👎", "This answer did not help"),
-            }
-        ],
-    }
-
-
-def feedback_vote(value: str) -> tuple[bool, str] | None:
-    """(helpful, answer id) from a feedback button's value; None when it is not one."""
-    vote, _, answer_id = value.partition(":")
-    if vote not in ("up", "down") or not answer_id:
-        return None
-    return vote == "up", answer_id
-
-
-def reason_modal(answer_id: str) -> dict[str, Any]:
-    """The small modal 👎 opens: an optional sentence on what was wrong."""
-    return {
-        "type": "modal",
-        "callback_id": FEEDBACK_REASON,
-        "private_metadata": answer_id,
-        "title": {"type": "plain_text", "text": "What was wrong?"},
-        "submit": {"type": "plain_text", "text": "Send"},
-        "close": {"type": "plain_text", "text": "Skip"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": REASON_BLOCK,
-                "optional": True,
-                "label": {"type": "plain_text", "text": "What should the answer have said?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": REASON_INPUT,
-                    "multiline": True,
-                    "max_length": REASON_LIMIT,
-                },
-            }
-        ],
-    }
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -396,30 +332,8 @@ def home_tab(home: Home) -> dict[str, Any]:
         for answer in home.recent
     ]
     view = home_view(home.documents, home.indexing_channels, activity)
-    view["blocks"] = (view["blocks"] + _week_blocks(home.feedback))[:MAX_HOME_BLOCKS]
+    view["blocks"] = (view["blocks"] + week_blocks(home.feedback))[:MAX_HOME_BLOCKS]
     return view
-
-
-def feedback_line(feedback: AnswerFeedback) -> str:
-    """``• *Mon 30 Nov* “question” — 👍 2 · 👎 1``, each 👎 reason quoted below it."""
-    question = mrkdwn_safe(defuse_urls(clip(feedback.question, 200)))
-    line = (
-        f"• *{feedback.created_at:%a %d %b}* “{question}” — 👍 {feedback.up} · 👎 {feedback.down}"
-    )
-    reasons = [f">{mrkdwn_safe(defuse_urls(clip(r, 300)))}" for r in feedback.reasons[:5]]
-    return "\n".join([line, *reasons])
-
-
-def _week_blocks(week: Sequence[AnswerFeedback]) -> list[Block]:
-    lines = [feedback_line(feedback) for feedback in week]
-    return [
-        {"type": "divider"},
-        header("Your answers this week"),
-        *(
-            line_sections(lines, max_blocks=20, max_chars=12_000)
-            or [section("No answers this week. 👍 / 👎 under an answer shows up here.")]
-        ),
-    ]
 
 
 def _activity(question: str, mode: str) -> str:

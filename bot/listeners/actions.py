@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.render import (
+from bot.feedback import (
     FEEDBACK_ACTION,
     FEEDBACK_REASON,
     REASON_BLOCK,
     REASON_INPUT,
     feedback_vote,
-    notice,
     reason_modal,
 )
+from bot.render import notice
 from bot.replies import host_team, reply_for
 from bot.share import SHARE_ACTION
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.render import FEEDBACK_ACTION, FEEDBACK_REASON, REASON_BLOCK, REASON_INPUT
+from bot.feedback import FEEDBACK_ACTION, FEEDBACK_REASON, REASON_BLOCK, REASON_INPUT
 from rag._evaluate import load_questions
 from rag.cli import run_cli
 from tests.bot.harness import DOCS_CHANNEL, Bot, pdf_bytes

@@ -11,11 +11,11 @@ import pytest
 
 from bot import render
 from bot.blocks import RenderedMessage, split_text
+from bot.feedback import feedback_vote
 from bot.render import (
     answer_messages,
     documents_message,
     error_message,
-    feedback_vote,
     help_message,
     home_view,
     indexed_message,
