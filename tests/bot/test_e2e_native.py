@@ -98,39 +98,43 @@ async def test_folio_ask_answers_privately_with_sources_and_a_share_button(http_
     assert http_bot.fake.uploads_in(CHANNEL_ID) == []
 
 
-async def test_share_posts_the_private_answer_once_with_its_pages_in_the_thread(http_bot: Bot):
-    await _index(http_bot)
-    await http_bot.command("ask what is the payload size?")
-    note = await http_bot.fake.wait_for("chat.postEphemeral", _has_share_button)
-    button = _share_button(note)
-    assert button is not None and button["action_id"] == SHARE_ACTION
-    click = block_actions_payload(
-        SHARE_ACTION, button["value"], block_id=SHARE_BLOCK_ID, ephemeral=True
-    )
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_share_posts_the_private_answer_once_with_its_pages_in_the_thread(
+    mode: str, make_bot: MakeBot
+):
+    async with make_bot(mode) as http_bot:
+        await _index(http_bot)
+        await http_bot.command("ask what is the payload size?")
+        note = await http_bot.fake.wait_for("chat.postEphemeral", _has_share_button)
+        button = _share_button(note)
+        assert button is not None and button["action_id"] == SHARE_ACTION
+        click = block_actions_payload(
+            SHARE_ACTION, button["value"], block_id=SHARE_BLOCK_ID, ephemeral=True
+        )
 
-    await http_bot.click(click)
-    await http_bot.click(click)
-    shared = await http_bot.fake.wait_for(
-        "chat.postMessage",
-        lambda c: c.params["channel"] == CHANNEL_ID and not c.params.get("thread_ts"),
-    )
-    await http_bot.fake.until(
-        lambda: http_bot.fake.uploads_in(CHANNEL_ID, shared.response["ts"]) or None,
-        10,
-        lambda: "no pages uploaded under the shared answer",
-    )
-    await http_bot.inflight.idle(10)
+        await http_bot.click(click)
+        await http_bot.click(click)
+        shared = await http_bot.fake.wait_for(
+            "chat.postMessage",
+            lambda c: c.params["channel"] == CHANNEL_ID and not c.params.get("thread_ts"),
+        )
+        await http_bot.fake.until(
+            lambda: http_bot.fake.uploads_in(CHANNEL_ID, shared.response["ts"]) or None,
+            10,
+            lambda: "no pages uploaded under the shared answer",
+        )
+        await http_bot.inflight.idle(10)
 
-    assert _top_level(http_bot, CHANNEL_ID) == [shared]
-    assert f"<@{USER_ID}> asked folio: what is the payload size?" in text_of(shared)
-    assert "42 kilobytes" in text_of(shared)
-    [upload] = http_bot.fake.uploads_in(CHANNEL_ID)
-    assert [f["name"] for f in upload["files"]] == ["q3-p1.png"]
-    # A reply in the shared answer's thread is a follow-up folio answers.
-    follow_up = message_event("and how much did revenue grow?", thread_ts=shared.response["ts"])
-    await http_bot.event(follow_up)
-    await http_bot.done(CHANNEL_ID, follow_up["ts"])
-    assert "eleven percent" in text_of(http_bot.answers(CHANNEL_ID, shared.response["ts"])[-1])
+        assert _top_level(http_bot, CHANNEL_ID) == [shared]
+        assert f"<@{USER_ID}> asked folio: what is the payload size?" in text_of(shared)
+        assert "42 kilobytes" in text_of(shared)
+        [upload] = http_bot.fake.uploads_in(CHANNEL_ID)
+        assert [f["name"] for f in upload["files"]] == ["q3-p1.png"]
+        # A reply in the shared answer's thread is a follow-up folio answers.
+        follow_up = message_event("and how much did revenue grow?", thread_ts=shared.response["ts"])
+        await http_bot.event(follow_up)
+        await http_bot.done(CHANNEL_ID, follow_up["ts"])
+        assert "eleven percent" in text_of(http_bot.answers(CHANNEL_ID, shared.response["ts"])[-1])
 
 
 async def test_folio_ask_public_posts_for_everyone_as_before(http_bot: Bot):
@@ -243,37 +247,39 @@ async def test_questions_are_not_answered_unmentioned_until_autoanswer_is_on_and
 # agent view --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["http", "socket"])
 async def test_opening_the_agent_view_suggests_prompts_about_documents_the_person_may_see(
-    http_bot: Bot,
+    mode: str, make_bot: MakeBot
 ):
-    http_bot.fake.add_user(BOB)
-    http_bot.fake.add_channel("G0SECRET", "secret", is_private=True)
-    await _note(http_bot, "index here", channel="G0SECRET")
-    secret, _ = await http_bot.share(
-        "nightingale.pdf",
-        pdf_bytes(["Project nightingale."]),
-        "application/pdf",
-        channel="G0SECRET",
-    )
-    await http_bot.indexed("G0SECRET", secret["ts"])
-    await _index(http_bot, "q3-board-deck.pdf")
-    await _index(http_bot, "<!channel> notes.pdf")
-    http_bot.fake.add_channel("D0BOB", is_im=True, user=BOB)
+    async with make_bot(mode) as http_bot:
+        http_bot.fake.add_user(BOB)
+        http_bot.fake.add_channel("G0SECRET", "secret", is_private=True)
+        await _note(http_bot, "index here", channel="G0SECRET")
+        secret, _ = await http_bot.share(
+            "nightingale.pdf",
+            pdf_bytes(["Project nightingale."]),
+            "application/pdf",
+            channel="G0SECRET",
+        )
+        await http_bot.indexed("G0SECRET", secret["ts"])
+        await _index(http_bot, "q3-board-deck.pdf")
+        await _index(http_bot, "<!channel> notes.pdf")
+        http_bot.fake.add_channel("D0BOB", is_im=True, user=BOB)
 
-    opened = assistant_thread_started_event(BOB, channel="D0BOB")
-    await http_bot.event(opened)
-    suggested = await http_bot.fake.wait_for("assistant.threads.setSuggestedPrompts")
+        opened = assistant_thread_started_event(BOB, channel="D0BOB")
+        await http_bot.event(opened)
+        suggested = await http_bot.fake.wait_for("assistant.threads.setSuggestedPrompts")
 
-    thread = opened["assistant_thread"]
-    assert suggested.params["channel_id"] == "D0BOB"
-    assert suggested.params["thread_ts"] == thread["thread_ts"]
-    prompts = suggested.params["prompts"]
-    assert [p["title"] for p in prompts] == [
-        "What's in @\u200bchannel notes.pdf?",
-        "What's in q3-board-deck.pdf?",
-    ]
-    assert prompts[1]["message"].startswith("What's in q3-board-deck.pdf?")
-    assert "nightingale" not in str(prompts) and "<!" not in str(prompts)
+        thread = opened["assistant_thread"]
+        assert suggested.params["channel_id"] == "D0BOB"
+        assert suggested.params["thread_ts"] == thread["thread_ts"]
+        prompts = suggested.params["prompts"]
+        assert [p["title"] for p in prompts] == [
+            "What's in @\u200bchannel notes.pdf?",
+            "What's in q3-board-deck.pdf?",
+        ]
+        assert prompts[1]["message"].startswith("What's in q3-board-deck.pdf?")
+        assert "nightingale" not in str(prompts) and "<!" not in str(prompts)
 
 
 async def test_a_refused_prompt_call_is_quiet_and_nothing_indexed_means_no_call(http_bot: Bot):
