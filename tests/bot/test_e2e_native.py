@@ -102,39 +102,39 @@ async def test_folio_ask_answers_privately_with_sources_and_a_share_button(http_
 async def test_share_posts_the_private_answer_once_with_its_pages_in_the_thread(
     mode: str, make_bot: MakeBot
 ):
-    async with make_bot(mode) as http_bot:
-        await _index(http_bot)
-        await http_bot.command("ask what is the payload size?")
-        note = await http_bot.fake.wait_for("chat.postEphemeral", _has_share_button)
+    async with make_bot(mode) as bot:
+        await _index(bot)
+        await bot.command("ask what is the payload size?")
+        note = await bot.fake.wait_for("chat.postEphemeral", _has_share_button)
         button = _share_button(note)
         assert button is not None and button["action_id"] == SHARE_ACTION
         click = block_actions_payload(
             SHARE_ACTION, button["value"], block_id=SHARE_BLOCK_ID, ephemeral=True
         )
 
-        await http_bot.click(click)
-        await http_bot.click(click)
-        shared = await http_bot.fake.wait_for(
+        await bot.click(click)
+        await bot.click(click)
+        shared = await bot.fake.wait_for(
             "chat.postMessage",
             lambda c: c.params["channel"] == CHANNEL_ID and not c.params.get("thread_ts"),
         )
-        await http_bot.fake.until(
-            lambda: http_bot.fake.uploads_in(CHANNEL_ID, shared.response["ts"]) or None,
+        await bot.fake.until(
+            lambda: bot.fake.uploads_in(CHANNEL_ID, shared.response["ts"]) or None,
             10,
             lambda: "no pages uploaded under the shared answer",
         )
-        await http_bot.inflight.idle(10)
+        await bot.inflight.idle(10)
 
-        assert _top_level(http_bot, CHANNEL_ID) == [shared]
+        assert _top_level(bot, CHANNEL_ID) == [shared]
         assert f"<@{USER_ID}> asked folio: what is the payload size?" in text_of(shared)
         assert "42 kilobytes" in text_of(shared)
-        [upload] = http_bot.fake.uploads_in(CHANNEL_ID)
+        [upload] = bot.fake.uploads_in(CHANNEL_ID)
         assert [f["name"] for f in upload["files"]] == ["q3-p1.png"]
         # A reply in the shared answer's thread is a follow-up folio answers.
         follow_up = message_event("and how much did revenue grow?", thread_ts=shared.response["ts"])
-        await http_bot.event(follow_up)
-        await http_bot.done(CHANNEL_ID, follow_up["ts"])
-        assert "eleven percent" in text_of(http_bot.answers(CHANNEL_ID, shared.response["ts"])[-1])
+        await bot.event(follow_up)
+        await bot.done(CHANNEL_ID, follow_up["ts"])
+        assert "eleven percent" in text_of(bot.answers(CHANNEL_ID, shared.response["ts"])[-1])
 
 
 async def test_folio_ask_public_posts_for_everyone_as_before(http_bot: Bot):
@@ -251,24 +251,24 @@ async def test_questions_are_not_answered_unmentioned_until_autoanswer_is_on_and
 async def test_opening_the_agent_view_suggests_prompts_about_documents_the_person_may_see(
     mode: str, make_bot: MakeBot
 ):
-    async with make_bot(mode) as http_bot:
-        http_bot.fake.add_user(BOB)
-        http_bot.fake.add_channel("G0SECRET", "secret", is_private=True)
-        await _note(http_bot, "index here", channel="G0SECRET")
-        secret, _ = await http_bot.share(
+    async with make_bot(mode) as bot:
+        bot.fake.add_user(BOB)
+        bot.fake.add_channel("G0SECRET", "secret", is_private=True)
+        await _note(bot, "index here", channel="G0SECRET")
+        secret, _ = await bot.share(
             "nightingale.pdf",
             pdf_bytes(["Project nightingale."]),
             "application/pdf",
             channel="G0SECRET",
         )
-        await http_bot.indexed("G0SECRET", secret["ts"])
-        await _index(http_bot, "q3-board-deck.pdf")
-        await _index(http_bot, "<!channel> notes.pdf")
-        http_bot.fake.add_channel("D0BOB", is_im=True, user=BOB)
+        await bot.indexed("G0SECRET", secret["ts"])
+        await _index(bot, "q3-board-deck.pdf")
+        await _index(bot, "<!channel> notes.pdf")
+        bot.fake.add_channel("D0BOB", is_im=True, user=BOB)
 
         opened = assistant_thread_started_event(BOB, channel="D0BOB")
-        await http_bot.event(opened)
-        suggested = await http_bot.fake.wait_for("assistant.threads.setSuggestedPrompts")
+        await bot.event(opened)
+        suggested = await bot.fake.wait_for("assistant.threads.setSuggestedPrompts")
 
         thread = opened["assistant_thread"]
         assert suggested.params["channel_id"] == "D0BOB"
