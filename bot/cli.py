@@ -2,8 +2,10 @@
 
 ``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT;
 either way, and in ``worker``, $PORT serves /healthz and /metrics.
-With the embedded stores only one process may open the data dir, so ``serve`` also runs the
-ingestion worker in-process; with a Qdrant server, ``folio worker`` processes do that.
+With a Qdrant server, ``folio worker`` processes index shared files, and ``serve`` says when
+none is running. With the embedded index only ``serve`` opens the store: it indexes
+in-process while no worker runs, and applies the point outbox that ``folio worker``
+processes (on PostgreSQL) write their points to.
 SIGTERM or SIGINT stops taking new work and gives answers being written and the job in hand
 FOLIO_SHUTDOWN_GRACE_S to finish; a job still running then is cancelled and handed back to
 the queue without spending an attempt, and the process exits 0.
@@ -18,7 +20,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -54,6 +56,11 @@ logger = logging.getLogger(__name__)
 NO_BOT_TOKEN = (
     "folio worker needs SLACK_BOT_TOKEN (the xoxb- Bot User OAuth Token) to read shared "
     "files; set it in the environment or in .env."
+)
+
+NO_WORKER = (
+    "no folio worker is running: files shared in indexing channels wait in the queue "
+    "until one starts (run `folio worker`)"
 )
 
 
@@ -105,11 +112,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 inflight=inflight,
             )
             lag = asyncio.create_task(watch_event_loop(metrics))
-            worker = None
-            watch = asyncio.create_task(_privacy_watch(folio, client).run_forever(stop))
+            await _say_if_no_worker(settings, folio)
+            background = [asyncio.create_task(_privacy_watch(folio, client).run_forever(stop))]
             if settings.embedded_index:
-                runner = _job_runner(settings, folio, client, session, metrics)
-                worker = asyncio.create_task(runner.run_forever(stop))
+                runner = _job_runner(
+                    settings, folio, client, session, metrics, aside=folio.fleet.workers_running
+                )
+                background.append(asyncio.create_task(runner.run_forever(stop)))
+                background.append(asyncio.create_task(folio.fleet.apply_forever(stop)))
             parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
             backfill = asyncio.create_task(
                 backfill_configured(settings, parts.backfill, folio.channels, client)
@@ -129,9 +139,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                     await backfill
                 if not await inflight.idle(settings.shutdown_grace_s):
                     logger.warning("stopping with %d answers unfinished", inflight.running)
-                if worker is not None:
-                    await worker
-                await watch
+                await asyncio.gather(*background)
                 lag.cancel()
     return 0
 
@@ -162,12 +170,25 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """Run only the ingestion worker until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
-        async with _slack(settings) as (folio, session, client):
+        async with _slack(settings, index_owner=False) as (folio, session, client):
             metrics = Metrics()
             runner = _job_runner(settings, folio, client, session, metrics)
+            beat = asyncio.create_task(folio.fleet.beat_forever(worker_id(), stop))
             async with _probes(settings, metrics, folio, stop):
                 await runner.run_forever(stop)
+            await beat
     return 0
+
+
+async def _say_if_no_worker(settings: Settings, folio: Folio) -> None:
+    """With a Qdrant server, files wait for a `folio worker`: say so when none is running."""
+    if settings.embedded_index:
+        return
+    try:
+        if not await folio.fleet.live_workers():
+            logger.warning("%s", NO_WORKER)
+    except StoreError as exc:
+        logger.warning("cannot count the running workers: %s", exc.detail)
 
 
 class ServeCommand:
@@ -202,13 +223,13 @@ class WorkerCommand:
 
 @contextlib.asynccontextmanager
 async def _slack(
-    settings: Settings, *, embed_in_child: bool = False
+    settings: Settings, *, embed_in_child: bool = False, index_owner: bool = True
 ) -> AsyncIterator[tuple[Folio, aiohttp.ClientSession, AsyncWebClient]]:
     """rag's use cases, one HTTP session and the Slack client, closed in order."""
     if settings.slack_bot_token is None:
         raise ConfigError(detail=NO_BOT_TOKEN)
     async with (
-        open_folio(settings, embed_in_child=embed_in_child) as folio,
+        open_folio(settings, embed_in_child=embed_in_child, index_owner=index_owner) as folio,
         aiohttp.ClientSession() as session,
     ):
         yield folio, session, slack_client(settings, session)
@@ -220,7 +241,10 @@ def _job_runner(
     client: AsyncWebClient,
     session: aiohttp.ClientSession,
     metrics: Metrics,
+    *,
+    aside: Callable[[], Awaitable[bool]] | None = None,
 ) -> JobRunner:
+    """The job runner of this process; ``aside`` says when to leave jobs to the workers."""
     parts = build_parts(settings, folio, client=client, session=session, metrics=metrics)
     return JobRunner(
         queue=folio.jobs,
@@ -228,6 +252,8 @@ def _job_runner(
         worker_id=worker_id(),
         grace_s=settings.shutdown_grace_s,
         events=folio.events,
+        applied=folio.fleet.applied,
+        step_aside=aside,
     )
 
 

@@ -322,7 +322,19 @@ def status_message(status: Status) -> RenderedMessage:
         f"• Answer model: {model}",
         f"• Vector store: {store}",
     ]
+    if status.workers is not None:
+        lines.append(f"• {_workers_line(status.workers, status.vector_store)}")
     return notice("\n".join(lines))
+
+
+def _workers_line(workers: int, store: str) -> str:
+    if workers:
+        return f"Workers running: {workers}"
+    if store == "embedded":
+        return "Workers running: none; this process indexes shared files itself"
+    return (
+        ":warning: No `folio worker` is running: shared files wait in the queue until one starts."
+    )
 
 
 def home_tab(home: Home) -> dict[str, Any]:

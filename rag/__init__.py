@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rag._audiences import Audiences, Directory
     from rag._backfill import Backfills, BackfillStarted
     from rag._channels import Channels
+    from rag._fleet import Fleet
     from rag._health import HealthCheck, StoreHealth
     from rag._jobs import Job, JobHandler, JobOutcome, JobQueue, JobRunner, JobSpec
     from rag._library import Library
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "Fleet": "rag._fleet",
     "HealthCheck": "rag._health",
     "StoreHealth": "rag._health",
     "Folio": "rag._services",
@@ -229,6 +231,7 @@ __all__ = [
     "Folio",
     "FolioError",
     "ForbiddenFileHost",
+    "Fleet",
     "HealthCheck",
     "Home",
     "IndexUnavailable",

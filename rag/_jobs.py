@@ -22,9 +22,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from rag.db.outbox import holding
 from rag.db.queue import Job, JobQueue, JobSpec, JobStatus
 from rag.db.stores import EventLog
-from rag.errors import DownloadUnavailable, FolioError, LeaseLost, ModelError, StoreError
+from rag.errors import (
+    DownloadUnavailable,
+    FolioError,
+    IndexBehind,
+    LeaseLost,
+    ModelError,
+    StoreError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +54,12 @@ APOLOGY = "Sorry, folio hit an unexpected problem indexing {file}; the team has 
 # Slack retries an event for minutes, not days; a day of event ids is plenty to dedupe.
 EVENT_RETENTION = timedelta(days=1)
 PRUNE_EVERY_S = 3600.0
+# A job whose points the index owner has not applied yet is handed back for this long.
+BEHIND_RETRY_S = 30.0
 
 Sleep = Callable[[float], Awaitable[None]]
+Applied = Callable[[str], Awaitable[None]]
+StepAside = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,10 @@ class JobRunner:
     While a job runs, a heartbeat extends its lease every third of the lease; ``sleep`` waits
     between beats (tests pass one that runs on the queue's fake clock). When told to stop, the
     job in hand has ``grace_s`` seconds to finish before it is cancelled and handed back.
+    ``applied`` (a worker writing through the point outbox) waits until a document's points
+    are searchable before its job is confirmed; IndexBehind hands the job back unspent.
+    ``step_aside`` (``folio serve`` on the embedded index) says when to leave the queue to
+    the running `folio worker` processes.
     """
 
     def __init__(
@@ -87,6 +103,8 @@ class JobRunner:
         poll_s: float = 1.0,
         grace_s: float = 20.0,
         events: EventLog | None = None,
+        applied: Applied | None = None,
+        step_aside: StepAside | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -96,6 +114,8 @@ class JobRunner:
         self._poll_s = poll_s
         self._grace_s = grace_s
         self._events = events
+        self._applied = applied
+        self._step_aside = step_aside
         self._clock = clock
         self._sleep = sleep
         self._next_prune: float | None = None
@@ -105,6 +125,8 @@ class JobRunner:
         """Handle one job if there is one; True when a job was handled."""
         for job in await self._queue.reap():
             await self._notify(job, JobOutcome(ok=False, message=job.error or ""))
+        if self._step_aside is not None and await self._step_aside():
+            return False
         claimed = await self._queue.claim(self._worker_id)
         if claimed is None:
             return False
@@ -191,13 +213,20 @@ class JobRunner:
 
     async def _attempt(self, job: Job) -> JobOutcome | None:
         try:
-            document_id, summary = await self._handler.run(job)
+            with holding(job):
+                document_id, summary = await self._handler.run(job)
+                if self._applied is not None:
+                    await self._applied(document_id)
         except asyncio.CancelledError:
             # Shutdown or a lost lease: give the job back now rather than after its lease
             # runs out (refused, harmlessly, when it is no longer ours).
             if await asyncio.shield(self._queue.release(job)):
                 logger.info("worker %s handed job %s back", self._worker_id, job.id)
             raise
+        except IndexBehind as exc:
+            logger.warning("job %s: %s; handing it back", job.id, exc.detail)
+            await self._queue.release(job, after_s=BEHIND_RETRY_S)
+            return None
         except TRANSIENT_ERRORS as exc:
             logger.warning("job %s: transient error: %s", job.id, exc.detail or exc.user_message)
             if await self._queue.retry_later(job, exc.user_message):

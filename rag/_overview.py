@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from rag._channels import Channels
 from rag.db import AnswerLog, Catalog, JobQueue
 from rag.db.models import utcnow
+from rag.db.workers import WorkerRegistry
 from rag.types import Audience, Home, Status, SuggestedPrompt, VectorStore
 
 HOME_RECENT = 10
@@ -29,6 +30,7 @@ class Overview:
         answer_model: str | None,
         vector_store: VectorStore,
         clock: Callable[[], datetime] = utcnow,
+        workers: WorkerRegistry | None = None,
     ) -> None:
         self._catalog = catalog
         self._jobs = jobs
@@ -37,6 +39,7 @@ class Overview:
         self._answer_model = answer_model
         self._vector_store = vector_store
         self._clock = clock
+        self._workers = workers
 
     async def status(self, audience: Audience) -> Status:
         """What the index holds for ``audience``, the queue, this channel's switches, the set-up.
@@ -54,6 +57,7 @@ class Overview:
             autoanswer=await self._channels.autoanswers(team, channel),
             answer_model=self._answer_model,
             vector_store=self._vector_store,
+            workers=None if self._workers is None else await self._workers.live(),
         )
 
     async def home(self, audience: Audience, user_id: str) -> Home:

@@ -7,6 +7,7 @@ every component as well (``Services``), for the CLI, evaluation and tests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rag._backfill import Backfills
 from rag._channels import Channels
+from rag._fleet import Fleet
 from rag._health import HealthCheck
 from rag._jobs import JobQueue
 from rag._library import Library
 from rag._llm import VisionModel
+from rag._outbox import OutboxApplier, OutboxIndex, OwnedIndex
 from rag._overview import Overview
 from rag.answer._answerer import Answerer
 from rag.answer._attached import Attachments
@@ -40,6 +43,8 @@ from rag.db import (
 )
 from rag.db.generations import Generation, Generations
 from rag.db.migrate import aupgrade_database, current_revision, head_revision
+from rag.db.outbox import PointOutbox
+from rag.db.workers import WorkerRegistry
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder, vector_models
 from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
@@ -60,7 +65,8 @@ class Folio:
     ``library`` indexes, lists, searches and forgets documents, ``channels`` holds the
     per-channel switches, ``overview`` reads status and home pages, ``jobs`` queues files
     to index, ``events`` tells a new event from a repeated delivery, ``backfills``
-    queues the files already in a channel, and ``health`` says whether both stores answer.
+    queues the files already in a channel, ``health`` says whether both stores answer,
+    and ``fleet`` sees the other processes (workers' heartbeats, the index outbox).
     """
 
     questions: Questions
@@ -71,6 +77,7 @@ class Folio:
     events: EventLog
     backfills: Backfills
     health: HealthCheck
+    fleet: Fleet
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,10 @@ class Services:
     answers: AnswerLog
     backfills: BackfillLog
     model: VisionModel | None
+    workers: WorkerRegistry
+    # The outbox as the index owner applies it, or as a worker beside the owner writes it.
+    applier: OutboxApplier | None = None
+    writer: OutboxIndex | None = None
 
     @property
     def folio(self) -> Folio:
@@ -165,6 +176,24 @@ async def open_generation(
     return active, index
 
 
+async def outbox_generation(
+    outbox: PointOutbox, sessions: async_sessionmaker[AsyncSession], models: VectorModels
+) -> tuple[Generation, OutboxIndex]:
+    """The active generation, written to through the outbox; StaleIndex if it needs reindexing.
+
+    The owner checks the store's dimensions when it opens it; on the first start this
+    records the generation as made by the configured models.
+    """
+    registry = Generations(sessions=sessions)
+    active = await registry.active()
+    if active is None:
+        active = await registry.first(models)
+    _check_current(active, models, await registry.missing(active.id))
+    index = OutboxIndex(outbox=outbox, generation_id=active.id)
+    await index.open(VectorDims(clip=models.clip_dim, text=models.text_dim))
+    return active, index
+
+
 def _check_current(active: Generation, models: VectorModels, missing: list[str]) -> None:
     if not active.models.same_vectors(models):
         raise StaleIndex(
@@ -196,34 +225,55 @@ def build_model(settings: Settings, stack: AsyncExitStack) -> VisionModel | None
 
 
 @asynccontextmanager
-async def open_folio(settings: Settings, *, embed_in_child: bool = False) -> AsyncIterator[Folio]:
+async def open_folio(
+    settings: Settings, *, embed_in_child: bool = False, index_owner: bool = True
+) -> AsyncIterator[Folio]:
     """Open stores, load models and wire folio's use cases; closes everything on exit.
 
     ``embed_in_child``: documents are embedded in a child process with its own models (for
     ``folio serve``, whose event loop answers Slack while it indexes); see ChildEmbedder.
+    ``index_owner``: see ``open_services``.
     """
-    async with open_services(settings, embed_in_child=embed_in_child) as services:
+    async with open_services(
+        settings, embed_in_child=embed_in_child, index_owner=index_owner
+    ) as services:
         yield services.folio
 
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, embed_in_child: bool = False
+    settings: Settings, *, embed_in_child: bool = False, index_owner: bool = True
 ) -> AsyncIterator[Services]:
-    """Open stores, load models and wire every component; closes them on exit."""
+    """Open stores, load models and wire every component; closes them on exit.
+
+    ``index_owner=False`` (`folio worker`): on the embedded index this process does not open
+    the store but writes through the point outbox, which the owner applies (``rag._outbox``).
+    """
     async with AsyncExitStack() as stack:
         engine = await prepare_database(settings)
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
         clip, text = await load_models(settings)
         models = await asyncio.to_thread(vector_models, clip, text)
-        generation, index = await open_generation(settings, sessions, models)
-        stack.push_async_callback(index.close)
+        outbox = PointOutbox(sessions=sessions)
+        if settings.embedded_index and not index_owner:
+            generation, writer = await outbox_generation(outbox, sessions, models)
+            index: VectorIndex = writer
+            applier = None
+        else:
+            generation, index = await open_generation(settings, sessions, models)
+            stack.push_async_callback(index.close)
+            writer, applier = None, None
+            if settings.embedded_index:
+                applier = OutboxApplier(outbox=outbox, index=index, generation_id=generation.id)
+                index = OwnedIndex(index=index, applier=applier)
+                await applier.apply()  # what workers wrote while no owner ran
         model = build_model(settings, stack)
         embedder = _child_embedder(settings) if embed_in_child else None
         if embedder is not None:
             stack.push_async_callback(embedder.close)
         services = _wire(settings, engine, (index, generation), (clip, text), model, embedder)
+        services = dataclasses.replace(services, applier=applier, writer=writer)
         stack.push_async_callback(services.pages.close)
         yield services
 
@@ -286,6 +336,9 @@ def _wire(
         answers=AnswerLog(sessions=sessions),
         backfills=BackfillLog(sessions=sessions),
         model=model,
+        # A worker beats three times per lease (at most every 10 s); silent for three beats
+        # is gone.
+        workers=WorkerRegistry(sessions=sessions, live_s=3 * _beat_s(settings)),
     )
 
 
@@ -321,6 +374,7 @@ def _use_cases(services: Services) -> Folio:
             log=services.answers,
             answer_model=settings.llm.answer_model if services.model is not None else None,
             vector_store="embedded" if settings.embedded_index else "server",
+            workers=services.workers,
         ),
         jobs=services.jobs,
         events=services.events,
@@ -331,7 +385,17 @@ def _use_cases(services: Services) -> Folio:
             limit=settings.backfill_limit,
         ),
         health=HealthCheck(sessions=session_factory(services.engine), index=services.index),
+        fleet=Fleet(
+            registry=services.workers,
+            beat_s=_beat_s(settings),
+            applier=services.applier,
+            writer=services.writer,
+        ),
     )
+
+
+def _beat_s(settings: Settings) -> float:
+    return min(10.0, settings.job_lease_s / 3)
 
 
 # What a child that loads models needs to find them where the parent did.

@@ -23,6 +23,7 @@ The tree::
     ├── StoreError                   a database or vector store problem
     │   ├── StoreLocked              another process holds the embedded store
     │   ├── IndexUnavailable         the vector index cannot be reached or failed
+    │   │   └── IndexBehind          the index owner has not applied this process's writes yet
     │   ├── DuplicateDocument        another process recorded the same file first (retried)
     │   └── LeaseLost                another worker took over a job after this one's lease ran out
     ├── ModelError                   the vision/answer model failed
@@ -138,6 +139,13 @@ class StoreLocked(StoreError):
 
 class IndexUnavailable(StoreError):
     """The vector index cannot be reached or failed."""
+
+
+class IndexBehind(IndexUnavailable):
+    """A worker's points wait in the outbox: the process owning the index has not applied them.
+
+    The job is handed back unspent, to be confirmed once the points are searchable.
+    """
 
 
 class DuplicateDocument(StoreError):

@@ -510,6 +510,7 @@ class Status:
 
     ``indexing`` is ``configured`` when FOLIO_INDEX_CHANNELS lists the channel;
     ``answer_model`` is None when no model is configured (answers quote passages).
+    With a Qdrant server and no ``workers`` running, shared files wait in the queue.
     """
 
     documents: int
@@ -520,6 +521,7 @@ class Status:
     answer_model: str | None
     vector_store: VectorStore
     autoanswer: bool = False
+    workers: int | None = None  # `folio worker` processes running, when known
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,3 +305,42 @@ class GenerationDocumentRow(Base):
     document_id: Mapped[str] = mapped_column(
         Uuid, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+# An autoincrementing 64-bit key; SQLite only autoincrements an INTEGER PRIMARY KEY.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class PointOutboxRow(Base):
+    """One vector-index write by a process that does not own the embedded index, in order.
+
+    ``folio worker`` on the embedded index writes its upserts and deletes here; the process
+    that owns the index (``folio serve``) applies them in ``id`` order and deletes them.
+    """
+
+    __tablename__ = "point_outbox"
+    __table_args__ = (
+        CheckConstraint("op IN ('upsert', 'delete', 'visibility')", name="op"),
+        Index(None, "document_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
+    generation_id: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[str] = mapped_column(SlackId)
+    # The document an upsert or delete is about ("" for a channel's visibility).
+    document_id: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    job_id: Mapped[str | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime]
+
+
+class WorkerRow(Base):
+    """A running `folio worker` process, as its last heartbeat left it."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -269,22 +269,24 @@ class JobQueue:
         logger.info("job %s will be retried in %.0f s", job.id, delay.total_seconds())
         return True
 
-    async def release(self, job: Job) -> bool:
-        """Hand a running job back to the queue, unharmed: the worker is shutting down.
+    async def release(self, job: Job, *, after_s: float = 0.0) -> bool:
+        """Hand a running job back to the queue, unharmed: the worker is shutting down, or
+        waits on another process; ``after_s`` holds it back that long.
 
         The attempt is not counted, and nothing happens if the job is no longer held under
         ``job.lease``. True when the job was released.
         """
+        now = self._clock()
         try:
             await self._fenced(
                 job,
                 "handing back",
                 status="queued",
                 attempts=IngestionJobRow.attempts - 1,
-                lease_until=None,
+                lease_until=now + timedelta(seconds=after_s) if after_s else None,
                 worker_id=None,
                 lease_token=None,
-                updated_at=self._clock(),
+                updated_at=now,
             )
         except LeaseLost:
             return False
