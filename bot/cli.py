@@ -42,6 +42,7 @@ from rag import (
     Audiences,
     Channels,
     ConfigError,
+    Fleet,
     Folio,
     JobRunner,
     PrivacyWatch,
@@ -112,7 +113,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                 inflight=inflight,
             )
             lag = asyncio.create_task(watch_event_loop(metrics))
-            await _say_if_no_worker(settings, folio)
+            await say_if_no_worker(settings, folio.fleet)
             background = [asyncio.create_task(_privacy_watch(folio, client).run_forever(stop))]
             if settings.embedded_index:
                 runner = _job_runner(
@@ -180,12 +181,12 @@ async def work(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     return 0
 
 
-async def _say_if_no_worker(settings: Settings, folio: Folio) -> None:
+async def say_if_no_worker(settings: Settings, fleet: Fleet) -> None:
     """With a Qdrant server, files wait for a `folio worker`: say so when none is running."""
     if settings.embedded_index:
         return
     try:
-        if not await folio.fleet.live_workers():
+        if not await fleet.live_workers():
             logger.warning("%s", NO_WORKER)
     except StoreError as exc:
         logger.warning("cannot count the running workers: %s", exc.detail)

@@ -74,9 +74,13 @@ class Library:
             permalink=permalink,
             progress=progress,
         )
-        if not result.created:
+        # An earlier attempt of this very share recorded the document, then its worker died
+        # or handed the job back before confirming: finish that attempt's work and report it.
+        resumed = slack_file_id is not None and result.document.slack_file_id == slack_file_id
+        if not result.created and not resumed:
             return result
-        return dataclasses.replace(result, replaced=await self._replace_earlier(result.document))
+        replaced = await self._replace_earlier(result.document)
+        return dataclasses.replace(result, created=True, replaced=replaced)
 
     async def _replace_earlier(self, document: Document) -> int:
         earlier = await self._catalog.earlier_versions(document)

@@ -140,7 +140,7 @@ class OutboxApplier:
         outbox: PointOutbox,
         index: VectorIndex,
         generation_id: int,
-        poll_s: float = 0.5,
+        poll_s: float = 0.25,
     ) -> None:
         self._outbox = outbox
         self._index = index

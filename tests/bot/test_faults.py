@@ -3,6 +3,8 @@
 Each test starts the workers as child processes against the fake Slack and one database they
 share (PostgreSQL when FOLIO_TEST_DATABASE_URL is set, else a SQLite file), queues jobs the way
 the bot does, then stops, pauses or kills a process and checks what Slack and the queue saw.
+The workers write their points through the database's point outbox; a `folio serve` owns the
+embedded index and applies them (and indexes itself while no worker runs).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import pytest
 
 from rag import JobQueue, JobSpec, Settings, open_services
 from rag.db import create_engine, session_factory
+from rag.db.workers import WorkerRegistry
 from tests.bot.harness import DOCS_CHANNEL, pdf_bytes
-from tests.fakes.net import free_port
+from tests.fakes.net import free_port, until_ok
 from tests.fakes.processes import FolioProcess, folio_env, shared_database_url
 from tests.fakes.slack import FakeSlack
 
@@ -76,6 +79,28 @@ class Workers:
         process = await FolioProcess.start("worker", self.env(name, **extra), log)
         self.started.append(process)
         return process
+
+    async def owner(self) -> FolioProcess:
+        """Start `folio serve` over HTTP, the owner of the embedded index, and wait for it."""
+        port = free_port()
+        env = self.env("serve", PORT=str(port))
+        process = await FolioProcess.start("serve", env, self.folder / "serve.log")
+        self.started.append(process)
+        await until_ok(f"http://127.0.0.1:{port}/healthz", timeout_s=180)
+        return process
+
+    async def until_running(self, count: int) -> None:
+        """Wait until ``count`` workers beat in the database."""
+        engine = create_engine(self.database_url)
+        registry = WorkerRegistry(sessions=session_factory(engine), live_s=LEASE_S)
+        try:
+            async with asyncio.timeout(180):
+                while True:
+                    if await registry.live() >= count:
+                        return
+                    await asyncio.sleep(0.1)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture
@@ -137,23 +162,27 @@ async def test_a_worker_paused_past_its_lease_is_fenced_off_and_the_file_is_conf
 ):
     info = fake_slack.add_file("F0FENCE", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
     first_download = fake_slack.files["F0FENCE"].hold_next_download()
+    owner = await workers.owner()
+    stalled = await workers.start("stalled")
+    await workers.until_running(1)
     job_id = await enqueue(database_url, fake_slack, info["id"], "q3.pdf")
 
-    stalled = await workers.start("stalled")
     await fake_slack.until(
         lambda: downloads(fake_slack, "F0FENCE") or None, 120, lambda: "no download"
     )
     stalled.signal(signal.SIGSTOP)  # mid-job: it holds the lease, and its heartbeat stops
     first_download.set()
     await asyncio.sleep(LEASE_S + 1)
+    # The next holder: this worker, or serve, which indexes itself once no worker beats.
     holder = await workers.start("holder")
     await fake_slack.until(lambda: thread_lines(fake_slack) or None, 120, lambda: "no reply")
     stalled.signal(signal.SIGCONT)  # it wakes up with the file in hand
     await stalled.wait_for_log("lost its lease", 60)
-    for process in (stalled, holder):
+    for process in (stalled, holder, owner):
         process.signal(signal.SIGTERM)
 
     assert await stalled.wait(60) == 0 and await holder.wait(60) == 0
+    assert await owner.wait(60) == 0
     assert thread_lines(fake_slack) == ["Indexed q3.pdf: 3 pages, 0 figures"]
     assert fake_slack.reactions[(DOCS_CHANNEL, MESSAGE_TS)] == ["white_check_mark"]
     status, attempts, _ = await job_state(database_url, job_id)
@@ -200,23 +229,26 @@ async def test_a_worker_killed_mid_ingest_leaves_a_job_the_next_worker_finishes_
     # Long enough that embedding and storing it outlasts the moment of the kill.
     pages = [f"Page {n}: the payload size of the report is {n} kilobytes." for n in range(40)]
     info = fake_slack.add_file("F0KILL", "q3.pdf", pdf_bytes(pages), "application/pdf")
+    owner = await workers.owner()
+    doomed = await workers.start("doomed")
+    await workers.until_running(1)
     job_id = await enqueue(database_url, fake_slack, info["id"], "q3.pdf")
-    doomed = await workers.start("shared")
     await doomed.wait_for_log("parsed a pdf", 120)  # now embedding and storing the pages
 
     doomed.signal(signal.SIGKILL)
     await doomed.wait(30)
     assert thread_lines(fake_slack) == []
-    successor = await workers.start("shared")  # the same stores, after the lease
-    await successor.wait_for_log("(attempt 2)", 120)
+    # After the lease, the successor (or serve, while no worker beats) resumes the job.
+    successor = await workers.start("successor")
     await fake_slack.until(lambda: thread_lines(fake_slack) or None, 120, lambda: "no reply")
-    successor.signal(signal.SIGTERM)
+    for process in (successor, owner):
+        process.signal(signal.SIGTERM)
 
-    assert await successor.wait(60) == 0
+    assert await successor.wait(60) == 0 and await owner.wait(60) == 0
     assert thread_lines(fake_slack) == ["Indexed q3.pdf: 40 pages, 0 figures"]
     status, attempts, _ = await job_state(database_url, job_id)
     assert (status, attempts) == ("done", 2)
-    settings = Settings.from_env(workers.env("shared"))
+    settings = Settings.from_env(workers.env("serve"))
     async with open_services(settings) as services:
         [document] = await services.catalog.by_slack_file(fake_slack.team_id, "F0KILL")
         stored = await services.index.count(team_id=fake_slack.team_id)
