@@ -173,8 +173,13 @@ class OutboxApplier:
                     await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
 
     async def _drain(self) -> int:
+        # Writes for a newer generation wait for an owner of that generation (this one is
+        # about to be replaced); those for an older one are stale.
+        dropped = await self._outbox.drop_before(self._generation_id)
+        if dropped:
+            logger.warning("dropped %d index writes for older vector generations", dropped)
         total = 0
-        while entries := await self._outbox.head(_APPLY_ROWS):
+        while entries := await self._outbox.head(self._generation_id, _APPLY_ROWS):
             await self._apply(entries)
             # A crash here applies these again at the next start: harmless (see the module).
             await self._outbox.remove([entry.id for entry in entries])
@@ -187,14 +192,6 @@ class OutboxApplier:
         upserts: dict[str, IndexPoint] = {}
         for entry in entries:
             write = entry.write
-            if entry.generation_id != self._generation_id:
-                logger.warning(
-                    "outbox write %d is for vector generation %d, not the active %d; dropped",
-                    entry.id,
-                    entry.generation_id,
-                    self._generation_id,
-                )
-                continue
             if write.op == "upsert":
                 # Runs of upserts go in one call; a point written twice keeps its last version.
                 for body in write.body["points"]:

@@ -94,12 +94,28 @@ class PointOutbox:
             session.add_all(_row(generation_id, write, job, now) for write in writes)
 
     @translated("reading the index outbox")
-    async def head(self, limit: int) -> list[OutboxEntry]:
-        """The oldest ``limit`` writes, in the order they are applied."""
-        query = select(PointOutboxRow).order_by(PointOutboxRow.id).limit(limit)
+    async def head(self, generation_id: int, limit: int) -> list[OutboxEntry]:
+        """The oldest ``limit`` writes for one generation, in the order they are applied."""
+        query = (
+            select(PointOutboxRow)
+            .where(PointOutboxRow.generation_id == generation_id)
+            .order_by(PointOutboxRow.id)
+            .limit(limit)
+        )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
         return [_entry(row) for row in rows]
+
+    @translated("dropping stale index writes")
+    async def drop_before(self, generation_id: int) -> int:
+        """Delete the writes for generations older than ``generation_id``; how many.
+
+        Their generation was rebuilt from the stored files, and a document recorded in it
+        after the rebuild is reported missing at start (``folio reindex`` adds it).
+        """
+        stale = delete(PointOutboxRow).where(PointOutboxRow.generation_id < generation_id)
+        async with self._sessions() as session, session.begin():
+            return rowcount(await session.execute(stale))
 
     @translated("clearing applied index writes")
     async def remove(self, ids: Sequence[int]) -> None:

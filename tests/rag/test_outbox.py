@@ -113,7 +113,7 @@ async def test_a_crash_between_applying_and_removing_applies_the_same_writes_aga
     await writer.upsert(pages("doc-a", 4, text="partial"))
     await writer.delete_document("doc-a")
     await writer.upsert(pages("doc-a", 6, text="complete"))
-    unremoved = await outbox.head(100)
+    unremoved = await outbox.head(GENERATION, 100)
     await applier.apply()
     applied = (await edge.count(), await texts_of(edge, "doc-a"))
     # The owner died after applying these and before deleting them: they are all still there.
@@ -174,17 +174,20 @@ async def test_the_owners_own_write_lands_after_the_workers_writes_before_it(
     assert await texts_of(edge, "doc-a") == {"owner"}
 
 
-async def test_writes_for_another_generation_are_dropped_not_applied(
+async def test_writes_for_an_older_generation_are_dropped_and_a_newer_ones_kept(
     outbox: PointOutbox, applier: OutboxApplier, edge: EdgeIndex
 ) -> None:
-    old = OutboxIndex(outbox=outbox, generation_id=GENERATION + 1)
-    await old.open(DIMS)
-    await old.upsert(pages("doc-a", 2))
+    for generation in (GENERATION - 1, GENERATION + 1):
+        other = OutboxIndex(outbox=outbox, generation_id=generation)
+        await other.open(DIMS)
+        await other.upsert(pages(f"doc-{generation}", 2))
 
-    assert await applier.apply() == 1
+    assert await applier.apply() == 0
 
     assert await edge.count() == 0
-    assert await outbox.waiting() == 0
+    # The newer generation's owner applies its writes; the older generation was rebuilt.
+    assert await outbox.waiting(document_id=f"doc-{GENERATION + 1}") == 1
+    assert await outbox.waiting() == 1
 
 
 async def test_channel_visibility_goes_through_the_outbox_too(
