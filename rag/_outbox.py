@@ -6,10 +6,11 @@ fenced by the lease of the job in hand. The process that opened the index (``fol
 runs an ``OutboxApplier``: it applies the rows in order and deletes them once applied. A
 crash between applying and deleting applies them again, which changes nothing: point ids are
 deterministic, an upsert writes whole points, and a delete removes a document's points, so
-replaying a run of writes in order ends where the first pass ended. The owner's own writes
-go through ``OwnedIndex``, which applies everything waiting first, so no older write from a
-worker lands after a newer one of the owner. A worker confirms a file only once its
-document's rows are gone (``OutboxIndex.applied``): its points are then searchable.
+replaying a run of writes in order ends where the first pass ended. The owner's own deletes
+(and visibility changes) go through ``OwnedIndex``, which applies everything waiting first,
+so no older write from a worker lands after a newer one of the owner. A worker confirms a
+file only once its document's rows are gone (``OutboxIndex.applied``): its points are then
+searchable.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class OutboxApplier:
         self._generation_id = generation_id
         self._poll_s = poll_s
         self._lock = asyncio.Lock()
+        self._dropped_stale = False
 
     async def apply(self) -> int:
         """Apply every waiting write in order, deleting each run once applied; how many."""
@@ -173,11 +175,13 @@ class OutboxApplier:
                     await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
 
     async def _drain(self) -> int:
-        # Writes for a newer generation wait for an owner of that generation (this one is
-        # about to be replaced); those for an older one are stale.
-        dropped = await self._outbox.drop_before(self._generation_id)
-        if dropped:
-            logger.warning("dropped %d index writes for older vector generations", dropped)
+        if not self._dropped_stale:
+            # Writes for a newer generation wait for an owner of that generation (this one
+            # is about to be replaced); those for an older one are stale.
+            dropped = await self._outbox.drop_before(self._generation_id)
+            if dropped:
+                logger.warning("dropped %d index writes for older vector generations", dropped)
+            self._dropped_stale = True
         total = 0
         while entries := await self._outbox.head(self._generation_id, _APPLY_ROWS):
             await self._apply(entries)
@@ -216,10 +220,11 @@ class OutboxApplier:
 
 
 class OwnedIndex(VectorIndex):
-    """The index of the process that owns it: its writes wait for the outbox to be applied.
+    """The index of the process that owns it: its deletes wait for the outbox to be applied.
 
     So a worker's delete still in the outbox can never land after the owner re-indexed the
-    same document itself.
+    same document itself (the owner deletes a document's points before it writes them, and
+    no worker can add more for it meanwhile: they hold no lease on it).
     """
 
     def __init__(self, *, index: VectorIndex, applier: OutboxApplier) -> None:
@@ -230,10 +235,14 @@ class OwnedIndex(VectorIndex):
         """Open the store."""
         await self._index.open(dims)
 
+    @property
+    def store(self) -> VectorIndex:
+        """The store this process owns."""
+        return self._index
+
     async def upsert(self, points: Sequence[IndexPoint]) -> None:
-        """Upsert, after the writes waiting in the outbox."""
-        async with self._applier.turn():
-            await self._index.upsert(points)
+        """Upsert into the store."""
+        await self._index.upsert(points)
 
     async def delete_document(self, document_id: str) -> None:
         """Delete a document's points, after the writes waiting in the outbox."""

@@ -141,8 +141,9 @@ async def test_folio_worker_indexes_queued_jobs_and_reports_in_the_thread(
 ):
     settings = bot_settings(fake_slack, tmp_path, tiny_clip_dir, minilm_dir)
     fake_slack.add_file("F0WORK", "q3.pdf", pdf_bytes(REPORT), "application/pdf")
-    async with open_services(settings) as services:
-        await services.jobs.enqueue(
+    # The embedded index's owner (as in `folio serve`): the worker writes through the outbox.
+    async with open_services(settings) as owner:
+        await owner.jobs.enqueue(
             JobSpec(
                 team_id=fake_slack.team_id,
                 channel_id=DOCS_CHANNEL,
@@ -153,17 +154,21 @@ async def test_folio_worker_indexes_queued_jobs_and_reports_in_the_thread(
                 message_ts="1700000000.000100",
             )
         )
-    stop = asyncio.Event()
-    worker = asyncio.create_task(work(settings, stop=stop))
+        stop = asyncio.Event()
+        applier = asyncio.create_task(owner.folio.fleet.apply_forever(stop))
+        worker = asyncio.create_task(work(settings, stop=stop))
 
-    line = await fake_slack.wait_for(
-        "chat.postMessage", lambda c: c.params.get("thread_ts") == "1700000000.000100", 60
-    )
-    stop.set()
+        line = await fake_slack.wait_for(
+            "chat.postMessage", lambda c: c.params.get("thread_ts") == "1700000000.000100", 60
+        )
+        points = await owner.index.count(team_id=fake_slack.team_id)  # searchable when told
+        stop.set()
 
-    assert await asyncio.wait_for(worker, 30) == 0
+        assert await asyncio.wait_for(worker, 30) == 0
+        await applier
     assert line.params["text"] == "Indexed q3.pdf: 1 page, 0 figures"
     assert fake_slack.reactions[(DOCS_CHANNEL, "1700000000.000100")] == ["white_check_mark"]
+    assert points == 2  # the page's passage and its render
 
 
 async def test_serve_without_tokens_stops_before_opening_anything(tmp_path: Path):

@@ -61,6 +61,7 @@ async def test_serve_with_a_qdrant_server_says_at_start_when_no_worker_runs(
 
 async def test_folio_status_counts_the_running_workers(http_bot: Bot) -> None:
     await http_bot.command("status")
+    await http_bot.fake.until(lambda: len(http_bot.ephemerals()) == 1 or None, 10, lambda: "")
     registry = WorkerRegistry(sessions=session_factory(http_bot.services.engine))
     await registry.beat("host:1")
     await registry.beat("host:2")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rag._llm import VisionModel
+from rag._outbox import OwnedIndex
 from rag._services import open_services
 from rag.answer._prompts import CAPTION_SYSTEM
 from rag.db.migrate import current_revision, head_revision
@@ -40,7 +41,8 @@ async def test_without_a_key_there_is_no_model_and_stores_are_embedded_and_migra
     assert not settings.data_dir.exists()
     async with open_test_services(settings) as services:
         assert services.model is None
-        assert isinstance(services.index, EdgeIndex)
+        assert isinstance(services.index, OwnedIndex)  # workers write through the outbox
+        assert isinstance(services.index.store, EdgeIndex)
         assert settings.qdrant_path.is_dir()
         assert await services.index.count() == 0
         assert await services.catalog.counts() == (0, 0)
