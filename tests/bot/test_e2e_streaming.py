@@ -1,4 +1,5 @@
-"""Slack's status while folio works, and model answers streamed into the thread, over HTTP."""
+"""Slack's status while folio works, and model answers streamed into the thread (over signed
+HTTP, and Socket Mode for the streamed answer itself)."""
 
 from __future__ import annotations
 
@@ -153,11 +154,12 @@ async def test_a_failed_answer_clears_the_status_it_set(http_bot: Bot):
     assert (CHANNEL_ID, mention["ts"]) not in http_bot.fake.statuses
 
 
+@pytest.mark.parametrize("mode", ["http", "socket"])
 async def test_a_model_answer_streams_in_several_appends_and_ends_with_sources_and_buttons(
-    make_bot: MakeBot, fake_openai: FakeOpenAI
+    mode: str, make_bot: MakeBot, fake_openai: FakeOpenAI
 ):
     fake_openai.responder = answering(LONG)
-    async with make_bot("http", **openai_env(fake_openai.url)) as bot:
+    async with make_bot(mode, **openai_env(fake_openai.url)) as bot:
         await _index(bot)
         mention = await _ask(bot)
         stored = await _stored(bot, mention["ts"])
