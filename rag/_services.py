@@ -357,6 +357,7 @@ def _use_cases(services: Services) -> Folio:
             log=services.answers,
             channels=services.channels,
             attachments=Attachments(text=services.text, limits=settings.parse),
+            catalog=services.catalog,
         ),
         library=Library(
             catalog=services.catalog,

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from rag._llm import VisionModel
 from rag.answer._citations import check_citations, extractive, key_terms, strip_citations
-from rag.answer._progress import SILENT, Progress, reading
+from rag.answer._progress import SILENT, Progress, reading, searching
 from rag.answer._prompts import NOT_FOUND, SourceText
 from rag.answer._retrieve import interleave
 from rag.answer._streaming import AnswerStream
@@ -95,6 +95,7 @@ class Answerer:
         thread: Sequence[ThreadMessage] = (),
         attached: Sequence[PageHit] = (),
         progress: Progress = SILENT,
+        documents: int | None = None,
     ) -> Answer:
         """Answer ``question`` as asked in ``audience``; raises ModelError if the model fails.
 
@@ -104,11 +105,12 @@ class Answerer:
         (its newest ``THREAD_MESSAGES``, at most ``THREAD_CHARS``); its words also help
         the search find what the question refers to. ``attached``: pages of documents sent
         with the question, which take turns with the index's pages, first. ``progress``
-        hears each step and, when it ``streams``, the model's checked text.
+        hears each step and, when it ``streams``, the model's checked text; ``documents``
+        (how many the search covers) makes its search step "searching 12 documents".
         """
         thread = recent_thread(thread)
         answer = await self._answer(
-            question, audience, images, history, pages, thread, tuple(attached), progress
+            question, audience, images, history, pages, thread, tuple(attached), progress, documents
         )
         return dataclasses.replace(answer, thread_messages=len(thread))
 
@@ -122,6 +124,7 @@ class Answerer:
         thread: Sequence[ThreadMessage],
         attached: tuple[PageHit, ...],
         progress: Progress,
+        documents: int | None,
     ) -> Answer:
         started = time.perf_counter()
         query, standalone = await self._standalone(question, history)
@@ -133,7 +136,7 @@ class Answerer:
         search_text = "\n".join([_with_thread_terms(query, thread), *descriptions]).strip()
         if not search_text and not images:
             return _nothing_found(question, standalone, ())
-        await progress.step("searching your documents")
+        await progress.step(searching(documents))
         hits = await self._searcher.search(
             search_text,
             audience=audience,

@@ -1,7 +1,7 @@
 """Progress: what the asker of a question hears while folio works on it.
 
 An adapter passes one to ``Questions.ask``: it hears each step (``describing your
-picture``, ``searching your documents``, ``reading pages 3 and 7 of q3.pdf``) and, when
+picture``, ``searching 12 documents``, ``reading pages 3 and 7 of q3.pdf``) and, when
 ``streams`` is true and a model writes the answer, the answer's text as it arrives,
 already checked (see ``rag.answer._streaming``). rag knows nothing of where it goes.
 """
@@ -44,6 +44,13 @@ class Silent:
 
 
 SILENT = Silent()
+
+
+def searching(documents: int | None) -> str:
+    """``searching 12 documents``, or ``searching your documents`` when the count is unknown."""
+    if documents is None:
+        return "searching your documents"
+    return f"searching {plural(documents, 'document')}"
 
 
 def reading(sources: Sequence[PageHit]) -> str:

@@ -20,7 +20,7 @@ from rag.answer._answerer import Answerer
 from rag.answer._attached import Attachments
 from rag.answer._pages import PageBatch, PageRenderer
 from rag.answer._progress import SILENT, Progress
-from rag.db import AnswerLog, ChannelSettingsStore
+from rag.db import AnswerLog, Catalog, ChannelSettingsStore
 from rag.types import (
     Answer,
     Answered,
@@ -71,10 +71,12 @@ class Questions:
         log: AnswerLog,
         channels: ChannelSettingsStore,
         attachments: Attachments | None = None,
+        catalog: Catalog | None = None,
         max_page_images: int = MAX_PAGE_IMAGES,
         max_attached_pages: int = MAX_ATTACHED_PAGES,
     ) -> None:
         self._attachments = attachments
+        self._catalog = catalog  # counts the documents a question searches, for its progress
         self._max_attached_pages = max_attached_pages
         self._answerer = answerer
         self._pages = pages
@@ -113,6 +115,7 @@ class Questions:
             thread=question.context,
             attached=attached,
             progress=progress,
+            documents=await self._catalog.count_answering(audience) if self._catalog else None,
         )
         answer = await _with_links(answer, batch)
         answer_id = await self._log.record(

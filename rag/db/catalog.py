@@ -147,6 +147,15 @@ class Catalog:
             rows = (await session.scalars(query)).all()
         return [_document(row) for row in rows]
 
+    @translated("counting documents")
+    async def count_answering(self, audience: Audience) -> int:
+        """How many documents answer questions asked in ``audience`` (none superseded)."""
+        query = select(func.count(DocumentRow.id)).where(
+            _visible_to(audience), DocumentRow.superseded_at.is_(None)
+        )
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)
+
     async def find_visible(self, audience: Audience, ref: str) -> Document | None:
         """A visible document by id, id prefix (6+ chars) or exact file name (any case).
 

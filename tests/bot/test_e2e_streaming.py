@@ -114,7 +114,7 @@ async def test_the_thread_shows_what_folio_is_doing_until_the_answer_clears_it(h
     assert {s["status"] for s in shown} == {"is reading your documents…"}
     assert [s["loading_messages"] for s in shown] == [
         ["Reading your question…"],
-        ["Searching your documents…"],
+        ["Searching 1 document…"],
         ["Reading pages 1 and 2 of q3.pdf…"],
     ]
     assert (CHANNEL_ID, mention["ts"]) not in http_bot.fake.statuses  # the reply cleared it

@@ -150,6 +150,20 @@ async def test_visible_follows_the_retrieval_permission_rule(catalog: Catalog) -
     assert await catalog.visible(Audience("T3", "CPUBLIC")) == []
 
 
+async def test_count_answering_counts_what_may_answer_there_and_not_superseded(
+    catalog: Catalog,
+) -> None:
+    await add(catalog, make_document(PUBLIC, minutes=1))
+    old = await add(catalog, make_document(PUBLIC, minutes=2))
+    await add(catalog, make_document(PRIVATE, minutes=3))
+    await add(catalog, make_document(OTHER_TEAM, minutes=4))
+    await catalog.supersede(old.id)
+
+    assert await catalog.count_answering(Audience("T1", "CPRIVATE")) == 2
+    assert await catalog.count_answering(Audience("T1", "CRANDOM")) == 1
+    assert await catalog.count_answering(Audience("T3", "CPUBLIC")) == 0
+
+
 async def test_find_visible_by_id_prefix_or_file_name(catalog: Catalog) -> None:
     document = await add(catalog, make_document(name="Annual Report.PDF"))
     here = Audience("T1", "CRANDOM")
