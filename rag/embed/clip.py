@@ -76,7 +76,7 @@ class ClipEmbedder:
     ) -> ClipEmbedder:
         """Load (once per process) the CLIP model at a hub id or local folder.
 
-        ``precision`` "auto" runs it in bfloat16 where the CPU multiplies bfloat16 natively.
+        ``precision`` "auto" runs it in bfloat16 where the CPU has AMX (see model_dtype).
         """
         key = (model, batch_size, precision)
         with _LOAD_LOCK:

@@ -66,7 +66,7 @@ class TextEmbedder:
     ) -> TextEmbedder:
         """Load (once per process) the sentence-transformers model at a hub id or local folder.
 
-        ``precision`` "auto" runs it in bfloat16 where the CPU multiplies bfloat16 natively.
+        ``precision`` "auto" runs it in bfloat16 where the CPU has AMX (see model_dtype).
         """
         key = (model, batch_size, precision)
         with _LOAD_LOCK:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from rag.embed import TextEmbedder
+from rag.embed._shared import fast_bfloat16, model_dtype
 from rag.errors import ConfigError
+from rag.settings import Precision
 
 
 @pytest.fixture
@@ -135,3 +138,30 @@ async def test_bfloat16_ranks_passages_as_float32_does(minilm_dir: Path) -> None
         got = np.argsort(-(approx[:n] @ approx[n + q]))
         assert got[0] == want[0]
         assert len(set(got[:5]) & set(want[:5])) >= 4
+
+
+@pytest.mark.parametrize(
+    ("precision", "capabilities", "expected"),
+    [
+        ("auto", {"amx_bf16": True, "avx512_bf16": True}, "bfloat16"),
+        # AVX512-BF16 without AMX ran the encoders slower in bfloat16 than in float32.
+        ("auto", {"amx_bf16": False, "avx512_bf16": True}, "float32"),
+        ("auto", {}, "float32"),
+        ("float32", {"amx_bf16": True}, "float32"),
+        ("bfloat16", {}, "bfloat16"),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_amx(
+    precision: Precision, capabilities: dict[str, bool], expected: str
+) -> None:
+    assert model_dtype(precision, capabilities) == getattr(torch, expected)
+
+
+async def test_auto_loads_float32_weights_unless_the_cpu_has_amx(minilm_dir: Path) -> None:
+    auto = TextEmbedder.load(str(minilm_dir), precision="auto")
+    exact = TextEmbedder.load(str(minilm_dir), precision="float32")
+    expected = torch.bfloat16 if fast_bfloat16() else torch.float32
+    assert {p.dtype for p in auto._model.parameters()} == {expected}
+    if not fast_bfloat16():
+        texts = list(PASSAGES)
+        np.testing.assert_array_equal(await auto.aembed(texts), await exact.aembed(texts))
