@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
+from rag.embed._shared import release_free_memory
 from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
@@ -385,7 +386,9 @@ async def build_points(
     vectors: list[list[float]] = (await text.aembed(work.distinct)).tolist()
     by_text = dict(zip(work.distinct, vectors, strict=True))
     clip_vectors = (await clip.aembed_images(work.pictures)).tolist()
-    return await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25)
+    points = await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25)
+    await asyncio.to_thread(release_free_memory)
+    return points
 
 
 @dataclass(frozen=True, slots=True)

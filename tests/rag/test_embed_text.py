@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from rag.embed import TextEmbedder
-from rag.embed._shared import fast_bfloat16, model_dtype
+from rag.embed._shared import fast_bfloat16, model_dtype, release_free_memory
 from rag.errors import ConfigError
 from rag.settings import Precision
 
@@ -165,3 +166,9 @@ async def test_auto_loads_float32_weights_unless_the_cpu_has_amx(minilm_dir: Pat
     if not fast_bfloat16():
         texts = list(PASSAGES)
         np.testing.assert_array_equal(await auto.aembed(texts), await exact.aembed(texts))
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+async def test_free_heap_pages_are_handed_back_after_embedding(minilm: TextEmbedder) -> None:
+    await minilm.aembed([" ".join(PASSAGES)] * 64)
+    assert release_free_memory() is True
