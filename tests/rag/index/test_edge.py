@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,43 @@ def test_another_generations_store_beside_the_shard_is_never_taken_for_a_stale_c
     assert _edge_gens.stale_dirs(tmp_path / "qdrant-g65076227") == [
         tmp_path / "qdrant-g65076227-opt1"
     ]
+
+
+def optimizer_children() -> list[int]:
+    """Pids of this process's children that run Edge's optimizers (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and b"optimize()" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads children from /proc")
+async def test_an_optimize_started_by_writes_runs_in_a_child_while_searches_answer(
+    tmp_path: Path,
+) -> None:
+    index = EdgeIndex(path=tmp_path / "qdrant", optimize_after=400)
+    await index.open(DIMS)
+    try:
+        await index.upsert(spread("d", 399))
+        assert not index.optimizing
+        await index.delete_document("d5")  # deletes count as changes too
+        assert index.optimizing
+        answered_beside_child = 0
+        while index.optimizing:
+            hits = await index.query(HybridQuery(HERE, clip=(clip_vec((3, 1.0)),), limit=3))
+            assert hits
+            # The optimizer lives in another process (its own GIL), and a search answered
+            # while it was alive did not wait for it.
+            answered_beside_child += bool(optimizer_children())
+            await asyncio.sleep(0.005)
+        assert answered_beside_child > 0
+        assert await index.count() == 398
+    finally:
+        await index.close()
+    assert (tmp_path / "qdrant.current").read_text() == "qdrant-opt1"
