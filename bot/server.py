@@ -11,12 +11,20 @@ contains the substring "payload" as an interactivity payload, so the slash comma
 ``/folio ask what is the payload size`` would reach the app as an empty body and be dropped.
 ``slack_request`` re-parses such a body as the plain form it is; signature verification
 reads the raw body, which is left untouched.
+
+Events are acknowledged before they are handled: a correctly signed ``event_callback`` gets
+its 200 at once and bolt handles it (dedupe by event id in the database, then the
+listeners) in a task. Slack needs nothing from the response of an event but its status,
+and the ack no longer waits for a database write on a loop that is busy answering (under
+load that wait was most of a second). Commands and interactions, whose responses carry
+content, go through bolt before they are answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from urllib.parse import parse_qsl
 
@@ -27,6 +35,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.metrics import Metrics
 from rag import ConfigError, HealthCheck, Settings
@@ -75,16 +84,56 @@ def probe_app(
 
 
 def web_app(
-    app: AsyncApp, *, metrics: Metrics, health: HealthCheck, metrics_token: str | None = None
+    app: AsyncApp,
+    *,
+    signing_secret: str,
+    metrics: Metrics,
+    health: HealthCheck,
+    metrics_token: str | None = None,
 ) -> web.Application:
-    """The public aiohttp application: Slack's requests and the probes."""
+    """The public aiohttp application: Slack's requests (events acked first) and the probes."""
+    verifier = SignatureVerifier(signing_secret)
+    handling: set[asyncio.Task[None]] = set()
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await slack_request(request)))
+        bolt_request = await slack_request(request)
+        if _signed_event(bolt_request, verifier):
+            task = asyncio.create_task(_handle(app, bolt_request))
+            handling.add(task)
+            task.add_done_callback(handling.discard)
+            return web.Response(status=200)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+
+    async def drain(_: web.Application) -> None:
+        if handling:  # events acked but not yet handed to their listeners
+            await asyncio.wait(handling, timeout=_DRAIN_S)
 
     application = probe_app(metrics=metrics, health=health, metrics_token=metrics_token)
     application.router.add_post(EVENTS_PATH, events)
+    application.on_shutdown.append(drain)
     return application
+
+
+_DRAIN_S = 10.0
+
+
+def _signed_event(request: AsyncBoltRequest, verifier: SignatureVerifier) -> bool:
+    """An Events API callback (not a command or interaction) that Slack really signed."""
+    if not isinstance(request.body, dict) or request.body.get("type") != "event_callback":
+        return False
+    return verifier.is_valid(
+        body=request.raw_body,
+        timestamp=request.headers.get("x-slack-request-timestamp", [""])[0],
+        signature=request.headers.get("x-slack-signature", [""])[0],
+    )
+
+
+async def _handle(app: AsyncApp, request: AsyncBoltRequest) -> None:
+    """bolt's handling of an event already acked; its response goes nowhere."""
+    response = await app.async_dispatch(request)
+    if response.status >= 400 and response.status != 404:  # 404: no listener wanted it
+        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        logger.warning("event not handled (%d): %s", response.status, body[:200])
 
 
 def metrics_app(metrics: Metrics) -> web.Application:
@@ -147,7 +196,13 @@ async def run_http(
     """Serve HTTP on ``settings.port`` until ``stop`` is set."""
     if settings.slack_signing_secret is None:
         raise ConfigError(detail="SLACK_SIGNING_SECRET is required for HTTP mode.")
-    public = web_app(app, metrics=metrics, health=health, metrics_token=_token(settings))
+    public = web_app(
+        app,
+        signing_secret=settings.slack_signing_secret.value,
+        metrics=metrics,
+        health=health,
+        metrics_token=_token(settings),
+    )
     runners = _runners(public, settings, metrics)
     try:
         for runner, port in runners:

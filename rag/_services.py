@@ -49,6 +49,7 @@ from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder, vector_models
 from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
 from rag.ingest._captions import Captioner
+from rag.ingest._child import INGEST_NICE
 from rag.ingest._ingestor import ChildEmbedder, EmbedModels, Ingestor
 from rag.ingest._isolate import ChildPool
 from rag.settings import Settings
@@ -416,7 +417,8 @@ _EMBED_TIMEOUT_S = 3600.0
 
 def _child_embedder(settings: Settings) -> ChildEmbedder:
     return ChildEmbedder(
-        pool=ChildPool(size=1, memory_mb=0, keep_env=_MODEL_ENV),
+        # Niced: embedding is throughput work, the bot's answers beside it are not.
+        pool=ChildPool(size=1, memory_mb=0, keep_env=_MODEL_ENV, nice=INGEST_NICE),
         models=EmbedModels(
             clip=settings.clip_model, text=settings.text_model, precision=settings.embed_precision
         ),

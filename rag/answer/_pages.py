@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from rag._images import MAX_RENDER_SIDE, QUESTION_PICTURE_PIXELS, picture_png
 from rag.answer._highlight import render_page_png
+from rag.answer._prompts import MAX_IMAGE_SIDE
 from rag.db import Catalog
 from rag.errors import DocumentError, ParseTimeout
 from rag.ingest._isolate import ChildPool
@@ -40,11 +41,15 @@ class PageRenderer:
         catalog: Catalog,
         pool: ChildPool,
         dpi: int = 110,
+        max_side: int = MAX_IMAGE_SIDE,
         timeout_s: float = 20.0,
     ) -> None:
         self._catalog = catalog
         self._pool = pool
         self._dpi = dpi
+        # The model's image size: one render serves the model as it is (re-encoding a
+        # larger one for it cost ~70 ms of the bot's CPU a page) and the person in Slack.
+        self._max_side = max_side
         self._timeout_s = timeout_s
 
     def batch(self) -> PageBatch:
@@ -61,7 +66,7 @@ class PageRenderer:
         self, data: bytes, kind: DocumentKind, page_number: int, bboxes: Sequence[BBox]
     ) -> bytes:
         """Render a page of ``data`` in a pool child; ParseTimeout past the deadline."""
-        draw = functools.partial(render_page_png, dpi=self._dpi)
+        draw = functools.partial(render_page_png, dpi=self._dpi, max_side=self._max_side)
         return await self._pool.run(
             draw,
             data,

@@ -89,10 +89,16 @@ class Retriever:
         return pages
 
     async def _text_legs(self, text: str) -> _Legs:
-        clip = _rows(await self._clip.aembed_texts([text]))
-        vector = _rows(await self._text.aembed([text]))[0]
-        sparse = await asyncio.to_thread(self._bm25.encode_query, text)
-        return _Legs(clip=clip, text=vector, bm25=sparse if sparse.indices else None)
+        # Side by side: each model runs in its own thread and releases the GIL in its
+        # kernels, so the question costs the slower model's time, not the sum.
+        clip, vector, sparse = await asyncio.gather(
+            self._clip.aembed_texts([text]),
+            self._text.aembed([text]),
+            asyncio.to_thread(self._bm25.encode_query, text),
+        )
+        return _Legs(
+            clip=_rows(clip), text=_rows(vector)[0], bm25=sparse if sparse.indices else None
+        )
 
     async def _pages(self, legs: _Legs, audience: Audience, limit: int) -> list[PageHit]:
         config = self._config

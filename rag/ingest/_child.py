@@ -11,7 +11,10 @@ outcome tuple to ``workdir/out.pkl``:
 
 A hard crash (signal, ``os._exit``) leaves no outcome; the parent reads the exit status.
 
-A pool child (``serve``, started with ``--serve <memory_mb>``) stays up and answers one
+A one-shot child (parsing, OCR: ingest work) runs at a lower CPU priority (``INGEST_NICE``),
+so the bot's event loop and its answers keep the cores they need while a big file is read.
+
+A pool child (``serve``, started with ``--serve <memory_mb> [<nice>]``) stays up and answers one
 request at a time: each request and each outcome is a length-prefixed pickle on its stdin
 and on the stdout it had at start (the libraries' own prints go to stderr instead). It
 exits when its stdin closes, which is also what happens when the parent dies.
@@ -33,13 +36,18 @@ FRAME_HEADER = 8  # bytes of big-endian length before each pool request and repl
 IN_FILE = "in.pkl"
 _ORPHAN_GRACE_S = 10
 OUT_FILE = "out.pkl"
+# Ingest is throughput work; answering (and acking Slack) is latency work.
+INGEST_NICE = 10
 
 
 def main(argv: list[str]) -> None:
     """Entry point of the child process."""
     if argv[0] == "--serve":
+        if len(argv) > 2:
+            os.nice(int(argv[2]))
         serve(int(argv[1]))
         return
+    os.nice(INGEST_NICE)
     workdir = Path(argv[0])
     _limit_resources(int(argv[1]), float(argv[2]))
     _block_heavy_imports()

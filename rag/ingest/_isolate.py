@@ -10,6 +10,7 @@ group at the deadline, and always removes the directory.
 ``ChildPool`` keeps a few such children running for work that comes often and must not
 pay an interpreter start each time (page renders): one request at a time per child, the
 same limits, and a child that runs past its deadline or dies is killed and replaced.
+One-shot children run niced (ingest work); a pool's children at the pool's ``nice``.
 """
 
 from __future__ import annotations
@@ -201,10 +202,14 @@ class ChildPool:
     deadline, or is cancelled, kills its child (and anything it started); the next call
     starts a fresh one. Failures are translated as in ``run_isolated``. ``memory_mb`` 0
     sets no address-space limit (for a child that loads models, not untrusted files).
+    ``nice`` lowers the children's CPU priority (for throughput work beside a server).
     """
 
-    def __init__(self, *, size: int, memory_mb: int, keep_env: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, size: int, memory_mb: int, keep_env: tuple[str, ...] = (), nice: int = 0
+    ) -> None:
         self._memory_mb = memory_mb
+        self._nice = nice
         self._keep_env = keep_env  # more variables the children see (model caches)
         self._slots = asyncio.Semaphore(size)
         self._idle: list[asyncio.subprocess.Process] = []
@@ -256,6 +261,7 @@ class ChildPool:
             *_interpreter(),
             "--serve",
             str(self._memory_mb),
+            str(self._nice),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

@@ -362,8 +362,11 @@ async def running_bot(settings: Settings, fake: FakeSlack, mode: str) -> AsyncIt
 async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> AsyncIterator[None]:
     if mode == "http":
         token = bot.settings.metrics_token
+        secret = bot.settings.slack_signing_secret
+        assert secret is not None
         application = web_app(
             app,
+            signing_secret=secret.value,
             metrics=metrics,
             health=bot.services.folio.health,
             metrics_token=token.value if token else None,
