@@ -131,7 +131,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
                         await run_socket(app, settings=settings, stop=stop)
                 else:
                     await run_http(
-                        app, settings=settings, metrics=metrics, health=folio.health, stop=stop
+                        app,
+                        settings=settings,
+                        inflight=inflight,
+                        metrics=metrics,
+                        health=folio.health,
+                        stop=stop,
                     )
             finally:
                 stop.set()

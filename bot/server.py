@@ -38,6 +38,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.metrics import Metrics
+from bot.tasks import InFlight
 from rag import ConfigError, HealthCheck, Settings
 
 logger = logging.getLogger(__name__)
@@ -87,34 +88,27 @@ def web_app(
     app: AsyncApp,
     *,
     signing_secret: str,
+    inflight: InFlight,
     metrics: Metrics,
     health: HealthCheck,
     metrics_token: str | None = None,
 ) -> web.Application:
-    """The public aiohttp application: Slack's requests (events acked first) and the probes."""
+    """The public aiohttp application: Slack's requests (events acked first) and the probes.
+
+    An event acked but not yet handled counts in ``inflight``, so a shutdown waits for it.
+    """
     verifier = SignatureVerifier(signing_secret)
-    handling: set[asyncio.Task[None]] = set()
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await slack_request(request)
         if _signed_event(bolt_request, verifier):
-            task = asyncio.create_task(_handle(app, bolt_request))
-            handling.add(task)
-            task.add_done_callback(handling.discard)
+            inflight.spawn(_handle(app, bolt_request))
             return web.Response(status=200)
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
-    async def drain(_: web.Application) -> None:
-        if handling:  # events acked but not yet handed to their listeners
-            await asyncio.wait(handling, timeout=_DRAIN_S)
-
     application = probe_app(metrics=metrics, health=health, metrics_token=metrics_token)
     application.router.add_post(EVENTS_PATH, events)
-    application.on_shutdown.append(drain)
     return application
-
-
-_DRAIN_S = 10.0
 
 
 def _signed_event(request: AsyncBoltRequest, verifier: SignatureVerifier) -> bool:
@@ -188,6 +182,7 @@ async def run_http(
     app: AsyncApp,
     *,
     settings: Settings,
+    inflight: InFlight,
     metrics: Metrics,
     health: HealthCheck,
     stop: asyncio.Event,
@@ -199,6 +194,7 @@ async def run_http(
     public = web_app(
         app,
         signing_secret=settings.slack_signing_secret.value,
+        inflight=inflight,
         metrics=metrics,
         health=health,
         metrics_token=_token(settings),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -19,6 +19,7 @@ class InFlight:
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def running(self) -> int:
@@ -28,14 +29,32 @@ class InFlight:
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
         """Count the work done inside this block."""
-        self._running += 1
-        self._idle.clear()
+        self._begin()
         try:
             yield
         finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
+            self._end()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``work`` in a task that counts from this call on (not from its first step)."""
+        self._begin()
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # a task nothing refers to may be collected mid-run
+        task.add_done_callback(self._spawned_ended)
+        return task
+
+    def _spawned_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._end()
+
+    def _begin(self) -> None:
+        self._running += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._idle.set()
 
     def tracked(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         """Decorate a listener so its whole run counts (bolt reads the wrapped signature)."""

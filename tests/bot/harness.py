@@ -367,6 +367,7 @@ async def _transport(bot: Bot, app: AsyncApp, metrics: Metrics, mode: str) -> As
         application = web_app(
             app,
             signing_secret=secret.value,
+            inflight=bot.inflight,
             metrics=metrics,
             health=bot.services.folio.health,
             metrics_token=token.value if token else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 
 import pytest
@@ -61,6 +63,34 @@ async def test_the_same_event_delivered_three_times_with_retry_headers_is_answer
     assert len(http_bot.answers(CHANNEL_ID, mention["ts"])) == 1
     assert len(http_bot.fake.uploads_in(CHANNEL_ID, mention["ts"])) == 1
     assert http_bot.metrics.value("folio_events_deduplicated_total", type="app_mention") == 2
+
+
+async def test_an_event_is_acked_while_the_database_is_busy_and_answered_once_after(
+    http_bot: Bot,
+):
+    await _index(http_bot, "q3.pdf", PAYLOAD)
+    database = http_bot.services.engine.url
+    if database.get_backend_name() != "sqlite":
+        pytest.skip("holds SQLite's write lock")
+    mention = app_mention_event("what is the payload size?")
+    # Another writer holds the database: the dedupe insert (and all after it) must wait.
+    blocker = sqlite3.connect(str(database.database), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        await http_bot.event(mention)
+        acked_s = time.perf_counter() - started
+        await asyncio.sleep(0.5)
+        assert not http_bot.answers(CHANNEL_ID, mention["ts"])  # it did wait for the database
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await http_bot.done(CHANNEL_ID, mention["ts"])
+    await http_bot.inflight.idle(10)
+
+    assert http_bot.statuses[-1] == 200
+    assert acked_s < 1.0, f"the ack took {acked_s:.2f} s"
+    assert len(http_bot.answers(CHANNEL_ID, mention["ts"])) == 1
 
 
 async def test_a_mention_also_delivered_as_a_channel_message_is_answered_once(http_bot: Bot):

@@ -7,13 +7,17 @@ upload's), and a document's original bytes read once per answer, however many pa
 
 from __future__ import annotations
 
+import base64
+import io
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from rag import Audience, Document, PageRenderer, Question, Questions, Scope, Services
+from rag.answer._prompts import MAX_IMAGE_SIDE
 from rag.db import Catalog, session_factory
 from rag.ingest._isolate import ChildPool
 from rag.types import BBox, DocumentKind
@@ -119,6 +123,27 @@ async def test_the_pages_the_model_read_are_the_pages_posted_each_rendered_once(
     assert [p.png[:8] for p in answered.pages] == [b"\x89PNG\r\n\x1a\n"] * 2
     [document_id] = {c.document_id for c in answered.answer.citations}
     assert catalog.reads == {document_id: 1} and catalog.gets == {document_id: 1}
+
+
+async def test_the_model_reads_the_very_pngs_posted_no_larger_than_it_takes(
+    with_model: Services, fake_openai: FakeOpenAI, pool: ChildPool
+) -> None:
+    fake_openai.reply("It cost 8,900 euros [1] and was replaced in March [2].")
+    renderer = PageRenderer(catalog=with_model.catalog, pool=pool)  # the bot's resolution
+    questions = Questions(
+        answerer=with_model.answerer,
+        pages=renderer,
+        log=with_model.answers,
+        channels=with_model.channels,
+    )
+
+    answered = await questions.ask(Question(OVEN, AUDIENCE, "U1", thread="1700000000.000100"))
+
+    [request] = fake_openai.requests
+    sent = [base64.b64decode(url.split(",", 1)[1]) for url in request.image_urls()]
+    # Rendered once at the model's size: nothing is decoded and re-encoded in the bot.
+    assert all(page.png in sent for page in answered.pages) and answered.pages
+    assert all(max(Image.open(io.BytesIO(png)).size) <= MAX_IMAGE_SIDE for png in sent)
 
 
 async def test_an_extractive_answer_reads_the_document_once_for_all_its_pages(

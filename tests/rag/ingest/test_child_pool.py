@@ -104,3 +104,12 @@ async def test_close_stops_every_child(tmp_path: Path) -> None:
     )
     await pool.close()
     assert pids and not any(process_exists(pid) for pid in pids)
+
+
+async def test_a_pool_runs_its_children_at_its_niceness(pool: ChildPool) -> None:
+    niced = ChildPool(size=1, memory_mb=1024, nice=5)
+    try:
+        assert await niced.run(os.nice, 0, timeout_s=30, label="x") == min(19, os.nice(0) + 5)
+    finally:
+        await niced.close()
+    assert await pool.run(os.nice, 0, timeout_s=30, label="x") == os.nice(0)  # renders: as is

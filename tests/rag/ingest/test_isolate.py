@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import CorruptDocument, EncryptedDocument, ParseCrashed, ParseTimeout
+from rag.ingest._child import INGEST_NICE
 from rag.ingest._isolate import run_isolated
 from tests.fakes import child_tasks
 
@@ -202,3 +203,9 @@ async def test_parsing_in_the_child_imports_neither_torch_nor_a_layout_model() -
 async def test_a_partial_function_runs_too() -> None:
     add_two = functools.partial(child_tasks.add, 2)
     assert await run_isolated(add_two, 40, timeout_s=30, memory_mb=512, label="x") == 42
+
+
+async def test_the_child_runs_at_a_lower_cpu_priority_than_the_bot() -> None:
+    # os.nice(0) reads the niceness; ingest children yield the CPU to the serving process.
+    niceness = await run_isolated(os.nice, 0, timeout_s=30, memory_mb=512, label="x")
+    assert niceness == min(19, os.nice(0) + INGEST_NICE)
