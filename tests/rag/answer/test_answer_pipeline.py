@@ -27,6 +27,7 @@ from PIL import Image
 from rag._services import Services
 from rag.answer._citations import EXTRACTIVE_LABEL
 from rag.answer._highlight import HIGHLIGHT_FILL, render_page_png
+from rag.answer._prompts import MAX_IMAGE_SIDE
 from rag.cli import run_cli
 from rag.settings import Settings
 from rag.types import Answer, Audience, QueryImage
@@ -296,10 +297,11 @@ def test_ask_without_a_key_cites_ulta_page_3_and_writes_that_page_highlighted(
     answer, data = asyncio.run(_extractive_answer(Settings.from_env(corpus.env)))
     [cited] = [c for c in answer.citations if c.number == int(number)]
     assert cited.page_number == 3 and cited.bboxes
-    plain = Image.open(io.BytesIO(render_page_png(data, "pdf", 3)))
+    # Drawn at the size the model reads, which is also the size posted.
+    plain = Image.open(io.BytesIO(render_page_png(data, "pdf", 3, max_side=MAX_IMAGE_SIDE)))
     with Image.open(png) as written:
         assert written.format == "PNG" and written.size == plain.size
-        scale = written.width / 612  # letter-width page, rendered at the same dpi
+        scale = written.width / 612  # letter-width page, rendered at the same scale
         for bbox in cited.bboxes:
             box = (bbox.x0 * scale, bbox.y0 * scale, bbox.x1 * scale, bbox.y1 * scale)
             assert _highlighted_share(written, box) > 0.3
