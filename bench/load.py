@@ -401,6 +401,10 @@ def main() -> None:
     parser.add_argument("--model-latency", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    load_before = os.getloadavg()[0]
     clip, text = models()
     with tempfile.TemporaryDirectory(prefix="folio-bench-load-") as tmp:
         base = clean_env(Path(tmp) / "data", clip, text)
@@ -413,10 +417,10 @@ def main() -> None:
         )
         report = asyncio.run(run(args, base, Path(tmp)))
     report = {
-        "commit": subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
+        # Other work on the shared machine (1-minute load average, at the start and the end).
+        "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "settings": vars(args) | {"out": str(args.out)},
         "targets": {**TARGETS, **{f"rss_{k}_mb": v for k, v in TARGET_RSS_MB.items()}},
         **report,
