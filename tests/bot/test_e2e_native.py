@@ -232,6 +232,7 @@ async def test_questions_are_not_answered_unmentioned_until_autoanswer_is_on_and
     refused = await _note(http_bot, "autoanswer on", user=BOB)
     before = message_event("what is the payload size?")
     await http_bot.event(before)
+    await http_bot.inflight.idle(10)  # acked first, handled after: let it be handled
     await _note(http_bot, "autoanswer on")
     await _note(http_bot, "autoanswer off")
     after = message_event("what is the payload size?")
