@@ -90,6 +90,7 @@ async def test_with_the_database_down_only_addressed_questions_get_one_apology_t
         direct = message_event("what is the payload size?", channel="D0DIRECT", channel_type="im")
         await bot.event(direct, event_id="Ev0DIRECT")
         await bot.event(direct, event_id="Ev0DIRECT", retry_num=1)
+        assert await bot.inflight.idle(30)  # acked first; handled (or apologised for) after
 
         assert _texts(bot, CHANNEL_ID, mention["ts"]) == [APOLOGY]
         assert _texts(bot, "D0DIRECT", direct["ts"]) == [APOLOGY]
