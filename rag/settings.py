@@ -58,14 +58,25 @@ class ParseLimits:
 
 @dataclass(frozen=True, slots=True)
 class RetrievalConfig:
-    """How hybrid retrieval fuses its legs."""
+    """How hybrid retrieval fuses its legs.
+
+    The CLIP leg's text query weighs 0.25: CLIP reads 77 tokens and ranks pages by how
+    they look, a weak vote on a worded question even with a real model (with a random
+    one it is noise); the pictures of a question search CLIP alone, where a leg's weight changes nothing.
+    ``document_weight`` is the document stage's vote: the pages of the document ranked
+    ``r`` (0-based) on its name and opening get ``document_weight / (2 + r)`` added to
+    their fused score. ``page_fusion`` adds a page's own vector's score to its best
+    passage's (measured; off by default).
+    """
 
     top_k: int = 8
     prefetch_limit: int = 50
     rrf_k: int = 60
-    clip_weight: float = 1.0
+    clip_weight: float = 0.25
     text_weight: float = 1.0
     bm25_weight: float = 1.0
+    document_weight: float = 0.02
+    page_fusion: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +184,10 @@ class Settings:
             ),
             retrieval=RetrievalConfig(
                 top_k=env.number("FOLIO_TOP_K", 8, int, low=1, high=50),
-                clip_weight=env.number("FOLIO_WEIGHT_CLIP", 1.0, float, low=0),
+                clip_weight=env.number("FOLIO_WEIGHT_CLIP", 0.25, float, low=0),
                 text_weight=env.number("FOLIO_WEIGHT_TEXT", 1.0, float, low=0),
                 bm25_weight=env.number("FOLIO_WEIGHT_BM25", 1.0, float, low=0),
+                document_weight=env.number("FOLIO_WEIGHT_DOCUMENT", 0.02, float, low=0),
             ),
             llm=LlmConfig(
                 vision_model=vision_model,

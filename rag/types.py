@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Literal
 
-PointKind = Literal["chunk", "page", "figure"]
+PointKind = Literal["chunk", "page", "figure", "document"]
 AnswerMode = Literal["model", "extractive", "nothing_found"]
 # What a document was shared as. Everything but a picture is read (and re-rendered for
 # answers) as PDF pages: Office files through LibreOffice, text laid out by PyMuPDF.

@@ -1,4 +1,9 @@
-"""Hybrid retrieval: CLIP, text-model and BM25 legs fused by RRF, grouped by page."""
+"""Hybrid retrieval: CLIP, text-model and BM25 legs fused by RRF, grouped by page.
+
+A worded question first ranks the documents themselves (one point each: the file's
+name and opening words) and lets that ranking vote on the pages: a question about one
+filing then prefers that filing's pages over a look-alike page of another.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
-from rag.index import HybridQuery, VectorIndex
+from rag.index import DOCUMENT_KINDS, HybridQuery, VectorIndex
 from rag.settings import RetrievalConfig
 from rag.types import Audience, Hit, PageHit, SparseVector
 
@@ -24,6 +29,10 @@ _HITS_PER_PAGE = 4
 # A query picture votes for the few pages that look most like it: near-duplicates are
 # what image similarity finds well; its long tail would only add noise to the words' ranking.
 _PICTURE_PAGES = 3
+# How many documents the document stage ranks, and how many fused hits the pages are
+# then drawn from: enough that a likely document's pages further down can move up.
+_DOCUMENTS = 10
+_CANDIDATE_HITS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,9 @@ class Retriever:
         text = text.strip()
         rankings = []
         if text:
-            rankings.append(await self._pages(await self._text_legs(text), audience, limit))
+            legs = await self._text_legs(text)
+            documents = await self._documents(legs, audience)
+            rankings.append(await self._pages(legs, audience, limit, documents))
         if images:
             pictures = _rows(await self._clip.aembed_images(list(images)))
             looks_like = await self._pages(_Legs(clip=pictures), audience, limit)
@@ -100,42 +111,91 @@ class Retriever:
             clip=_rows(clip), text=_rows(vector)[0], bm25=sparse if sparse.indices else None
         )
 
-    async def _pages(self, legs: _Legs, audience: Audience, limit: int) -> list[PageHit]:
+    async def _documents(self, legs: _Legs, audience: Audience) -> dict[str, int]:
+        """Each likely document's 0-based rank by its name and opening (text and BM25)."""
+        if self._config.document_weight <= 0 or (legs.text is None and legs.bm25 is None):
+            return {}
+        query = HybridQuery(
+            audience=audience,
+            text=legs.text,
+            bm25=legs.bm25,
+            limit=_DOCUMENTS,
+            prefetch_limit=_DOCUMENTS,
+            rrf_k=self._config.rrf_k,
+            text_weight=self._config.text_weight,
+            bm25_weight=self._config.bm25_weight,
+            kinds=DOCUMENT_KINDS,
+        )
+        ranks: dict[str, int] = {}
+        for hit in await self._index.query(query):
+            ranks.setdefault(hit.document_id, len(ranks))
+        return ranks
+
+    async def _pages(
+        self, legs: _Legs, audience: Audience, limit: int, documents: dict[str, int] | None = None
+    ) -> list[PageHit]:
         config = self._config
+        hits = limit * _HITS_PER_PAGE
+        if documents:
+            hits = max(hits, _CANDIDATE_HITS)
         query = HybridQuery(
             audience=audience,
             clip=tuple(legs.clip),
             text=legs.text,
             bm25=legs.bm25,
-            limit=limit * _HITS_PER_PAGE,
-            prefetch_limit=max(config.prefetch_limit, limit * _HITS_PER_PAGE),
+            limit=hits,
+            prefetch_limit=max(config.prefetch_limit, hits),
             rrf_k=config.rrf_k,
             clip_weight=config.clip_weight,
             text_weight=config.text_weight,
             bm25_weight=config.bm25_weight,
         )
-        return group_by_page(await self._index.query(query))
+        pages = group_by_page(await self._index.query(query), page_fusion=config.page_fusion)
+        if documents:
+            pages = vote_by_document(pages, documents, weight=config.document_weight)
+        return pages
 
 
-def group_by_page(hits: Iterable[Hit]) -> list[PageHit]:
-    """Fold fused hits into pages, keeping each page's best score and its hits best first."""
+def group_by_page(hits: Iterable[Hit], *, page_fusion: bool = False) -> list[PageHit]:
+    """Fold fused hits into pages, keeping each page's best score and its hits best first.
+
+    With ``page_fusion`` a page scores its best passage plus its page vector (the render
+    and the page's whole text) when that is not already the best.
+    """
     grouped: dict[tuple[str, int], list[Hit]] = {}
     for hit in hits:
         grouped.setdefault((hit.document_id, hit.page_number), []).append(hit)
     pages = []
     for (document_id, page_number), page_hits in grouped.items():
         page_hits.sort(key=lambda h: h.score, reverse=True)
+        score = page_hits[0].score
+        if page_fusion:
+            score += next((h.score for h in page_hits[1:] if h.kind == "page"), 0.0)
         pages.append(
             PageHit(
                 document_id=document_id,
                 file_name=page_hits[0].file_name,
                 page_number=page_number,
-                score=page_hits[0].score,
+                score=score,
                 hits=tuple(page_hits),
             )
         )
     pages.sort(key=lambda p: p.score, reverse=True)
     return pages
+
+
+def vote_by_document(
+    pages: Iterable[PageHit], documents: dict[str, int], *, weight: float
+) -> list[PageHit]:
+    """Pages re-scored with their document's vote, ``weight / (2 + rank)``, best first."""
+    voted = [
+        replace(page, score=page.score + weight / (2 + documents[page.document_id]))
+        if page.document_id in documents
+        else page
+        for page in pages
+    ]
+    voted.sort(key=lambda p: p.score, reverse=True)
+    return voted
 
 
 def interleave(rankings: Sequence[Sequence[PageHit]], *, k: int = 60) -> list[PageHit]:

@@ -7,6 +7,8 @@ from pathlib import Path
 from rag.index.base import (
     BM25,
     CLIP,
+    DOCUMENT_KINDS,
+    PAGE_KINDS,
     TEXT,
     HybridQuery,
     IndexPoint,
@@ -19,6 +21,8 @@ from rag.index.filters import permission_filter
 __all__ = [
     "BM25",
     "CLIP",
+    "DOCUMENT_KINDS",
+    "PAGE_KINDS",
     "TEXT",
     "HybridQuery",
     "IndexPoint",

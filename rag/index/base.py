@@ -24,11 +24,15 @@ BM25: Final = "bm25"
 # stored boolean, so a filter on channel_private would hide every public document.
 PUBLIC = "*public*"
 # Keyword payload indexes: the permission filter and deletes select on these.
-KEYWORD_FIELDS = ("team_id", "channel_id", "document_id", "visible_in")
+KEYWORD_FIELDS = ("team_id", "channel_id", "document_id", "visible_in", "kind")
 UPSERT_BATCH = 256
 
 LegName = Literal["clip", "text", "bm25"]
-_KINDS: frozenset[str] = frozenset({"chunk", "page", "figure"})
+_KINDS: frozenset[str] = frozenset({"chunk", "page", "figure", "document"})
+# What a page search reads: every kind but the one point per document ("document"),
+# which stands for the whole document (its name and opening) in the document stage.
+PAGE_KINDS: tuple[PointKind, ...] = ("chunk", "page", "figure")
+DOCUMENT_KINDS: tuple[PointKind, ...] = ("document",)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ class HybridQuery:
     at 0-based position ``p`` of a leg with weight ``w`` scores ``1 / (k + p / w)``. Every
     leg's top point scores ``1/k`` whatever its weight; a higher weight makes the leg's
     later positions count more (its ranking is stretched), a lower one less. A leg with
-    weight 0 is not run at all.
+    weight 0 is not run at all. Only points of one of ``kinds`` are searched: pages by
+    default, the documents' own points for the document stage.
     """
 
     audience: Audience
@@ -140,6 +145,7 @@ class HybridQuery:
     clip_weight: float = 1.0
     text_weight: float = 1.0
     bm25_weight: float = 1.0
+    kinds: tuple[PointKind, ...] = PAGE_KINDS
     _legs: tuple[Leg, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -148,6 +154,8 @@ class HybridQuery:
         weights = (self.clip_weight, self.text_weight, self.bm25_weight)
         if any(w < 0 or not math.isfinite(w) for w in weights):
             raise ValueError("RRF weights must be finite and non-negative")
+        if not self.kinds or not set(self.kinds) <= _KINDS:
+            raise ValueError(f"kinds must be some of {sorted(_KINDS)}")
         object.__setattr__(self, "_legs", self._build_legs())
 
     def _build_legs(self) -> tuple[Leg, ...]:

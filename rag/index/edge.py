@@ -48,7 +48,7 @@ from rag.index.filters import (
     channel_filter,
     count_filter,
     document_filter,
-    permission_filter,
+    query_filter,
     visibility_payload,
 )
 from rag.types import Hit, SparseVector
@@ -132,7 +132,7 @@ class EdgeIndex(VectorIndex):
             query=fusion,
             # Edge pushes the top-level filter down into every prefetch, so each leg's
             # limit counts only points the audience may see.
-            filter=_edge_filter(permission_filter(query.audience)),
+            filter=_edge_filter(query_filter(query.audience, query.kinds)),
             with_payload=True,
         )
         scored = await self._call(lambda shard: shard.query(request))

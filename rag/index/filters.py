@@ -6,6 +6,7 @@ of who may see what is written once, here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.index.base import PUBLIC
@@ -52,6 +53,12 @@ def permission_filter(audience: Audience) -> AllOf:
             AnyOf((Match("visible_in", PUBLIC), Match("visible_in", audience.channel_id))),
         )
     )
+
+
+def query_filter(audience: Audience, kinds: Sequence[str]) -> AllOf:
+    """Points the audience may see, of one of ``kinds`` (see ``permission_filter``)."""
+    allowed = permission_filter(audience)
+    return AllOf((*allowed.conditions, AnyOf(tuple(Match("kind", kind) for kind in kinds))))
 
 
 def channel_filter(team_id: str, channel_id: str) -> AllOf:

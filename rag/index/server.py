@@ -37,7 +37,7 @@ from rag.index.filters import (
     channel_filter,
     count_filter,
     document_filter,
-    permission_filter,
+    query_filter,
     visibility_payload,
 )
 from rag.types import Hit, SparseVector
@@ -101,7 +101,7 @@ class ServerIndex(VectorIndex):
                 query=models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=query.weights())),
                 # Qdrant pushes the top-level filter down into every prefetch, so each
                 # leg's limit counts only points the audience may see.
-                query_filter=_filter(permission_filter(query.audience)),
+                query_filter=_filter(query_filter(query.audience, query.kinds)),
                 limit=query.limit,
                 with_payload=True,
             )

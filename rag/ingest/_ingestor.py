@@ -40,6 +40,9 @@ _NAMESPACE = uuid.UUID("7d1c1f0e-5a0b-4b8e-9a57-0f0c6f1e2a11")
 # The page text carried by a visual point (its caption when there is none better);
 # the text model reads ~256 tokens, BM25 gets the whole page.
 _VISUAL_TEXT_CHARS = 4000
+# The document's own point reads its name and this many opening words: the title page
+# or first lines, where a filing says whose it is and which period it covers.
+_OPENING_WORDS = 80
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -85,6 +88,7 @@ class _Work:
     texts: list[str]  # the chunks' texts, then each visual's caption or page text
     indexed: list[str]  # the same with the document header in front ("" for no text)
     distinct: list[str]  # the non-empty indexed texts, each once: what the text model reads
+    opening: str  # the document's own point: its name and opening words
 
     @classmethod
     def of(cls, file_name: str, parsed: ParsedDocument, captions: list[str | None]) -> _Work:
@@ -103,8 +107,9 @@ class _Work:
             "\n".join(part for part in (header, place, text) if part) if text else ""
             for place, text in zip(places, texts, strict=True)
         ]
-        distinct = list(dict.fromkeys(t for t in indexed if t))
-        return cls(chunks, visuals, texts, indexed, distinct)
+        opening = document_header(file_name, parsed, words=_OPENING_WORDS)
+        distinct = list(dict.fromkeys([*(t for t in indexed if t), opening]))
+        return cls(chunks, visuals, texts, indexed, distinct, opening)
 
     @property
     def pictures(self) -> list[bytes]:
@@ -467,6 +472,9 @@ def _assemble(
         payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
         point = _point(document, visual.key, payload, work.indexed[offset + j], by_text, bm25)
         points.append(dataclasses.replace(point, clip=clip_vectors[j]))
+    # One point for the whole document (what the document stage ranks), on its first page.
+    payload = _payload(document, 1, "document", work.opening, ())
+    points.append(_point(document, "document", payload, work.opening, by_text, bm25))
     return points
 
 

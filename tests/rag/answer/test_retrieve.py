@@ -193,13 +193,14 @@ async def test_results_are_grouped_by_page_with_a_passage(world: World) -> None:
     keys = [(p.document_id, p.page_number) for p in pages]
     assert len(keys) == len(set(keys))
     assert [p.score for p in pages] == sorted((p.score for p in pages), reverse=True)
-    top = pages[0]
-    assert "oven" in top.passage
-    assert top.bboxes  # the passage can be highlighted on the page
+    # Which of bakery.pdf's two pages leads turns on the random CLIP leg (see above).
+    oven = next(p for p in pages[:2] if "oven" in p.passage)
+    assert oven.bboxes  # the passage can be highlighted on the page
     for page in pages:
         assert all(h.document_id == page.document_id for h in page.hits)
         assert all(h.page_number == page.page_number for h in page.hits)
-        assert page.score == max(h.score for h in page.hits)
+        # Its best hit's score, plus its document's vote from the document stage.
+        assert page.score >= max(h.score for h in page.hits)
 
 
 async def test_search_by_image_alone_finds_the_same_picture_first(world: World) -> None:

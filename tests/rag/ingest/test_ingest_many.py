@@ -73,13 +73,14 @@ async def test_the_same_bytes_twice_in_a_row_are_indexed_once(services: Services
     assert isinstance(second, IngestResult) and not second.created
     assert second.document.id == first.document.id
     assert len(await services.catalog.visible(Audience("T-twice", "C1"))) == 1
-    # One page: one chunk and one render, stored once.
-    assert await services.index.count(team_id="T-twice") == 2
+    # One page: one chunk, one render and the document's own point, stored once.
+    assert await services.index.count(team_id="T-twice") == 3
 
 
 async def test_each_distinct_text_of_a_document_is_embedded_once(services: Services) -> None:
     # Three identical one-block pages: each page's chunk and its render carry the same
-    # text, so six points share one text vector.
+    # text, so six points share one text vector (the seventh, the document's own point,
+    # reads its name and opening).
     page = "Dividends per share increased for the twelfth consecutive year."
     before = services.text.texts_embedded
     results = await ingest_all(
@@ -89,5 +90,5 @@ async def test_each_distinct_text_of_a_document_is_embedded_once(services: Servi
     )
     result = results[0][1]
     assert isinstance(result, IngestResult) and result.created
-    assert await services.index.count(document_id=result.document.id) == 6
-    assert services.text.texts_embedded - before == 1
+    assert await services.index.count(document_id=result.document.id) == 7
+    assert services.text.texts_embedded - before == 2
