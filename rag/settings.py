@@ -62,7 +62,8 @@ class RetrievalConfig:
 
     The CLIP leg's text query weighs 0.25: CLIP reads 77 tokens and ranks pages by how
     they look, a weak vote on a worded question even with a real model (with a random
-    one it is noise); the pictures of a question search CLIP alone, where a leg's weight changes nothing.
+    one it is noise); the pictures of a question search CLIP alone, where a leg's weight
+    changes nothing.
     ``document_weight`` is the document stage's vote: the pages of the document ranked
     ``r`` (0-based) on its name and opening get ``document_weight / (2 + r)`` added to
     their fused score. ``page_fusion`` adds a page's own vector's score to its best
