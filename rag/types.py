@@ -105,12 +105,26 @@ class MemberFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class TableRow:
+    """A row of a table: its label and column values, under its table's title and header."""
+
+    table: int  # which table of its page
+    cells: tuple[str, ...]
+    header: tuple[str, ...] = ()
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TextBlock:
-    """A block of text on a page, in reading order, and the headings it sits under."""
+    """A block of text on a page, in reading order, and the headings it sits under.
+
+    A table's rows are blocks of their own, with ``row`` set: passages of a few rows each.
+    """
 
     text: str
     bbox: BBox
     section: tuple[str, ...] = ()
+    row: TableRow | None = None
 
 
 @dataclass(frozen=True, slots=True)

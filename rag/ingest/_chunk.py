@@ -1,7 +1,9 @@
 """Split parsed pages into passages of about ``max_words`` words, keeping their boxes.
 
 A passage ends where a new section starts (a block under other headings) once it has
-``MIN_WORDS``: passages follow the document's sections without becoming slivers.
+``MIN_WORDS``: passages follow the document's sections without becoming slivers. A
+table's rows are passages of their own, ``TABLE_ROWS`` rows each, in Markdown with the
+table's title and header row repeated in every one, boxed by the rows they hold.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.types import BBox, Chunk, ParsedDocument, ParsedPage, TextBlock
+from rag.ingest._tables import markdown, union
+from rag.types import BBox, Chunk, ParsedDocument, ParsedPage, TableRow, TextBlock
 
 DEFAULT_MAX_WORDS = 120
 MIN_WORDS = 40
+TABLE_ROWS = 6
 _NAME_SEPARATORS = re.compile(r"[_\-.]+")
 
 
@@ -31,7 +35,17 @@ def chunk_page(page: ParsedPage, *, max_words: int = DEFAULT_MAX_WORDS) -> list[
     if max_words < 1:
         raise ValueError("max_words must be at least 1")
     builder = _Builder(page.number, max_words)
+    rows: list[TextBlock] = []
     for block in page.blocks:
+        if block.row is not None:
+            if rows and _row(rows[-1]).table != block.row.table:
+                builder.add_table(rows)
+                rows = []
+            rows.append(block)
+            continue
+        if rows:
+            builder.add_table(rows)
+            rows = []
         words = block.text.split()
         if len(words) > max_words:
             builder.flush()
@@ -41,6 +55,8 @@ def chunk_page(page: ParsedPage, *, max_words: int = DEFAULT_MAX_WORDS) -> list[
             if new_section or builder.words + len(words) > max_words:
                 builder.flush()
             builder.add(block.text, block.bbox, len(words), block.section)
+    if rows:
+        builder.add_table(rows)
     builder.flush()
     return builder.chunks
 
@@ -77,6 +93,17 @@ class _Builder:
             self.add(" ".join(words[start:end]), box, end - start, block.section)
             self.flush()
 
+    def add_table(self, rows: list[TextBlock]) -> None:
+        """Emit one table's rows as passages of ``TABLE_ROWS`` rows, each titled and headed."""
+        self.flush()
+        first = _row(rows[0])
+        for start in range(0, len(rows), TABLE_ROWS):
+            piece = rows[start : start + TABLE_ROWS]
+            text = markdown(first.title, first.header, [_row(b).cells for b in piece])
+            box = union([b.bbox for b in piece])
+            self.add(text, box, len(text.split()), piece[0].section)
+            self.flush()
+
     def flush(self) -> None:
         """Close the chunk being built, if it has any text."""
         if self.texts:
@@ -90,6 +117,11 @@ class _Builder:
                 )
             )
         self.texts, self.boxes, self.words = [], [], 0
+
+
+def _row(block: TextBlock) -> TableRow:
+    assert block.row is not None  # only table rows are collected
+    return block.row
 
 
 def _band(box: BBox, start: int, end: int, total: int) -> BBox:

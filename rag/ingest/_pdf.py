@@ -21,9 +21,10 @@ from rag.errors import (
 )
 from rag.ingest._figures import find_figures
 from rag.ingest._headings import Line, sections
+from rag.ingest._tables import Cell, Table, find_tables, union
 from rag.ingest._visual import pixmap_png
 from rag.settings import ParseLimits
-from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TextBlock
+from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TableRow, TextBlock
 
 logger = logging.getLogger(__name__)
 
@@ -133,20 +134,65 @@ def _check_size(rect: Any, number: int, file_name: str, limits: ParseLimits) -> 
 
 
 def _text_blocks(page: Any) -> tuple[tuple[TextBlock, ...], list[tuple[Line, ...]]]:
-    """The page's text blocks, and each one's lines with their fonts (to find headings)."""
-    blocks, fonts = [], []
+    """The page's text blocks, and each one's lines with their fonts (to find headings).
+
+    A table's rows become blocks of their own (with no fonts: a bold row label is no
+    heading), placed after the block where the table starts.
+    """
+    raw, cells = _dict_blocks(page)
+    tables = find_tables(cells)
+    table_of = {key: i for i, table in enumerate(tables) for key in table.keys}
+    blocks, fonts, placed = [], [], set()
+    for box, lines in raw:
+        kept = [(cell, font) for cell, font in lines if cell.key not in table_of]
+        clean = normalise_text(" ".join(font.text for _, font in kept))
+        if len(kept) < len(lines) and kept:
+            box = union([cell.bbox for cell, _ in kept])
+        if clean:
+            blocks.append(TextBlock(clean, box))
+            fonts.append(tuple(font for _, font in kept))
+        for i in dict.fromkeys(table_of[c.key] for c, _ in lines if c.key in table_of):
+            if i not in placed:
+                placed.add(i)
+                rows = _row_blocks(i, tables[i])
+                blocks.extend(rows)
+                fonts.extend(() for _ in rows)
+    return tuple(blocks), fonts
+
+
+def _dict_blocks(page: Any) -> tuple[list[tuple[BBox, list[tuple[Cell, Line]]]], list[Cell]]:
+    """Each text block's box and its lines, each line also as a ``Cell`` with its box."""
     # Coordinates come unrotated; the rotation matrix puts them on the page as shown.
     turn = page.rotation_matrix
+    raw: list[tuple[BBox, list[tuple[Cell, Line]]]] = []
+    cells: list[Cell] = []
     for block in page.get_text("dict", sort=True, flags=_TEXT_FLAGS)["blocks"]:
         if block.get("type") != 0:
             continue
-        lines = tuple(line for line in map(_line, block["lines"]) if line is not None)
-        clean = normalise_text(" ".join(line.text for line in lines))
         box = (pymupdf.Rect(block["bbox"]) * turn) & page.rect
-        if clean and not box.is_empty:
-            blocks.append(TextBlock(clean, BBox(box.x0, box.y0, box.x1, box.y1)))
-            fonts.append(lines)
-    return tuple(blocks), fonts
+        if box.is_empty:
+            continue
+        lines = []
+        for line in block["lines"]:
+            font = _line(line)
+            if font is not None:
+                rect = (pymupdf.Rect(line["bbox"]) * turn) & page.rect
+                cell = Cell(len(cells), font.text, BBox(rect.x0, rect.y0, rect.x1, rect.y1))
+                cells.append(cell)
+                lines.append((cell, font))
+        raw.append((BBox(box.x0, box.y0, box.x1, box.y1), lines))
+    return raw, cells
+
+
+def _row_blocks(index: int, table: Table) -> list[TextBlock]:
+    return [
+        TextBlock(
+            " ".join(cell for cell in cells if cell),
+            box,
+            row=TableRow(index, cells, table.header, table.title),
+        )
+        for cells, box in zip(table.rows, table.boxes, strict=True)
+    ]
 
 
 def _line(line: dict[str, Any]) -> Line | None:
