@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from rag.types import BBox
 
-_AMOUNT = re.compile(r"^[(\-−–]?[$€£]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*\)?\s*%?$")
+_AMOUNT = re.compile(r"^[(\-−–]?[$€£]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*%?\)?%?$")
 _DASH = re.compile(r"^[-—–−]+$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _CURRENCY = re.compile(r"^[$€£]+$")
@@ -72,7 +72,7 @@ class Table:
     header: tuple[str, ...]  # the label column's header first, then one per column
     rows: tuple[tuple[str, ...], ...]  # the label first, then one value per column
     boxes: tuple[BBox, ...]  # each row's box
-    keys: frozenset[int]  # the lines the table took: its header's and rows' 
+    keys: frozenset[int]  # the lines the table took: its header's and rows'
     top: float
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.ingest._chunk import chunk_document, chunk_page
+from rag.ingest._chunk import TABLE_ROWS, chunk_document, chunk_page
 from rag.ingest._parse import parse_sync
 from rag.settings import ParseLimits
 from rag.types import BBox, ParsedDocument, ParsedPage, TextBlock
@@ -86,9 +86,17 @@ def test_a_real_filing_chunks_into_passages_that_keep_their_boxes() -> None:
     doc = parse_sync(documents.filing(name), name, ParseLimits())
     chunks = chunk_document(doc)
     assert {c.page_number for c in chunks} == set(range(1, 10))
-    assert all(0 < len(c.text.split()) <= 120 for c in chunks)
+    tables = [c for c in chunks if any(line.startswith("| ") for line in c.text.splitlines())]
+    prose = [c for c in chunks if c not in tables]
+    assert tables and prose  # the balance sheet, the statements of income, ...
+    assert all(0 < len(c.text.split()) <= 120 for c in prose)
+    rows = [(p.number, b.bbox) for p in doc.pages for b in p.blocks if b.row]
+    for chunk in tables:  # one box around its rows
+        (box,) = chunk.bboxes
+        inside = [r for n, r in rows if n == chunk.page_number and _within(r, box)]
+        assert 1 <= len(inside) <= TABLE_ROWS
     blocks = [(p.number, b.bbox) for p in doc.pages for b in p.blocks]
-    for chunk in chunks:
+    for chunk in prose:
         for box in chunk.bboxes:  # a block's box, or a band of a long block's box
             assert any(
                 number == chunk.page_number
@@ -98,3 +106,10 @@ def test_a_real_filing_chunks_into_passages_that_keep_their_boxes() -> None:
             )
     inventories = [c for c in chunks if "inventories" in c.text.lower()]
     assert inventories and inventories[0].page_number == 3
+
+
+def _within(inner: BBox, outer: BBox) -> bool:
+    return (
+        outer.x0 <= inner.x0 <= inner.x1 <= outer.x1 + 1e-6
+        and outer.y0 <= inner.y0 <= inner.y1 <= outer.y1 + 1e-6
+    )
