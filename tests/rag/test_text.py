@@ -43,3 +43,8 @@ def test_fold_normalises_ligatures_hyphens_and_apostrophes() -> None:
     assert (
         fold("The Company\u2019s \ufb01nancial non\u2011GAAP") == "the company financial non-gaap"
     )
+
+
+def test_a_markdown_table_row_reads_as_its_cells() -> None:
+    row = "| Receivables, net | $104.2 | (12) | 1,234.5 |\n| --- | --- | --- | --- |"
+    assert list(terms(row)) == ["receivable", "net", "$104.2", "104.2", "12", "1234.5"]
