@@ -20,7 +20,6 @@ from rag.types import Audience, PageHit, Scope
 from tests.fakes import documents
 from tests.fakes.services import ingest, open_test_services, settings_for
 
-
 HERE = Audience("T-rank", "C1")
 # Like a 10-K, each report opens with the same form text before it names its company, and
 # the file names say nothing: only the document's opening beyond the first 30 words (what
