@@ -78,6 +78,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_WEIGHT_CLIP", "0.5", lambda s: s.retrieval.clip_weight, 0.5),
     ("FOLIO_WEIGHT_TEXT", "2", lambda s: s.retrieval.text_weight, 2.0),
     ("FOLIO_WEIGHT_BM25", "0", lambda s: s.retrieval.bm25_weight, 0.0),
+    ("FOLIO_WEIGHT_DOCUMENT", "0.05", lambda s: s.retrieval.document_weight, 0.05),
     ("FOLIO_OPENAI_TIMEOUT_S", "9", lambda s: s.llm.timeout_s, 9.0),
     ("FOLIO_OPENAI_MAX_RETRIES", "0", lambda s: s.llm.max_retries, 0),
     ("FOLIO_OPENAI_CONCURRENCY", "2", lambda s: s.llm.concurrency, 2),

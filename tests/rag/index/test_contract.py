@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag.errors import ConfigError
-from rag.index import HybridQuery, VectorDims, VectorIndex
+from rag.index import DOCUMENT_KINDS, HybridQuery, VectorDims, VectorIndex
 from rag.index.base import UPSERT_BATCH
 from rag.types import Audience, BBox, Hit
 from tests.rag.index.builders import DIMS, clip_vec, payload, point, sparse, text_vec
@@ -400,3 +400,41 @@ async def test_opening_existing_data_with_the_same_dims_keeps_it(store: Store) -
     await second.open(DIMS)
 
     assert await second.count(document_id="doc") == 1
+
+
+async def test_a_query_reads_only_its_kinds_document_points_apart_from_pages(
+    index: VectorIndex,
+) -> None:
+    # The document's own point is the nearest of all, yet a page query never returns it.
+    await index.upsert(
+        [
+            point(payload("a", kind="document"), text=text_vec((0, 1.0))),
+            point(payload("a", kind="chunk"), text=text_vec((0, 1.0), (1, 0.5))),
+            point(payload("a", kind="page", page_number=2), text=text_vec((0, 1.0), (1, 0.9))),
+            point(payload("b", kind="document"), text=text_vec((0, 1.0), (1, 0.2))),
+            point(payload("b", kind="figure"), text=text_vec((1, 1.0))),
+        ]
+    )
+    query = text_vec((0, 1.0))
+
+    pages = await index.query(HybridQuery(HERE, text=query))
+    documents = await index.query(HybridQuery(HERE, text=query, kinds=DOCUMENT_KINDS))
+
+    assert [(h.document_id, h.kind) for h in pages] == [
+        ("a", "chunk"),
+        ("a", "page"),
+        ("b", "figure"),
+    ]
+    assert [(h.document_id, h.kind) for h in documents] == [("a", "document"), ("b", "document")]
+    # Document points follow their channel's visibility and their document's deletion.
+    await index.set_channel_visibility("T1", "C1", True)
+    elsewhere = Audience(team_id="T1", channel_id="C2")
+    assert await index.query(HybridQuery(elsewhere, text=query, kinds=DOCUMENT_KINDS)) == []
+    await index.delete_document("a")
+    documents = await index.query(HybridQuery(HERE, text=query, kinds=DOCUMENT_KINDS))
+    assert [(h.document_id, h.kind) for h in documents] == [("b", "document")]
+
+
+def test_a_query_needs_known_kinds() -> None:
+    with pytest.raises(ValueError, match="kinds"):
+        HybridQuery(HERE, kinds=())
