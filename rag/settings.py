@@ -65,7 +65,7 @@ class RetrievalConfig:
     one it is noise); the pictures of a question search CLIP alone, where a leg's weight
     changes nothing.
     ``document_weight`` is the document stage's vote: the pages of the document ranked
-    ``r`` (0-based) on its name and opening get ``document_weight / (2 + r)`` added to
+    ``r`` (0-based) on its name and opening get ``document_weight / (document_k + r)`` added to
     their fused score. ``page_fusion`` adds a page's own vector's score to its best
     passage's (measured; off by default).
     """
@@ -77,6 +77,7 @@ class RetrievalConfig:
     text_weight: float = 1.0
     bm25_weight: float = 1.0
     document_weight: float = 0.02
+    document_k: int = 2
     page_fusion: bool = False
 
 

@@ -152,7 +152,9 @@ class Retriever:
         )
         pages = group_by_page(await self._index.query(query), page_fusion=config.page_fusion)
         if documents:
-            pages = vote_by_document(pages, documents, weight=config.document_weight)
+            pages = vote_by_document(
+                pages, documents, weight=config.document_weight, k=config.document_k
+            )
         return pages
 
 
@@ -185,11 +187,11 @@ def group_by_page(hits: Iterable[Hit], *, page_fusion: bool = False) -> list[Pag
 
 
 def vote_by_document(
-    pages: Iterable[PageHit], documents: dict[str, int], *, weight: float
+    pages: Iterable[PageHit], documents: dict[str, int], *, weight: float, k: int = 2
 ) -> list[PageHit]:
-    """Pages re-scored with their document's vote, ``weight / (2 + rank)``, best first."""
+    """Pages re-scored with their document's vote, ``weight / (k + rank)``, best first."""
     voted = [
-        replace(page, score=page.score + weight / (2 + documents[page.document_id]))
+        replace(page, score=page.score + weight / (k + documents[page.document_id]))
         if page.document_id in documents
         else page
         for page in pages
