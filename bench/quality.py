@@ -50,7 +50,7 @@ OUT = Path(__file__).resolve().parent / "out"
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@5")
 
 
-DEFAULT = "folio default (RRF: clip 0.25 + text + bm25, document stage)"
+DEFAULT = "folio default (RRF: clip 0.25 + text + bm25, document stage 0.01)"
 
 
 def _variants(services: Services) -> dict[str, Search]:
@@ -75,19 +75,14 @@ def _variants(services: Services) -> dict[str, Search]:
     return {
         DEFAULT: searcher(services.retriever),
         "no document stage": only(document_weight=0),
-        "document stage at weight 0.01": only(document_weight=0.01),
+        "document stage at weight 0.02": only(document_weight=0.02),
         "document stage at weight 0.04": only(document_weight=0.04),
+        "document stage 0.5 / (60 + rank), like a fused leg": only(
+            document_weight=0.5, document_k=60
+        ),
         "clip leg at weight 1.0": only(clip_weight=1.0),
-        "doc 0.02/(5+r)": only(document_k=5),
-        "doc 0.03/(10+r)": only(document_weight=0.03, document_k=10),
-        "doc 0.05/(20+r)": only(document_weight=0.05, document_k=20),
-        "doc 1/(60+r)": only(document_weight=1.0, document_k=60),
-        "doc 0.5/(60+r)": only(document_weight=0.5, document_k=60),
-        "doc 0.01/(5+r)": only(document_weight=0.01, document_k=5),
-        "doc 0.005/(2+r)": only(document_weight=0.005),
-        "page fusion on (best passage + page vector)": only(page_fusion=True),
-        "text + bm25 (no clip), document stage": only(clip_weight=0),
-        "clip 1.0 + text + bm25, no document stage (before)": only(
+        "clip leg off (text + bm25), document stage": only(clip_weight=0),
+        "clip 1.0 + text + bm25, no document stage (main's ranking)": only(
             clip_weight=1.0, document_weight=0
         ),
         "text model only": text_only,

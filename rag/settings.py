@@ -65,9 +65,9 @@ class RetrievalConfig:
     one it is noise); the pictures of a question search CLIP alone, where a leg's weight
     changes nothing.
     ``document_weight`` is the document stage's vote: the pages of the document ranked
-    ``r`` (0-based) on its name and opening get ``document_weight / (document_k + r)`` added to
-    their fused score. ``page_fusion`` adds a page's own vector's score to its best
-    passage's (measured; off by default).
+    ``r`` (0-based) on its name and opening get ``document_weight / (document_k + r)``
+    added to their fused score (a leg's top hit scores 1/60). ``page_fusion`` adds a
+    page's own vector's score to its best passage's (measured, it lost; off).
     """
 
     top_k: int = 8
@@ -76,7 +76,7 @@ class RetrievalConfig:
     clip_weight: float = 0.25
     text_weight: float = 1.0
     bm25_weight: float = 1.0
-    document_weight: float = 0.02
+    document_weight: float = 0.01
     document_k: int = 2
     page_fusion: bool = False
 
@@ -189,7 +189,7 @@ class Settings:
                 clip_weight=env.number("FOLIO_WEIGHT_CLIP", 0.25, float, low=0),
                 text_weight=env.number("FOLIO_WEIGHT_TEXT", 1.0, float, low=0),
                 bm25_weight=env.number("FOLIO_WEIGHT_BM25", 1.0, float, low=0),
-                document_weight=env.number("FOLIO_WEIGHT_DOCUMENT", 0.02, float, low=0),
+                document_weight=env.number("FOLIO_WEIGHT_DOCUMENT", 0.01, float, low=0),
             ),
             llm=LlmConfig(
                 vision_model=vision_model,

@@ -36,8 +36,7 @@ ACME = [
 ]
 GLOBEX = [
     f"{FORM}\n\nGlobex Corporation sells kitchen appliances in Europe.",
-    "What drove the increase in inventories? Inventories increased at year end because "
-    "more appliances were in transit.",
+    "The increase in inventories was driven by more appliances in transit at year end.",
 ]
 QUESTION = "What drove the increase in Acme Rockets' inventories?"
 A, B = "annual-report-2023.pdf", "10k_2023_final.pdf"
