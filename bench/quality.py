@@ -81,6 +81,7 @@ def _variants(services: Services) -> dict[str, Search]:
             document_weight=0.5, document_k=60
         ),
         "clip leg at weight 1.0": only(clip_weight=1.0),
+        "page fusion on (best passage + page vector)": only(page_fusion=True),
         "clip leg off (text + bm25), document stage": only(clip_weight=0),
         "clip 1.0 + text + bm25, no document stage (main's ranking)": only(
             clip_weight=1.0, document_weight=0
