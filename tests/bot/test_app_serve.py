@@ -168,7 +168,7 @@ async def test_folio_worker_indexes_queued_jobs_and_reports_in_the_thread(
         await applier
     assert line.params["text"] == "Indexed q3.pdf: 1 page, 0 figures"
     assert fake_slack.reactions[(DOCS_CHANNEL, "1700000000.000100")] == ["white_check_mark"]
-    assert points == 2  # the page's passage and its render
+    assert points == 3  # the page's passage, its render and the document's own point
 
 
 async def test_serve_without_tokens_stops_before_opening_anything(tmp_path: Path):
