@@ -69,14 +69,18 @@ def _retriever(services: Services, config: RetrievalConfig) -> Retriever:
 async def test_the_document_stage_puts_the_asked_about_filings_page_first(
     services: Services,
 ) -> None:
-    config = services.settings.retrieval
-    assert config.document_weight > 0  # on by default
+    default = services.settings.retrieval
+    assert default.document_weight > 0  # on by default
+    # The default weight (0.01) breaks near ties, chosen on financebench; here the other
+    # filing's page leads by a few ranks, which a stronger vote overturns.
+    config = replace(default, document_weight=0.05)
     pages = await _retriever(services, config).search(QUESTION, audience=HERE)
     assert pages[0].file_name == A
     assert _rank(pages, A, 2) < _rank(pages, B, 2)
     # Without it, the other filing's look-alike page comes first: the stage is what decides.
-    alone = replace(config, document_weight=0)
+    alone = replace(default, document_weight=0)
     pages = await _retriever(services, alone).search(QUESTION, audience=HERE)
+    assert (pages[0].file_name, pages[0].page_number) == (B, 2)
     assert _rank(pages, B, 2) < _rank(pages, A, 2)
 
 
