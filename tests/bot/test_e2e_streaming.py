@@ -28,7 +28,12 @@ pytestmark = pytest.mark.e2e
 
 MakeBot = Callable[..., AbstractAsyncContextManager[Bot]]
 
+# Page 1 opens with more than the 30 words every passage carries as its document's
+# opening, so page 2's passages do not also read "payload size" (no near tie).
 REPORT = [
+    "Quarterly report of the platform team for the third quarter, prepared by the "
+    "finance office for the review meeting in October, with figures from every region "
+    "and notes from each department head on the work of the past three months. "
     "The payload size of the report is 42 kilobytes, measured in March.",
     "Revenue grew eleven percent in the third quarter, driven by subscriptions.",
 ]
