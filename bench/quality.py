@@ -41,9 +41,8 @@ from rag._evaluate import (
     searcher,
 )
 from rag._services import Services, open_services
-from rag.answer._retrieve import Retriever
 from rag.cli import load_settings
-from rag.settings import RetrievalConfig, Settings
+from rag.settings import Settings
 from rag.types import PageHit
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -57,7 +56,7 @@ def _variants(services: Services) -> dict[str, Search]:
     base = services.settings.retrieval
 
     def only(**weights: Any) -> Search:
-        return searcher(_retriever(services, replace(base, **weights)))
+        return searcher(services.retriever.with_config(replace(base, **weights)))
 
     text_only = only(clip_weight=0, bm25_weight=0, document_weight=0)
     clip_only = only(text_weight=0, bm25_weight=0, document_weight=0)
@@ -90,16 +89,6 @@ def _variants(services: Services) -> dict[str, Search]:
         "bm25 only": only(clip_weight=0, text_weight=0, document_weight=0),
         "concatenate text top 5 + clip top 5 (no fusion)": concatenated,
     }
-
-
-def _retriever(services: Services, config: RetrievalConfig) -> Retriever:
-    return Retriever(
-        index=services.index,
-        clip=services.clip,
-        text=services.text,
-        bm25=services.bm25,
-        config=config,
-    )
 
 
 def _settings(tmp: Path) -> tuple[Settings, str]:

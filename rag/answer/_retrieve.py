@@ -62,6 +62,12 @@ class Retriever:
         self._bm25 = bm25
         self._config = config
 
+    def with_config(self, config: RetrievalConfig) -> Retriever:
+        """The same models and index, ranking with another config (ablations, tests)."""
+        return Retriever(
+            index=self._index, clip=self._clip, text=self._text, bm25=self._bm25, config=config
+        )
+
     async def search(
         self,
         text: str,

@@ -13,9 +13,8 @@ import pytest
 import pytest_asyncio
 
 from rag._services import Services
-from rag.answer._retrieve import Retriever, vote_by_document
+from rag.answer._retrieve import vote_by_document
 from rag.index import DOCUMENT_KINDS, HybridQuery
-from rag.settings import RetrievalConfig
 from rag.types import Audience, PageHit, Scope
 from tests.fakes import documents
 from tests.fakes.services import ingest, open_test_services, settings_for
@@ -55,16 +54,6 @@ async def services(
         yield opened
 
 
-def _retriever(services: Services, config: RetrievalConfig) -> Retriever:
-    return Retriever(
-        index=services.index,
-        clip=services.clip,
-        text=services.text,
-        bm25=services.bm25,
-        config=config,
-    )
-
-
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_document_stage_puts_the_asked_about_filings_page_first(
     services: Services,
@@ -74,12 +63,12 @@ async def test_the_document_stage_puts_the_asked_about_filings_page_first(
     # The default weight (0.01) breaks near ties, chosen on financebench; here the other
     # filing's page leads by a few ranks, which a stronger vote overturns.
     config = replace(default, document_weight=0.05)
-    pages = await _retriever(services, config).search(QUESTION, audience=HERE)
+    pages = await services.retriever.with_config(config).search(QUESTION, audience=HERE)
     assert pages[0].file_name == A
     assert _rank(pages, A, 2) < _rank(pages, B, 2)
     # Without it, the other filing's look-alike page comes first: the stage is what decides.
     alone = replace(default, document_weight=0)
-    pages = await _retriever(services, alone).search(QUESTION, audience=HERE)
+    pages = await services.retriever.with_config(alone).search(QUESTION, audience=HERE)
     assert (pages[0].file_name, pages[0].page_number) == (B, 2)
     assert _rank(pages, B, 2) < _rank(pages, A, 2)
 

@@ -20,7 +20,6 @@ from PIL import Image
 
 from rag._mupdf import pymupdf
 from rag._services import Services
-from rag.answer._retrieve import Retriever
 from rag.ingest._office import find_soffice
 from rag.settings import RetrievalConfig
 from rag.types import Audience, BBox, Citation, Scope
@@ -209,13 +208,7 @@ async def test_a_scanned_pages_words_are_found_by_the_text_and_bm25_legs_alone(
     await ingest(services, other, "other.pdf", Scope(TEAM, channel))
     await ingest(services, scan.data, "lobsters.pdf", Scope(TEAM, channel))
     weights = {"clip_weight": 0.0, "text_weight": 0.0, "bm25_weight": 0.0, f"{leg}_weight": 1.0}
-    retriever = Retriever(
-        index=services.index,
-        clip=services.clip,
-        text=services.text,
-        bm25=services.bm25,
-        config=RetrievalConfig(**weights),
-    )
+    retriever = services.retriever.with_config(RetrievalConfig(**weights))
     pages = await retriever.search("herring catch in Nova Scotia", audience=Audience(TEAM, channel))
     # Public scans of the same paragraph from other tests may tie with this one.
     assert pages[0].file_name in ("lobsters.pdf", "scan.pdf", "whiteboard.png")

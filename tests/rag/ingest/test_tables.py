@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 
 from rag._services import Services
-from rag.answer._retrieve import Retriever
 from rag.ingest._chunk import TABLE_ROWS, chunk_document
 from rag.ingest._parse import parse_sync
 from rag.ingest._tables import amounts, is_amount, markdown
@@ -138,13 +137,7 @@ async def test_bm25_finds_a_table_cells_number_with_the_tables_header(
     services: Services, query: str
 ) -> None:
     bm25_only = replace(services.settings.retrieval, clip_weight=0, text_weight=0)
-    retriever = Retriever(
-        index=services.index,
-        clip=services.clip,
-        text=services.text,
-        bm25=services.bm25,
-        config=bm25_only,
-    )
+    retriever = services.retriever.with_config(bm25_only)
     pages = await retriever.search(query, audience=Audience("T-tables", "C1"))
     assert pages[0].file_name == "sheet.pdf"
     passage = pages[0].passage
