@@ -10,6 +10,7 @@ import pytest
 
 from tests.bot.harness import Bot, bot_settings, running_bot, vision_responder
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.processes import FolioProcess
 from tests.fakes.slack import FakeSlack
 
 
@@ -50,3 +51,12 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     """A fake chat-completions server that answers describe, caption and answer requests."""
     async with FakeOpenAI(responder=vision_responder) as fake:
         yield fake
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[FolioProcess]]:
+    """Every process a test starts; any still running at the end is killed."""
+    started: list[FolioProcess] = []
+    yield started
+    for process in started:
+        await process.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +38,6 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     """One database the test and its folio processes share."""
     with shared_database_url(tmp_path) as url:
         yield url
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[FolioProcess]]:
-    """Every process a test starts; any still running at the end is killed."""
-    started: list[FolioProcess] = []
-    yield started
-    for process in started:
-        await process.close()
 
 
 @dataclass

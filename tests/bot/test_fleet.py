@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -52,14 +52,6 @@ def database_url() -> Iterator[str]:
     with throwaway_postgres_database(base) as url:
         upgrade_database(url)
         yield url
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[FolioProcess]]:
-    started: list[FolioProcess] = []
-    yield started
-    for process in started:
-        await process.close()
 
 
 async def test_two_workers_and_serve_index_200_files_once_though_one_worker_is_killed(
