@@ -148,30 +148,26 @@ def _read_lines(proc: subprocess.Popen[str], run: Run, started: float) -> None:
 def run_questions(code: Path, qa: Path, env: dict[str, str]) -> dict[str, Any]:
     """The QA set against the index the last ingest built, with the code at ``code``."""
     with tempfile.TemporaryDirectory(prefix="folio-bench-cwd-") as cwd:
-        done = subprocess.run(
-            [sys.executable, "-c", _QUESTIONS, str(qa)],
-            cwd=cwd,
-            env={**env, "PYTHONPATH": str(code)},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+        return _last_json_line(["-c", _QUESTIONS, str(qa)], Path(cwd), code, env)
 
 
-def run_models_alone(docs: Path, env: dict[str, str]) -> dict[str, Any]:
-    """This checkout's embedders alone on the inputs its ingest embeds (a fresh process)."""
+def _last_json_line(args: list[str], cwd: Path, code: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Runs Python with ``args`` on the code at ``code``; its report is its last output line."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.ingest", "--models-alone", str(docs)],
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(code)},
         capture_output=True,
         text=True,
         check=True,
     )
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return report
+
+
+def run_models_alone(docs: Path, env: dict[str, str]) -> dict[str, Any]:
+    """This checkout's embedders alone on the inputs its ingest embeds (a fresh process)."""
+    return _last_json_line(["-m", "bench.ingest", "--models-alone", str(docs)], ROOT, ROOT, env)
 
 
 async def _models_alone(docs: Path) -> dict[str, Any]:
@@ -215,16 +211,7 @@ def _self_cpu_s() -> float:
 
 def run_backends(docs: Path, qa: Path, env: dict[str, str]) -> dict[str, Any]:
     """The text model's backends on the passages of ``docs`` (bench.text_backends)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.text_backends", str(docs), str(qa)],
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+    return _last_json_line(["-m", "bench.text_backends", str(docs), str(qa)], ROOT, ROOT, env)
 
 
 def clean_env(data_dir: Path, clip: Path, text: Path) -> dict[str, str]:
