@@ -421,7 +421,8 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
         # Other work on the shared machine (1-minute load average, at the start and the end).
         "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
-        "settings": vars(args) | {"out": str(args.out)},
+        # Where it was written is a path on the machine that ran it: not part of the report.
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "targets": {**TARGETS, **{f"rss_{k}_mb": v for k, v in TARGET_RSS_MB.items()}},
         **report,
     }
