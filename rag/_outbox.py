@@ -31,6 +31,7 @@ from rag.index.base import (
     VectorDims,
     VectorIndex,
     as_floats,
+    as_rows,
 )
 from rag.types import Hit, SparseVector
 
@@ -277,26 +278,36 @@ class OwnedIndex(VectorIndex):
 
 def point_body(point: IndexPoint) -> dict[str, Any]:
     """A point as JSON: its id, payload and vectors."""
-    bm25 = point.bm25
     return {
         "id": point.id,
         "payload": point.payload.to_dict(),
         "clip": None if point.clip is None else as_floats(point.clip),
         "text": None if point.text is None else as_floats(point.text),
-        "bm25": None if bm25 is None else [list(bm25.indices), list(bm25.values)],
+        "bm25": _sparse_body(point.bm25),
+        "bm25_head": _sparse_body(point.bm25_head),
+        "tokens": None if point.tokens is None else as_rows(point.tokens),
     }
 
 
 def point_from_body(body: dict[str, Any]) -> IndexPoint:
     """The inverse of ``point_body``."""
-    bm25 = body.get("bm25")
     return IndexPoint(
         id=str(body["id"]),
         payload=PointPayload.from_dict(body["payload"]),
         clip=body.get("clip"),
         text=body.get("text"),
-        bm25=None if bm25 is None else SparseVector(tuple(bm25[0]), tuple(bm25[1])),
+        bm25=_sparse_from_body(body.get("bm25")),
+        bm25_head=_sparse_from_body(body.get("bm25_head")),
+        tokens=body.get("tokens"),
     )
+
+
+def _sparse_body(vector: SparseVector | None) -> list[list[Any]] | None:
+    return None if vector is None else [list(vector.indices), list(vector.values)]
+
+
+def _sparse_from_body(body: list[list[Any]] | None) -> SparseVector | None:
+    return None if body is None else SparseVector(tuple(body[0]), tuple(body[1]))
 
 
 def _batches(points: Sequence[IndexPoint]) -> list[Sequence[IndexPoint]]:

@@ -132,6 +132,7 @@ async def _fill(
         bm25=Bm25Encoder(),
         limits=settings.parse,
         captioner=build_captioner(settings, build_model(settings, stack), tools.sessions),
+        token_vectors=settings.token_vectors,
     )
     done, rebuilt = await registry.held(target.id), 0
     failed: dict[str, tuple[str, str]] = {}

@@ -311,6 +311,7 @@ def _wire(
         limits=settings.parse,
         captioner=build_captioner(settings, model, sessions),
         embedder=embedder,
+        token_vectors=settings.token_vectors,
     )
     answerer = Answerer(
         searcher=retriever,
@@ -420,7 +421,10 @@ def _child_embedder(settings: Settings) -> ChildEmbedder:
         # Niced: embedding is throughput work, the bot's answers beside it are not.
         pool=ChildPool(size=1, memory_mb=0, keep_env=_MODEL_ENV, nice=INGEST_NICE),
         models=EmbedModels(
-            clip=settings.clip_model, text=settings.text_model, precision=settings.embed_precision
+            clip=settings.clip_model,
+            text=settings.text_model,
+            precision=settings.embed_precision,
+            token_vectors=settings.token_vectors,
         ),
         timeout_s=_EMBED_TIMEOUT_S,
     )

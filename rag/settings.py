@@ -68,6 +68,11 @@ class RetrievalConfig:
     ``r`` (0-based) on its name and opening get ``document_weight / (document_k + r)``
     added to their fused score (a leg's top hit scores 1/60). ``page_fusion`` adds a
     page's own vector's score to its best passage's (measured, it lost; off).
+    ``bm25_head_weight`` is a BM25 field weight: the BM25 leg scores a passage's whole
+    text plus this times its head field (document name, heading path, a table's title and
+    header row). ``token_weight`` > 0 turns on late interaction: the top ``rerank_limit``
+    fused points are ranked again by MaxSim over the text model's token vectors (stored
+    only with ``Settings.token_vectors``) and that ranking is fused in at this weight.
     """
 
     top_k: int = 8
@@ -79,6 +84,9 @@ class RetrievalConfig:
     document_weight: float = 0.01
     document_k: int = 2
     page_fusion: bool = False
+    bm25_head_weight: float = 0.0
+    token_weight: float = 0.0
+    rerank_limit: int = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,8 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL
     # auto: bfloat16 where the CPU has AMX (there it is ~3x faster), else float32.
     embed_precision: Precision = "auto"
+    # Store the text model's token vectors with every passage (late interaction).
+    token_vectors: bool = False
     port: int = 3000
     # /metrics is never public: on its own port (0: none), or behind this bearer token.
     metrics_port: int = 0
@@ -144,6 +154,7 @@ class Settings:
         env = _Env(environ)
         data_dir = Path(env.text("FOLIO_DATA_DIR", "data"))
         vision_model = env.text("FOLIO_VISION_MODEL", DEFAULT_VISION_MODEL)
+        late_interaction = env.choice("FOLIO_LATE_INTERACTION", "OFF", ("ON", "OFF")) == "ON"
         return cls(
             data_dir=data_dir,
             slack_bot_token=env.secret("SLACK_BOT_TOKEN", prefix="xoxb-"),
@@ -164,6 +175,7 @@ class Settings:
             clip_model=env.text("FOLIO_CLIP_MODEL", DEFAULT_CLIP_MODEL),
             text_model=env.text("FOLIO_TEXT_MODEL", DEFAULT_TEXT_MODEL),
             embed_precision=_precision(env.text("FOLIO_EMBED_PRECISION", "auto")),
+            token_vectors=late_interaction,
             port=env.number("PORT", 3000, int, low=1, high=65535),
             metrics_port=env.number("FOLIO_METRICS_PORT", 0, int, low=0, high=65535),
             metrics_token=env.secret("FOLIO_METRICS_TOKEN"),
@@ -190,6 +202,13 @@ class Settings:
                 text_weight=env.number("FOLIO_WEIGHT_TEXT", 1.0, float, low=0),
                 bm25_weight=env.number("FOLIO_WEIGHT_BM25", 1.0, float, low=0),
                 document_weight=env.number("FOLIO_WEIGHT_DOCUMENT", 0.01, float, low=0),
+                bm25_head_weight=env.number("FOLIO_WEIGHT_BM25_HEAD", 0.0, float, low=0),
+                token_weight=(
+                    env.number("FOLIO_WEIGHT_TOKENS", 1.0, float, low=0)
+                    if late_interaction
+                    else 0.0
+                ),
+                rerank_limit=env.number("FOLIO_RERANK_LIMIT", 40, int, low=1, high=500),
             ),
             llm=LlmConfig(
                 vision_model=vision_model,

@@ -2,7 +2,9 @@
 
 A worded question first ranks the documents themselves (one point each: the file's
 name and opening words) and lets that ranking vote on the pages: a question about one
-filing then prefers that filing's pages over a look-alike page of another.
+filing then prefers that filing's pages over a look-alike page of another. With late
+interaction on, the index ranks the fused top points again by MaxSim between the
+question's and each passage's token vectors and fuses that ranking in.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class _Legs:
     clip: list[tuple[float, ...]]
     text: tuple[float, ...] | None = None
     bm25: SparseVector | None = None
+    tokens: tuple[tuple[float, ...], ...] = ()
 
 
 class Retriever:
@@ -108,14 +111,25 @@ class Retriever:
     async def _text_legs(self, text: str) -> _Legs:
         # Side by side: each model runs in its own thread and releases the GIL in its
         # kernels, so the question costs the slower model's time, not the sum.
-        clip, vector, sparse = await asyncio.gather(
+        clip, (vector, tokens), sparse = await asyncio.gather(
             self._clip.aembed_texts([text]),
-            self._text.aembed([text]),
+            self._text_vectors(text),
             asyncio.to_thread(self._bm25.encode_query, text),
         )
         return _Legs(
-            clip=_rows(clip), text=_rows(vector)[0], bm25=sparse if sparse.indices else None
+            clip=_rows(clip),
+            text=_rows(vector)[0],
+            bm25=sparse if sparse.indices else None,
+            tokens=tuple(_rows(tokens)),
         )
+
+    async def _text_vectors(self, text: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """The question's text vector, and its token vectors when late interaction is on."""
+        if self._config.token_weight <= 0:
+            vector = await self._text.aembed([text])
+            return vector, np.zeros((0, vector.shape[1]), dtype=np.float32)
+        vector, tokens = await self._text.aembed_with_tokens([text])
+        return vector, tokens[0].astype(np.float32)
 
     async def _documents(self, legs: _Legs, audience: Audience) -> dict[str, int]:
         """Each likely document's 0-based rank by its name and opening (text and BM25)."""
@@ -155,6 +169,10 @@ class Retriever:
             clip_weight=config.clip_weight,
             text_weight=config.text_weight,
             bm25_weight=config.bm25_weight,
+            bm25_head_weight=config.bm25_head_weight,
+            tokens=legs.tokens,
+            token_weight=config.token_weight,
+            rerank_limit=config.rerank_limit,
         )
         pages = group_by_page(await self._index.query(query), page_fusion=config.page_fusion)
         if documents:

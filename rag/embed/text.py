@@ -19,6 +19,7 @@ from rag.embed._shared import (
     model_dtype,
     quiet_progress_bars,
 )
+from rag.embed._tokens import MAX_TOKENS, skipped_ids, token_rows
 from rag.errors import ConfigError
 from rag.settings import Precision
 
@@ -98,6 +99,43 @@ class TextEmbedder:
         for batch in batches:
             parts.append(await self._gate.arun(partial(self._encode, batch)))
         return self._joined(parts, order)
+
+    async def aembed_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Texts -> (n, dim) unit vectors and each text's token vectors, from one forward pass.
+
+        A text's token vectors are a float16 (tokens, dim) matrix of unit rows, special
+        tokens and punctuation left out, a repeated word piece once (see rag.embed._tokens).
+        """
+        order, batches = self._batches(texts)
+        parts: list[np.ndarray] = []
+        tokens: list[np.ndarray] = []
+        for batch in batches:
+            vectors, rows = await self._gate.arun(partial(self._encode_with_tokens, batch))
+            parts.append(vectors)
+            tokens.extend(rows)
+        by_text: list[np.ndarray] = [np.empty(0)] * len(order)
+        for position, matrix in zip(order, tokens, strict=True):
+            by_text[position] = matrix
+        return self._joined(parts, order), by_text
+
+    @cached_property
+    def _skipped(self) -> np.ndarray:
+        return skipped_ids(self._model.tokenizer)
+
+    def _encode_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        self.texts_embedded += len(texts)
+        outputs = self._model.encode(
+            texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        pooled = np.stack([out["sentence_embedding"].float().numpy() for out in outputs])
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
+        rows = []
+        for out in outputs:
+            length = int(out["attention_mask"].sum())
+            ids = out["input_ids"][:length].tolist()
+            vectors = out["token_embeddings"][:length].float().numpy()
+            rows.append(token_rows(ids, vectors, self._skipped, limit=MAX_TOKENS))
+        return pooled.astype(np.float32), rows
 
     def _batches(self, texts: Sequence[str]) -> tuple[list[int], list[list[str]]]:
         """The texts cut to the window, shortest first, in batches; and their original order."""

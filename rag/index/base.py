@@ -1,8 +1,12 @@
 """The VectorIndex protocol and the values that cross it: points, payloads and hybrid queries.
 
-One Qdrant collection (or Edge shard) holds every point, with three named vectors:
-``clip`` (dense, CLIP space), ``text`` (dense, text-model space) and ``bm25`` (sparse,
-IDF modifier). A point carries any subset of them: a scanned page has only ``clip``.
+One Qdrant collection (or Edge shard) holds every point, with named vectors: ``clip``
+(dense, CLIP space), ``text`` (dense, text-model space), ``bm25`` (sparse, IDF modifier:
+the passage's whole text), ``bm25_head`` (sparse, IDF: its head field alone, the
+document's name, heading path and a table's title and header row) and ``tokens`` (the
+text model's token vectors, a float16 multivector compared by MaxSim). A point carries
+any subset of them: a scanned page has only ``clip``. A store made before ``bm25_head``
+and ``tokens`` existed is used as it is, without those two, until ``folio reindex --all``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from rag.types import Audience, BBox, Hit, PointKind, SparseVector
 CLIP: Final = "clip"
 TEXT: Final = "text"
 BM25: Final = "bm25"
+BM25_HEAD: Final = "bm25_head"
+TOKENS: Final = "tokens"
+# Vectors a store made by an older folio may lack: queries and writes leave them out there.
+OPTIONAL_VECTORS: frozenset[str] = frozenset({BM25_HEAD, TOKENS})
 # ``visible_in`` restates channel_private as a keyword: PUBLIC for a public channel's
 # points, else the private channel's id. The permission filter matches on it because
 # qdrant-edge-py 0.9.0 turns MatchValue(False) into the integer 0, which never equals a
@@ -27,7 +35,7 @@ PUBLIC = "*public*"
 KEYWORD_FIELDS = ("team_id", "channel_id", "document_id", "visible_in", "kind")
 UPSERT_BATCH = 256
 
-LegName = Literal["clip", "text", "bm25"]
+LegName = Literal["clip", "text", "bm25", "bm25_head"]
 _KINDS: frozenset[str] = frozenset({"chunk", "page", "figure", "document"})
 # What a page search reads: every kind but the one point per document ("document"),
 # which stands for the whole document (its name and opening) in the document stage.
@@ -85,13 +93,18 @@ class PointPayload:
 
 @dataclass(frozen=True)
 class IndexPoint:
-    """One point to upsert: a UUID string id, its payload and any subset of the three vectors."""
+    """One point to upsert: a UUID string id, its payload and any subset of the vectors.
+
+    ``tokens`` is one row per token (each of the text vector's size).
+    """
 
     id: str
     payload: PointPayload
     clip: Sequence[float] | None = None
     text: Sequence[float] | None = None
     bm25: SparseVector | None = None
+    bm25_head: SparseVector | None = None
+    tokens: Sequence[Sequence[float]] | None = None
 
     def check(self, dims: VectorDims) -> None:
         """Raise ValueError when the point has no vector or a vector of the wrong size."""
@@ -102,8 +115,11 @@ class IndexPoint:
                 raise ValueError(
                     f"point {self.id}: {name} has {len(vector)} dims, index has {size}"
                 )
-        if self.bm25 is not None and len(self.bm25.indices) != len(self.bm25.values):
-            raise ValueError(f"point {self.id}: bm25 indices and values differ in length")
+        for name, sparse in ((BM25, self.bm25), (BM25_HEAD, self.bm25_head)):
+            if sparse is not None and len(sparse.indices) != len(sparse.values):
+                raise ValueError(f"point {self.id}: {name} indices and values differ in length")
+        if self.tokens is not None and any(len(row) != dims.text for row in self.tokens):
+            raise ValueError(f"point {self.id}: a token vector is not {dims.text} dims")
 
 
 @dataclass(frozen=True)
@@ -116,11 +132,16 @@ class VectorDims:
 
 @dataclass(frozen=True)
 class Leg:
-    """One prefetch of a hybrid query: a vector searched on one named vector, with its weight."""
+    """One prefetch of a hybrid query: a vector searched on one named vector, with its weight.
+
+    A ``bm25`` leg with ``head_weight`` > 0 scores ``bm25 + head_weight * bm25_head`` (the
+    same query terms searched in the whole text and in the head field: BM25 field weights).
+    """
 
     using: LegName
     vector: tuple[float, ...] | SparseVector
     weight: float
+    head_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -145,15 +166,25 @@ class HybridQuery:
     clip_weight: float = 1.0
     text_weight: float = 1.0
     bm25_weight: float = 1.0
+    bm25_head_weight: float = 0.0
+    tokens: tuple[tuple[float, ...], ...] = ()
+    token_weight: float = 0.0
+    rerank_limit: int = 40
     kinds: tuple[PointKind, ...] = PAGE_KINDS
     _legs: tuple[Leg, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.limit < 1 or self.prefetch_limit < 1 or self.rrf_k < 1:
-            raise ValueError("limit, prefetch_limit and rrf_k must be at least 1")
-        weights = (self.clip_weight, self.text_weight, self.bm25_weight)
+        if min(self.limit, self.prefetch_limit, self.rrf_k, self.rerank_limit) < 1:
+            raise ValueError("limit, prefetch_limit, rrf_k and rerank_limit must be at least 1")
+        weights = (
+            self.clip_weight,
+            self.text_weight,
+            self.bm25_weight,
+            self.bm25_head_weight,
+            self.token_weight,
+        )
         if any(w < 0 or not math.isfinite(w) for w in weights):
-            raise ValueError("RRF weights must be finite and non-negative")
+            raise ValueError("weights must be finite and non-negative")
         if not self.kinds or not set(self.kinds) <= _KINDS:
             raise ValueError(f"kinds must be some of {sorted(_KINDS)}")
         object.__setattr__(self, "_legs", self._build_legs())
@@ -168,8 +199,14 @@ class HybridQuery:
         if self.text is not None and len(self.text):
             legs.append(Leg(TEXT, tuple(as_floats(self.text)), self.text_weight))
         if self.bm25 is not None and _has_terms(self.bm25):
-            legs.append(Leg(BM25, self.bm25, self.bm25_weight))
+            legs.append(Leg(BM25, self.bm25, self.bm25_weight, self.bm25_head_weight))
         return tuple(leg for leg in legs if leg.weight > 0)
+
+    def rerank_tokens(self) -> list[list[float]] | None:
+        """The question's token vectors when late interaction is on, else None."""
+        if self.token_weight <= 0 or not self.tokens or not self._legs:
+            return None
+        return as_rows(self.tokens)
 
     def legs(self) -> tuple[Leg, ...]:
         """The prefetches to run, in order; legs without a vector or weight are left out."""
@@ -185,6 +222,8 @@ class HybridQuery:
             size = dims.clip if leg.using == CLIP else dims.text
             if isinstance(leg.vector, tuple) and len(leg.vector) != size:
                 raise ValueError(f"{leg.using} query has {len(leg.vector)} dims, index has {size}")
+        if any(len(row) != dims.text for row in self.tokens):
+            raise ValueError(f"a token query vector is not {dims.text} dims")
 
 
 class VectorIndex(Protocol):
@@ -267,6 +306,14 @@ def as_floats(vector: Sequence[float]) -> list[float]:
     if callable(tolist):
         return cast(list[float], tolist())
     return [float(v) for v in vector]
+
+
+def as_rows(rows: Sequence[Sequence[float]]) -> list[list[float]]:
+    """A multivector as plain lists of floats; one C call for a numpy matrix."""
+    tolist = getattr(rows, "tolist", None)
+    if callable(tolist):
+        return cast(list[list[float]], tolist())
+    return [as_floats(row) for row in rows]
 
 
 def _has_terms(vector: SparseVector | None) -> bool:

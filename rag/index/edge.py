@@ -22,36 +22,37 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import qdrant_edge as qe
 
 from rag.errors import FolioError, IndexUnavailable, StoreLocked
 from rag.index import _edge_gens
+from rag.index._edge_query import edge_filter, edge_request, edge_vector
 from rag.index.base import (
     BM25,
+    BM25_HEAD,
     CLIP,
     KEYWORD_FIELDS,
+    OPTIONAL_VECTORS,
     TEXT,
+    TOKENS,
     HybridQuery,
     IndexPoint,
     VectorDims,
     VectorIndex,
     as_floats,
+    as_rows,
     dims_mismatch,
     hit_from_payload,
 )
 from rag.index.filters import (
-    AllOf,
-    AnyOf,
-    Match,
     channel_filter,
     count_filter,
     document_filter,
-    query_filter,
     visibility_payload,
 )
-from rag.types import Hit, SparseVector
+from rag.types import Hit
 
 if TYPE_CHECKING:
     from qdrant_edge import NamedVector
@@ -79,6 +80,8 @@ class EdgeIndex(VectorIndex):
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
         self._dims: VectorDims | None = None
+        # The optional vectors this shard has (an older shard may lack them).
+        self._optional: frozenset[str] = OPTIONAL_VECTORS
         self._optimize_after = optimize_after
         self._changed = 0
         # Writes applied since the snapshot, replayed onto the optimized copy at the swap.
@@ -108,39 +111,22 @@ class EdgeIndex(VectorIndex):
         for start in range(0, len(points), _UPSERT_BATCH):
             # Conversion runs in the worker thread too, batch by batch.
             batch = points[start : start + _UPSERT_BATCH]
-            await self._write(partial(_upsert_operation, batch))
+            await self._write(partial(_upsert_operation, batch, self._optional))
         if points:
             await self._write(None)
 
     async def query(self, query: HybridQuery) -> list[Hit]:
-        """Permission-filtered prefetch per leg, fused by weighted RRF."""
+        """Permission-filtered prefetch per leg, fused by weighted RRF (then MaxSim, if asked)."""
         query.check(self._require_dims())
-        legs = query.legs()
-        if not legs:
+        if not query.legs():
             return []
-        # The stub types Fusion.Rrf apart from Fusion, though Edge accepts it as a query.
-        fusion: Any = qe.Fusion.Rrf(k=query.rrf_k, weights=query.weights())
-        request = qe.QueryRequest(
-            limit=query.limit,
-            prefetches=[
-                qe.Prefetch(
-                    limit=query.prefetch_limit,
-                    query=qe.Query.Nearest(_edge_vector(leg.vector), using=leg.using),
-                )
-                for leg in legs
-            ],
-            query=fusion,
-            # Edge pushes the top-level filter down into every prefetch, so each leg's
-            # limit counts only points the audience may see.
-            filter=_edge_filter(query_filter(query.audience, query.kinds)),
-            with_payload=True,
-        )
+        request = edge_request(query, self._optional)
         scored = await self._call(lambda shard: shard.query(request))
         return [hit_from_payload(str(point.id), point.score, point.payload) for point in scored]
 
     async def set_channel_visibility(self, team_id: str, channel_id: str, private: bool) -> None:
         """Rewrite the visibility payload of one channel's points, then flush."""
-        selection = _edge_filter(channel_filter(team_id, channel_id))
+        selection = edge_filter(channel_filter(team_id, channel_id))
         payload = visibility_payload(channel_id, private)
         operation = qe.UpdateOperation.set_payload_by_filter(selection, payload)
         await self._write(lambda: (operation, 0))
@@ -148,7 +134,7 @@ class EdgeIndex(VectorIndex):
 
     async def delete_document(self, document_id: str) -> None:
         """Delete every point of the document, then flush."""
-        selection = _edge_filter(document_filter(document_id))
+        selection = edge_filter(document_filter(document_id))
         operation = qe.UpdateOperation.delete_points_by_filter(selection)
         counted = qe.CountRequest(exact=True, filter=selection)
         # Counted first: vacuuming deleted points is part of what an optimize is for.
@@ -168,7 +154,7 @@ class EdgeIndex(VectorIndex):
     async def count(self, *, document_id: str | None = None, team_id: str | None = None) -> int:
         """Exact count, optionally of one document and/or one team."""
         selection = count_filter(document_id=document_id, team_id=team_id)
-        request = qe.CountRequest(exact=True, filter=_edge_filter(selection) if selection else None)
+        request = qe.CountRequest(exact=True, filter=edge_filter(selection) if selection else None)
         return await self._call(lambda shard: shard.count(request))
 
     async def optimize(self) -> bool:
@@ -213,7 +199,9 @@ class EdgeIndex(VectorIndex):
 
     def _swap(self, target: Path) -> None:
         with self._writes, self._lock:
-            fresh = qe.EdgeShard.load(str(target), _edge_config(self._require_dims()))
+            fresh = qe.EdgeShard.load(
+                str(target), _edge_config(self._require_dims(), self._optional)
+            )
             for operation in self._journal or ():
                 fresh.update(operation)
             fresh.flush()
@@ -242,16 +230,23 @@ class EdgeIndex(VectorIndex):
         logger.info("vector index dropped: edge shard %s", self._path)
 
     def _open_blocking(self, dims: VectorDims) -> qe.EdgeShard:
-        config = _edge_config(dims)
         try:
             if _has_shard(self._path):
                 stored = _stored_dims(self._path)
                 if stored is not None and stored != dims:
                     raise dims_mismatch(str(self._path), dims, stored)
-                shard = qe.EdgeShard.load(str(self._path), config)
+                self._optional = _stored_optional(self._path)
+                if self._optional != OPTIONAL_VECTORS:
+                    logger.warning(
+                        "the vector index in %s was made before %s existed; run "
+                        "`folio reindex --all` to add them",
+                        self._path,
+                        ", ".join(sorted(OPTIONAL_VECTORS - self._optional)),
+                    )
+                shard = qe.EdgeShard.load(str(self._path), _edge_config(dims, self._optional))
             else:
                 self._path.mkdir(parents=True, exist_ok=True)
-                shard = qe.EdgeShard.create(str(self._path), config)
+                shard = qe.EdgeShard.create(str(self._path), _edge_config(dims))
         except FolioError:
             raise
         except Exception as exc:  # Edge raises bare Exception for everything
@@ -335,19 +330,30 @@ class EdgeIndex(VectorIndex):
                 raise IndexUnavailable(detail=f"edge {self._path}: {exc}") from exc
 
 
-def _upsert_operation(points: Sequence[IndexPoint]) -> tuple[qe.UpdateOperation, int]:
-    operation = qe.UpdateOperation.upsert_points([_edge_point(point) for point in points])
+def _upsert_operation(
+    points: Sequence[IndexPoint], optional: frozenset[str]
+) -> tuple[qe.UpdateOperation, int]:
+    operation = qe.UpdateOperation.upsert_points([_edge_point(p, optional) for p in points])
     return operation, len(points)
 
 
-def _edge_config(dims: VectorDims) -> qe.EdgeConfig:
-    return qe.EdgeConfig(
-        vectors={
-            CLIP: qe.EdgeVectorParams(size=dims.clip, distance=qe.Distance.Cosine),
-            TEXT: qe.EdgeVectorParams(size=dims.text, distance=qe.Distance.Cosine),
-        },
-        sparse_vectors={BM25: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-    )
+def _edge_config(dims: VectorDims, optional: frozenset[str] = OPTIONAL_VECTORS) -> qe.EdgeConfig:
+    vectors = {
+        CLIP: qe.EdgeVectorParams(size=dims.clip, distance=qe.Distance.Cosine),
+        TEXT: qe.EdgeVectorParams(size=dims.text, distance=qe.Distance.Cosine),
+    }
+    if TOKENS in optional:
+        # float16 halves what a passage's ~100 token rows of 384 floats cost on disk.
+        vectors[TOKENS] = qe.EdgeVectorParams(
+            size=dims.text,
+            distance=qe.Distance.Cosine,
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+            datatype=qe.VectorStorageDatatype.Float16,
+        )
+    sparse = {BM25: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+    if BM25_HEAD in optional:
+        sparse[BM25_HEAD] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+    return qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
 
 
 def _has_shard(path: Path) -> bool:
@@ -363,6 +369,16 @@ def _stored_dims(path: Path) -> VectorDims | None:
         return None
 
 
+def _stored_optional(path: Path) -> frozenset[str]:
+    """The optional vectors in Edge's own config file (all of them if it cannot be read)."""
+    try:
+        config = json.loads((path / _CONFIG_FILE).read_text())
+        names = {*config.get("vectors", {}), *config.get("sparse_vectors", {})}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return OPTIONAL_VECTORS
+    return OPTIONAL_VECTORS & names
+
+
 def _ensure_keyword_indexes(shard: qe.EdgeShard) -> None:
     existing = shard.info().payload_schema
     for name in KEYWORD_FIELDS:
@@ -370,28 +386,17 @@ def _ensure_keyword_indexes(shard: qe.EdgeShard) -> None:
             shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
 
 
-def _edge_vector(vector: tuple[float, ...] | SparseVector) -> NamedVector:
-    if isinstance(vector, SparseVector):
-        return qe.SparseVector(list(vector.indices), [float(v) for v in vector.values])
-    return list(vector)
-
-
-def _edge_point(point: IndexPoint) -> qe.Point:
+def _edge_point(point: IndexPoint, optional: frozenset[str] = OPTIONAL_VECTORS) -> qe.Point:
     vectors: dict[str, NamedVector] = {}
     if point.clip is not None:
         vectors[CLIP] = as_floats(point.clip)
     if point.text is not None:
         vectors[TEXT] = as_floats(point.text)
     if point.bm25 is not None and point.bm25.indices:
-        vectors[BM25] = _edge_vector(point.bm25)
+        vectors[BM25] = edge_vector(point.bm25)
+    head = point.bm25_head
+    if head is not None and head.indices and BM25_HEAD in optional:
+        vectors[BM25_HEAD] = edge_vector(head)
+    if point.tokens is not None and len(point.tokens) and TOKENS in optional:
+        vectors[TOKENS] = as_rows(point.tokens)
     return qe.Point(point.id, vectors, point.payload.to_dict())
-
-
-def _edge_filter(selection: AllOf) -> qe.Filter:
-    return qe.Filter(must=[_edge_condition(condition) for condition in selection.conditions])
-
-
-def _edge_condition(condition: Match | AnyOf) -> qe.FieldCondition | qe.Filter:
-    if isinstance(condition, Match):
-        return qe.FieldCondition(key=condition.key, match=qe.MatchValue(condition.value))
-    return qe.Filter(should=[_edge_condition(inner) for inner in condition.conditions])

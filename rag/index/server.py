@@ -18,15 +18,20 @@ from qdrant_client.http.exceptions import ApiException, UnexpectedResponse
 from rag.errors import IndexUnavailable
 from rag.index.base import (
     BM25,
+    BM25_HEAD,
     CLIP,
     KEYWORD_FIELDS,
+    OPTIONAL_VECTORS,
     TEXT,
+    TOKENS,
     UPSERT_BATCH,
     HybridQuery,
     IndexPoint,
+    Leg,
     VectorDims,
     VectorIndex,
     as_floats,
+    as_rows,
     dims_mismatch,
     hit_from_payload,
 )
@@ -56,6 +61,8 @@ class ServerIndex(VectorIndex):
         self._client = client
         self._collection = collection
         self._dims: VectorDims | None = None
+        # The optional vectors this collection has (an older one may lack them).
+        self._optional: frozenset[str] = OPTIONAL_VECTORS
 
     async def open(self, dims: VectorDims) -> None:
         """Create the collection if missing, check its dims, add missing payload indexes."""
@@ -76,7 +83,8 @@ class ServerIndex(VectorIndex):
         for point in points:
             point.check(dims)
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = [_point_struct(point) for point in points[start : start + UPSERT_BATCH]]
+            chunk = points[start : start + UPSERT_BATCH]
+            batch = [_point_struct(point, self._optional) for point in chunk]
             try:
                 await self._client.upsert(self._collection, points=batch, wait=True)
             except _CLIENT_ERRORS as exc:
@@ -85,20 +93,14 @@ class ServerIndex(VectorIndex):
     async def query(self, query: HybridQuery) -> list[Hit]:
         """Permission-filtered prefetch per leg, fused by weighted RRF on the server."""
         query.check(self._require_dims())
-        legs = query.legs()
-        if not legs:
+        if not query.legs():
             return []
-        prefetches = [
-            models.Prefetch(
-                query=_query_vector(leg.vector), using=leg.using, limit=query.prefetch_limit
-            )
-            for leg in legs
-        ]
+        prefetch, fusion = _server_query(query, self._optional)
         try:
             response = await self._client.query_points(
                 self._collection,
-                prefetch=prefetches,
-                query=models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=query.weights())),
+                prefetch=prefetch,
+                query=fusion,
                 # Qdrant pushes the top-level filter down into every prefetch, so each
                 # leg's limit counts only points the audience may see.
                 query_filter=_filter(query_filter(query.audience, query.kinds)),
@@ -167,9 +169,20 @@ class ServerIndex(VectorIndex):
                 vectors_config={
                     CLIP: models.VectorParams(size=dims.clip, distance=models.Distance.COSINE),
                     TEXT: models.VectorParams(size=dims.text, distance=models.Distance.COSINE),
+                    TOKENS: models.VectorParams(
+                        size=dims.text,
+                        distance=models.Distance.COSINE,
+                        multivector_config=models.MultiVectorConfig(
+                            comparator=models.MultiVectorComparator.MAX_SIM
+                        ),
+                        datatype=models.Datatype.FLOAT16,
+                        # Only ever re-ranks prefetched points: no graph to build or hold.
+                        hnsw_config=models.HnswConfigDiff(m=0),
+                    ),
                 },
                 sparse_vectors_config={
-                    BM25: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    BM25: models.SparseVectorParams(modifier=models.Modifier.IDF),
+                    BM25_HEAD: models.SparseVectorParams(modifier=models.Modifier.IDF),
                 },
             )
             logger.info("created qdrant collection %s (%s)", self._collection, dims)
@@ -189,6 +202,14 @@ class ServerIndex(VectorIndex):
         found = VectorDims(clip=sizes.get(CLIP, 0), text=sizes.get(TEXT, 0))
         if found != dims or BM25 not in sparse:
             raise dims_mismatch(f"the Qdrant collection {self._collection!r}", dims, found)
+        self._optional = OPTIONAL_VECTORS & {*sizes, *sparse}
+        if self._optional != OPTIONAL_VECTORS:
+            logger.warning(
+                "the qdrant collection %s was made before %s existed; run "
+                "`folio reindex --all` to add them",
+                self._collection,
+                ", ".join(sorted(OPTIONAL_VECTORS - self._optional)),
+            )
 
     async def _ensure_keyword_indexes(self, info: models.CollectionInfo) -> None:
         existing = info.payload_schema or {}
@@ -222,7 +243,41 @@ def _query_vector(vector: tuple[float, ...] | SparseVector) -> list[float] | mod
     return list(vector)
 
 
-def _point_struct(point: IndexPoint) -> models.PointStruct:
+def _server_query(
+    query: HybridQuery, optional: frozenset[str]
+) -> tuple[list[models.Prefetch], models.RrfQuery]:
+    """Prefetches and fusion for the query: fused legs, then MaxSim over the top, when asked."""
+    legs = query.legs()
+    prefetches = [_leg(leg, query.prefetch_limit, BM25_HEAD in optional) for leg in legs]
+    fusion = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=query.weights()))
+    tokens = query.rerank_tokens() if TOKENS in optional else None
+    if tokens is None:
+        return prefetches, fusion
+    fused = models.Prefetch(prefetch=prefetches, query=fusion, limit=query.limit)
+    top = models.Prefetch(prefetch=prefetches, query=fusion, limit=query.rerank_limit)
+    maxsim = models.Prefetch(prefetch=[top], query=tokens, using=TOKENS, limit=query.rerank_limit)
+    both = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[1.0, query.token_weight]))
+    return [fused, maxsim], both
+
+
+def _leg(leg: Leg, limit: int, has_head: bool) -> models.Prefetch:
+    vector = _query_vector(leg.vector)
+    nearest = models.Prefetch(query=vector, using=leg.using, limit=limit)
+    if leg.head_weight <= 0 or not has_head:
+        return nearest
+    head = models.Prefetch(query=vector, using=BM25_HEAD, limit=limit)
+    weighted = models.MultExpression(mult=[leg.head_weight, "$score[1]"])
+    # A point found by one of the two searches only scores 0 in the other.
+    formula = models.FormulaQuery(
+        formula=models.SumExpression(sum=["$score[0]", weighted]),
+        defaults={"$score[0]": 0.0, "$score[1]": 0.0},
+    )
+    return models.Prefetch(prefetch=[nearest, head], query=formula, limit=limit)
+
+
+def _point_struct(
+    point: IndexPoint, optional: frozenset[str] = OPTIONAL_VECTORS
+) -> models.PointStruct:
     vectors: dict[str, Any] = {}
     if point.clip is not None:
         vectors[CLIP] = as_floats(point.clip)
@@ -230,6 +285,11 @@ def _point_struct(point: IndexPoint) -> models.PointStruct:
         vectors[TEXT] = as_floats(point.text)
     if point.bm25 is not None and point.bm25.indices:
         vectors[BM25] = _query_vector(point.bm25)
+    head = point.bm25_head
+    if head is not None and head.indices and BM25_HEAD in optional:
+        vectors[BM25_HEAD] = _query_vector(head)
+    if point.tokens is not None and len(point.tokens) and TOKENS in optional:
+        vectors[TOKENS] = as_rows(point.tokens)
     return models.PointStruct(id=point.id, vector=vectors, payload=point.payload.to_dict())
 
 

@@ -130,6 +130,16 @@ def _band(box: BBox, start: int, end: int, total: int) -> BBox:
     return BBox(box.x0, box.y0 + height * start / total, box.x1, box.y0 + height * end / total)
 
 
+def table_head(text: str) -> str:
+    """A table passage's title and header row (see ``markdown``); "" for other passages."""
+    lines = text.split("\n", 3)
+    if len(lines) > 2 and lines[0].startswith("**") and lines[1].startswith("| "):
+        return "\n".join(lines[:2])
+    if len(lines) > 1 and lines[0].startswith("| ") and lines[1].startswith("| ---"):
+        return lines[0]
+    return ""
+
+
 def document_header(file_name: str, doc: ParsedDocument, *, words: int = 30) -> str:
     """A short context line for every passage: the file's name and the start of its first page.
 

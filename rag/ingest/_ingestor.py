@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
@@ -19,7 +19,7 @@ from rag.embed._shared import release_free_memory
 from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
-from rag.ingest._chunk import chunk_document, document_header
+from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
 from rag.settings import ParseLimits, Precision
@@ -32,6 +32,7 @@ from rag.types import (
     ParsedDocument,
     PointKind,
     Scope,
+    SparseVector,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class _Work:
     indexed: list[str]  # the same with the document header in front ("" for no text)
     distinct: list[str]  # the non-empty indexed texts, each once: what the text model reads
     opening: str  # the document's own point: its name and opening words
+    heads: list[str]  # each text's head field for BM25: name, heading path, table title/header
 
     @classmethod
     def of(cls, file_name: str, parsed: ParsedDocument, captions: list[str | None]) -> _Work:
@@ -109,7 +111,12 @@ class _Work:
         ]
         opening = document_header(file_name, parsed, words=_OPENING_WORDS)
         distinct = list(dict.fromkeys([*(t for t in indexed if t), opening]))
-        return cls(chunks, visuals, texts, indexed, distinct, opening)
+        name = document_header(file_name, parsed, words=0)
+        heads = [
+            "\n".join(part for part in (name, place, table_head(text)) if part) if text else ""
+            for place, text in zip(places, texts, strict=True)
+        ]
+        return cls(chunks, visuals, texts, indexed, distinct, opening, heads)
 
     @property
     def pictures(self) -> list[bytes]:
@@ -143,6 +150,7 @@ class Ingestor:
         limits: ParseLimits,
         captioner: Captioner | None = None,
         embedder: ChildEmbedder | None = None,
+        token_vectors: bool = False,
     ) -> None:
         self._catalog = catalog
         self._embedder = embedder
@@ -151,6 +159,7 @@ class Ingestor:
         self._text = text
         self._bm25 = bm25
         self._captioner = captioner
+        self._token_vectors = token_vectors
         # Without captions a page render only feeds CLIP: shrink it to CLIP's input in
         # the parse child. A captioner needs legible renders.
         side = clip.input_side if captioner is None else None
@@ -366,7 +375,13 @@ class Ingestor:
         if self._embedder is not None:
             return await self._embedder.points(document, parsed, captions)
         return await build_points(
-            document, parsed, captions, clip=self._clip, text=self._text, bm25=self._bm25
+            document,
+            parsed,
+            captions,
+            clip=self._clip,
+            text=self._text,
+            bm25=self._bm25,
+            token_vectors=self._token_vectors,
         )
 
     async def _captions(self, owner: str, visuals: Sequence[_Visual]) -> list[str | None]:
@@ -385,13 +400,24 @@ async def build_points(
     clip: ClipEmbedder,
     text: TextEmbedder,
     bm25: Bm25Encoder,
+    token_vectors: bool = False,
 ) -> list[IndexPoint]:
-    """A parsed document's points: its passages and visuals, embedded, with BM25 vectors."""
+    """A parsed document's points: its passages and visuals, embedded, with BM25 vectors.
+
+    With ``token_vectors`` the passages and page points also carry the text model's token
+    vectors, from the same forward pass as their embeddings.
+    """
     work = _Work.of(document.file_name, parsed, captions)
-    vectors: list[list[float]] = (await text.aembed(work.distinct)).tolist()
+    tokens: dict[str, Any] = {}
+    if token_vectors:
+        matrix, rows = await text.aembed_with_tokens(work.distinct)
+        tokens = dict(zip(work.distinct, rows, strict=True))
+    else:
+        matrix = await text.aembed(work.distinct)
+    vectors: list[list[float]] = matrix.tolist()
     by_text = dict(zip(work.distinct, vectors, strict=True))
     clip_vectors = (await clip.aembed_images(work.pictures)).tolist()
-    points = await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25)
+    points = await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25, tokens)
     await asyncio.to_thread(release_free_memory)
     return points
 
@@ -403,6 +429,7 @@ class EmbedModels:
     clip: str
     text: str
     precision: Precision
+    token_vectors: bool = False
 
 
 def points_in_child(
@@ -412,7 +439,15 @@ def points_in_child(
     clip = ClipEmbedder.load(models.clip, precision=models.precision)
     text = TextEmbedder.load(models.text, precision=models.precision)
     return asyncio.run(
-        build_points(document, parsed, captions, clip=clip, text=text, bm25=Bm25Encoder())
+        build_points(
+            document,
+            parsed,
+            captions,
+            clip=clip,
+            text=text,
+            bm25=Bm25Encoder(),
+            token_vectors=models.token_vectors,
+        )
     )
 
 
@@ -459,19 +494,29 @@ def _assemble(
     by_text: dict[str, list[float]],
     clip_vectors: list[list[float]],
     bm25: Bm25Encoder,
+    tokens: dict[str, Any],
 ) -> list[IndexPoint]:
-    """The points of a document from its vectors, with their BM25 vectors (blocking)."""
+    """The points of a document from its vectors, with their BM25 vectors (blocking).
+
+    Passages and page points carry their text's token vectors, when there are any; a
+    figure reads its page's text (the page point holds those tokens already), and the
+    document's own point is ranked by the document stage, which does not re-rank.
+    """
     points = []
     for i, chunk in enumerate(work.chunks):
         payload = _payload(document, chunk.page_number, "chunk", chunk.text, chunk.bboxes)
         key = f"chunk/{chunk.page_number}/{chunk.index}"
-        points.append(_point(document, key, payload, work.indexed[i], by_text, bm25))
+        point = _point(document, key, payload, work.indexed[i], by_text, bm25)
+        rows = tokens.get(work.indexed[i])
+        points.append(dataclasses.replace(point, bm25_head=_head(work.heads[i], bm25), tokens=rows))
     offset = len(work.chunks)
     for j, visual in enumerate(work.visuals):
         text = work.texts[offset + j]
         payload = _payload(document, visual.page_number, visual.kind, text, visual.bboxes)
         point = _point(document, visual.key, payload, work.indexed[offset + j], by_text, bm25)
-        points.append(dataclasses.replace(point, clip=clip_vectors[j]))
+        rows = tokens.get(work.indexed[offset + j]) if visual.kind == "page" else None
+        head = _head(work.heads[offset + j], bm25)
+        points.append(dataclasses.replace(point, clip=clip_vectors[j], bm25_head=head, tokens=rows))
     # One point for the whole document (what the document stage ranks), on its first page.
     payload = _payload(document, 1, "document", work.opening, ())
     points.append(_point(document, "document", payload, work.opening, by_text, bm25))
@@ -493,6 +538,11 @@ def _point(
         text=vectors.get(indexed),
         bm25=encoded if encoded is not None and encoded.indices else None,
     )
+
+
+def _head(head: str, bm25: Bm25Encoder) -> SparseVector | None:
+    encoded = bm25.encode_document(head) if head else None
+    return encoded if encoded is not None and encoded.indices else None
 
 
 def document_id(scope: Scope, digest: str) -> str:
