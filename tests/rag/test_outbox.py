@@ -5,9 +5,11 @@ On SQLite, and on PostgreSQL when FOLIO_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -86,6 +88,21 @@ def test_a_point_survives_its_trip_through_json() -> None:
         text=list(original.text or ()),
         bm25=original.bm25,
     )
+
+
+def test_a_points_head_field_and_token_vectors_survive_the_trip_too() -> None:
+    original = point(
+        payload("doc-a"),
+        text=text_vec((0, 1.0)),
+        bm25=sparse(t1=1.0),
+        bm25_head=sparse(t2=0.5),
+        tokens=np.array([text_vec((1, 1.0)), text_vec((2, 1.0))], dtype=np.float16),
+    )
+
+    back = point_from_body(json.loads(json.dumps(point_body(original))))
+
+    assert back.bm25_head == original.bm25_head
+    assert back.tokens == [list(text_vec((1, 1.0))), list(text_vec((2, 1.0)))]
 
 
 async def test_writes_are_applied_in_the_order_they_were_made_then_removed(

@@ -79,6 +79,12 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_WEIGHT_TEXT", "2", lambda s: s.retrieval.text_weight, 2.0),
     ("FOLIO_WEIGHT_BM25", "0", lambda s: s.retrieval.bm25_weight, 0.0),
     ("FOLIO_WEIGHT_DOCUMENT", "0.05", lambda s: s.retrieval.document_weight, 0.05),
+    ("FOLIO_WEIGHT_BM25_HEAD", "0.5", lambda s: s.retrieval.bm25_head_weight, 0.5),
+    ("FOLIO_LATE_INTERACTION", "on", lambda s: (s.token_vectors, s.retrieval.token_weight),
+     (True, 1.0)),
+    ("FOLIO_RERANK_LIMIT", "20", lambda s: s.retrieval.rerank_limit, 20),
+    # Without FOLIO_LATE_INTERACTION=on there are no token vectors to weigh.
+    ("FOLIO_WEIGHT_TOKENS", "2", lambda s: s.retrieval.token_weight, 0.0),
     ("FOLIO_OPENAI_TIMEOUT_S", "9", lambda s: s.llm.timeout_s, 9.0),
     ("FOLIO_OPENAI_MAX_RETRIES", "0", lambda s: s.llm.max_retries, 0),
     ("FOLIO_OPENAI_CONCURRENCY", "2", lambda s: s.llm.concurrency, 2),
@@ -253,6 +259,16 @@ def test_a_bad_value_in_env_file_is_reported_like_one_in_the_environment(tmp_pat
     with pytest.raises(ConfigError) as caught:
         load_settings({}, env_file=env_file)
     assert_one_sentence(str(caught.value), "PORT")
+
+
+def test_late_interaction_is_off_by_default_and_weighs_what_is_set_when_on() -> None:
+    off = Settings.from_env({})
+    on = Settings.from_env({"FOLIO_LATE_INTERACTION": "ON", "FOLIO_WEIGHT_TOKENS": "0.5"})
+
+    assert (off.token_vectors, off.retrieval.token_weight) == (False, 0.0)
+    assert (on.token_vectors, on.retrieval.token_weight) == (True, 0.5)
+    with pytest.raises(ConfigError, match="FOLIO_LATE_INTERACTION"):
+        Settings.from_env({"FOLIO_LATE_INTERACTION": "maybe"})
 
 
 def test_embed_precision_is_auto_by_default_and_checked() -> None:

@@ -66,6 +66,16 @@ def point(
     clip: Sequence[float] | None = None,
     text: Sequence[float] | None = None,
     bm25: SparseVector | None = None,
+    bm25_head: SparseVector | None = None,
+    tokens: Sequence[Sequence[float]] | None = None,
 ) -> IndexPoint:
     """A point with a fresh UUID."""
-    return IndexPoint(id=str(uuid.uuid4()), payload=data, clip=clip, text=text, bm25=bm25)
+    return IndexPoint(
+        id=str(uuid.uuid4()),
+        payload=data,
+        clip=clip,
+        text=text,
+        bm25=bm25,
+        bm25_head=bm25_head,
+        tokens=tokens,
+    )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
+import qdrant_edge as qe
+from qdrant_client import models
 
 from rag.errors import ConfigError
 from rag.index import DOCUMENT_KINDS, HybridQuery, VectorDims, VectorIndex
 from rag.index.base import UPSERT_BATCH
 from rag.types import Audience, BBox, Hit
 from tests.rag.index.builders import DIMS, clip_vec, payload, point, sparse, text_vec
-from tests.rag.index.conftest import Store
+from tests.rag.index.conftest import COLLECTION, Store
 
 HERE = Audience(team_id="T1", channel_id="C1")
 
@@ -438,3 +442,143 @@ async def test_a_query_reads_only_its_kinds_document_points_apart_from_pages(
 def test_a_query_needs_known_kinds() -> None:
     with pytest.raises(ValueError, match="kinds"):
         HybridQuery(HERE, kinds=())
+
+
+# The question's two token vectors, and passages' token rows: "b" holds both of the
+# question's tokens (MaxSim 2.0), "a" only one (1.0), "c" none of them.
+QUESTION_TOKENS = (text_vec((4, 1.0)), text_vec((5, 1.0)))
+TOKENS_A = (text_vec((4, 1.0)), text_vec((3, 1.0)))
+TOKENS_B = (text_vec((4, 1.0)), text_vec((5, 1.0)))
+
+
+async def _late_interaction_corpus(index: VectorIndex) -> None:
+    # By the text vector alone: a, then b, then c.
+    await index.upsert(
+        [
+            point(payload("a"), text=text_vec((0, 1.0)), tokens=TOKENS_A),
+            point(payload("b"), text=text_vec((0, 1.0), (1, 0.3)), tokens=TOKENS_B),
+            point(payload("c"), text=text_vec((0, 1.0), (1, 0.6))),
+        ]
+    )
+
+
+async def test_late_interaction_ranks_the_fused_top_again_by_maxsim(index: VectorIndex) -> None:
+    await _late_interaction_corpus(index)
+    query = text_vec((0, 1.0))
+
+    plain = await index.query(HybridQuery(HERE, text=query, tokens=QUESTION_TOKENS))
+    reranked = await index.query(
+        HybridQuery(HERE, text=query, tokens=QUESTION_TOKENS, token_weight=0.1)
+    )
+
+    assert docs(plain) == ["a", "b", "c"]
+    # b's tokens match the question's best (MaxSim 2 > 1), and fused by RRF its MaxSim
+    # rank lifts it over a; c has no token vectors and keeps only its first ranking's score.
+    assert docs(reranked) == ["b", "a", "c"]
+    assert reranked[0].score > reranked[1].score > reranked[2].score
+
+
+async def test_late_interaction_reranks_only_the_top_candidates(index: VectorIndex) -> None:
+    await _late_interaction_corpus(index)
+
+    hits = await index.query(
+        HybridQuery(
+            HERE, text=text_vec((0, 1.0)), tokens=QUESTION_TOKENS, token_weight=0.1, rerank_limit=1
+        )
+    )
+
+    # Only a is among the top 1 that MaxSim ranks again: b's better tokens are not read.
+    assert docs(hits) == ["a", "b", "c"]
+
+
+async def test_late_interaction_keeps_the_permission_filter(index: VectorIndex) -> None:
+    await index.upsert(
+        [
+            point(payload("mine"), text=text_vec((0, 1.0)), tokens=TOKENS_A),
+            point(
+                payload("private", channel_id="C9", private=True),
+                text=text_vec((0, 1.0)),
+                tokens=TOKENS_B,
+            ),
+        ]
+    )
+
+    hits = await index.query(
+        HybridQuery(HERE, text=text_vec((0, 1.0)), tokens=QUESTION_TOKENS, token_weight=0.1)
+    )
+
+    assert docs(hits) == ["mine"]
+
+
+async def test_bm25_head_field_weight_lifts_a_passage_whose_head_holds_the_terms(
+    index: VectorIndex,
+) -> None:
+    # Both passages hold the term once in their text; only "headed" has it in its heading.
+    await index.upsert(
+        [
+            point(payload("body"), bm25=sparse(t1=1.2, t2=1.0)),
+            point(payload("headed"), bm25=sparse(t1=1.0, t3=1.0), bm25_head=sparse(t1=1.5)),
+            point(payload("other"), bm25=sparse(t4=1.0), bm25_head=sparse(t4=1.0)),
+        ]
+    )
+    question = sparse(t1=1.0)
+
+    flat = await index.query(HybridQuery(HERE, bm25=question))
+    weighted = await index.query(HybridQuery(HERE, bm25=question, bm25_head_weight=1.0))
+
+    assert docs(flat) == ["body", "headed"]
+    assert docs(weighted) == ["headed", "body"]
+
+
+async def test_a_store_made_before_token_and_head_vectors_still_answers(store: Store) -> None:
+    await _make_old_store(store)
+    index = store.handle()
+    await index.open(DIMS)
+    await index.upsert(
+        [point(payload("new"), text=text_vec((0, 1.0)), tokens=TOKENS_B, bm25_head=sparse(t1=1.0))]
+    )
+
+    hits = await index.query(
+        HybridQuery(
+            HERE,
+            text=text_vec((0, 1.0)),
+            bm25=sparse(t1=1.0),
+            bm25_head_weight=1.0,
+            tokens=QUESTION_TOKENS,
+            token_weight=0.1,
+        )
+    )
+
+    # Without the two vectors the query is the plain fused one: no error, same points.
+    assert sorted(docs(hits)) == ["new", "old"]
+
+
+async def _make_old_store(store: Store) -> None:
+    """A store with only clip, text and bm25 (as folio made them before), holding "old"."""
+    vectors = {"text": [1.0] + [0.0] * (DIMS.text - 1)}
+    data = payload("old").to_dict()
+    if store.client is None:
+        config = qe.EdgeConfig(
+            vectors={
+                "clip": qe.EdgeVectorParams(size=DIMS.clip, distance=qe.Distance.Cosine),
+                "text": qe.EdgeVectorParams(size=DIMS.text, distance=qe.Distance.Cosine),
+            },
+            sparse_vectors={"bm25": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        store.path.mkdir(parents=True)
+        shard = qe.EdgeShard.create(str(store.path), config)
+        shard.update(qe.UpdateOperation.upsert_points([qe.Point(str(uuid.uuid4()), vectors, data)]))
+        shard.flush()
+        shard.close()
+        return
+    await store.client.create_collection(
+        COLLECTION,
+        vectors_config={
+            "clip": models.VectorParams(size=DIMS.clip, distance=models.Distance.COSINE),
+            "text": models.VectorParams(size=DIMS.text, distance=models.Distance.COSINE),
+        },
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    await store.client.upsert(
+        COLLECTION, points=[models.PointStruct(id=str(uuid.uuid4()), vector=vectors, payload=data)]
+    )

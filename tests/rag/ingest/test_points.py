@@ -1,0 +1,97 @@
+"""build_points: the BM25 head field and the token vectors a document's points carry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
+from rag.embed.sparse import term_id
+from rag.index import IndexPoint
+from rag.ingest._ingestor import build_points, embedding_inputs
+from rag.ingest._parse import parse_sync
+from rag.settings import ParseLimits
+from rag.types import Document, ParsedDocument, Scope
+from tests.fakes import documents
+from tests.rag.ingest.test_tables import balance_sheet_pdf
+
+BM25 = Bm25Encoder()
+
+
+def _document(parsed: ParsedDocument, name: str) -> Document:
+    return Document(
+        id="0b6f7c1e-0000-4000-8000-000000000001",
+        scope=Scope("T1", "C1"),
+        file_name=name,
+        content_hash="x",
+        kind="pdf",
+        page_count=len(parsed.pages),
+        figure_count=parsed.figure_count,
+        created_at=datetime.now(UTC),
+    )
+
+
+async def _points(
+    data: bytes, name: str, minilm_dir: Path, tiny_clip_dir: Path, *, token_vectors: bool
+) -> tuple[list[IndexPoint], bool]:
+    """The points of ``data``, and whether the text model read each of its texts once."""
+    parsed = parse_sync(data, name, ParseLimits())
+    texts, _ = embedding_inputs(name, parsed)
+    text = TextEmbedder.load(str(minilm_dir))
+    before = text.texts_embedded
+    points = await build_points(
+        _document(parsed, name),
+        parsed,
+        [None] * sum(1 + len(page.figures) for page in parsed.pages),
+        clip=ClipEmbedder.load(str(tiny_clip_dir)),
+        text=text,
+        bm25=BM25,
+        token_vectors=token_vectors,
+    )
+    return points, text.texts_embedded - before == len(texts)
+
+
+def _terms(words: str) -> set[int]:
+    return {term_id(term) for term in BM25.tokenize(words)}
+
+
+async def test_a_table_passage_has_its_title_and_header_in_its_head_field(
+    minilm_dir: Path, tiny_clip_dir: Path
+) -> None:
+    points, _ = await _points(
+        balance_sheet_pdf(), "sheet.pdf", minilm_dir, tiny_clip_dir, token_vectors=False
+    )
+    tables = [p for p in points if p.payload.kind == "chunk" and "| ---" in p.payload.text]
+
+    assert len(tables) == 2
+    for table in tables:
+        assert table.bm25_head is not None
+        head = set(table.bm25_head.indices)
+        # The document's name, the table's title and its header row; not its cells.
+        assert _terms("sheet Consolidated Balance Sheets 2023 2022") <= head
+        assert not _terms("Goodwill Restructuring 1,234.5") & head
+        assert table.bm25 is not None and _terms("Consolidated") <= set(table.bm25.indices)
+
+
+@pytest.mark.parametrize("token_vectors", [True, False])
+async def test_passages_and_pages_carry_token_vectors_from_the_one_embedding_pass(
+    minilm_dir: Path, tiny_clip_dir: Path, token_vectors: bool
+) -> None:
+    points, once = await _points(
+        documents.pdf_with_figure(),
+        "growth.pdf",
+        minilm_dir,
+        tiny_clip_dir,
+        token_vectors=token_vectors,
+    )
+    with_tokens = {p.payload.kind for p in points if p.tokens is not None}
+
+    assert {p.payload.kind for p in points} == {"chunk", "page", "figure", "document"}
+    assert with_tokens == ({"chunk", "page"} if token_vectors else set())
+    # Each distinct indexed text went through the model once, tokens or not.
+    assert once
+    for point in points:
+        if point.tokens is not None:
+            assert point.tokens.shape[1] == 384 and point.tokens.shape[0] > 3
