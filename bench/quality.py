@@ -89,15 +89,21 @@ def _variants(services: Services) -> dict[str, Search]:
         "clip 1.0 + text + bm25, no document stage (main's ranking)": only(
             clip_weight=1.0, document_weight=0
         ),
-        "late interaction: MaxSim over the top 40, weight 1": only(token_weight=1.0),
-        "late interaction: MaxSim over the top 40, weight 0.5": only(token_weight=0.5),
-        "late interaction: MaxSim over the top 20, weight 1": only(
-            token_weight=1.0, rerank_limit=20
+        # Late interaction (MaxSim over token vectors): FOLIO_LATE_INTERACTION=on is the first.
+        "late interaction: + 0.01 x MaxSim over the top 100": only(token_weight=0.01),
+        "late interaction: + 0.01 x MaxSim over the top 40": only(
+            token_weight=0.01, rerank_limit=40
         ),
-        "late interaction: MaxSim over the top 40, weight 3": only(token_weight=3.0),
+        "late interaction: + 0.02 x MaxSim over the top 100": only(token_weight=0.02),
+        "late interaction: MaxSim rank by RRF (weight 1) over the top 40": only(
+            token_weight=1.0, token_fusion="rank", rerank_limit=40
+        ),
+        "late interaction: MaxSim rank by RRF (weight 3) over the top 40": only(
+            token_weight=3.0, token_fusion="rank", rerank_limit=40
+        ),
+        "BM25 head field at weight 0.25": only(bm25_head_weight=0.25),
         "BM25 head field at weight 0.5": only(bm25_head_weight=0.5),
         "BM25 head field at weight 1": only(bm25_head_weight=1.0),
-        "BM25 head field at weight 2": only(bm25_head_weight=2.0),
         "text model only": text_only,
         "bm25 only": only(clip_weight=0, text_weight=0, document_weight=0),
         "concatenate text top 5 + clip top 5 (no fusion)": concatenated,

@@ -71,8 +71,10 @@ class RetrievalConfig:
     ``bm25_head_weight`` is a BM25 field weight: the BM25 leg scores a passage's whole
     text plus this times its head field (document name, heading path, a table's title and
     header row). ``token_weight`` > 0 turns on late interaction: the top ``rerank_limit``
-    fused points are ranked again by MaxSim over the text model's token vectors (stored
-    only with ``Settings.token_vectors``) and that ranking is fused in at this weight.
+    fused points are scored by MaxSim over the text model's token vectors (stored only with
+    ``Settings.token_vectors``), and ``token_fusion`` "score" adds ``token_weight`` times
+    their MaxSim per question token to their fused score ("rank": RRF of the two rankings,
+    weighted 1 and ``token_weight``; measured, it lifts recall@5 but lowers mrr@10).
     """
 
     top_k: int = 8
@@ -86,7 +88,8 @@ class RetrievalConfig:
     page_fusion: bool = False
     bm25_head_weight: float = 0.0
     token_weight: float = 0.0
-    rerank_limit: int = 40
+    token_fusion: Literal["rank", "score"] = "score"
+    rerank_limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +207,11 @@ class Settings:
                 document_weight=env.number("FOLIO_WEIGHT_DOCUMENT", 0.01, float, low=0),
                 bm25_head_weight=env.number("FOLIO_WEIGHT_BM25_HEAD", 0.0, float, low=0),
                 token_weight=(
-                    env.number("FOLIO_WEIGHT_TOKENS", 1.0, float, low=0)
+                    env.number("FOLIO_WEIGHT_TOKENS", 0.01, float, low=0)
                     if late_interaction
                     else 0.0
                 ),
-                rerank_limit=env.number("FOLIO_RERANK_LIMIT", 40, int, low=1, high=500),
+                rerank_limit=env.number("FOLIO_RERANK_LIMIT", 100, int, low=1, high=500),
             ),
             llm=LlmConfig(
                 vision_model=vision_model,

@@ -172,6 +172,7 @@ class Retriever:
             bm25_head_weight=config.bm25_head_weight,
             tokens=legs.tokens,
             token_weight=config.token_weight,
+            token_fusion=config.token_fusion,
             rerank_limit=config.rerank_limit,
         )
         pages = group_by_page(await self._index.query(query), page_fusion=config.page_fusion)

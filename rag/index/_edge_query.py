@@ -38,6 +38,13 @@ def edge_request(query: HybridQuery, optional: frozenset[str]) -> qe.QueryReques
         limit=query.rerank_limit, prefetches=[top], query=qe.Query.Nearest(tokens, using=TOKENS)
     )
     both: Any = qe.Fusion.Rrf(k=query.rrf_k, weights=[1.0, query.token_weight])
+    if query.token_fusion == "score":
+        first, second = qe.Expression.Variable("$score[0]"), qe.Expression.Variable("$score[1]")
+        scale = qe.Expression.Constant(query.token_weight / len(tokens))
+        both = qe.Formula(
+            qe.Expression.Sum([first, qe.Expression.Mult([scale, second])]),
+            defaults={"$score[0]": 0.0, "$score[1]": 0.0},
+        )
     return qe.QueryRequest(
         limit=query.limit,
         prefetches=[fused, maxsim],

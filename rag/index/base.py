@@ -154,6 +154,13 @@ class HybridQuery:
     later positions count more (its ranking is stretched), a lower one less. A leg with
     weight 0 is not run at all. Only points of one of ``kinds`` are searched: pages by
     default, the documents' own points for the document stage.
+
+    ``bm25_head_weight`` weighs the head field within the BM25 leg (see ``Leg``). With
+    ``tokens`` (the question's token vectors) and ``token_weight`` > 0, the top
+    ``rerank_limit`` fused points are scored again by MaxSim over their token vectors (late
+    interaction). ``token_fusion`` "score" adds ``token_weight`` times that MaxSim per
+    question token (0 to 1) to the fused score; "rank" fuses the two rankings by RRF at
+    weights 1 and ``token_weight``. Points without token vectors keep their fused score.
     """
 
     audience: Audience
@@ -169,7 +176,8 @@ class HybridQuery:
     bm25_head_weight: float = 0.0
     tokens: tuple[tuple[float, ...], ...] = ()
     token_weight: float = 0.0
-    rerank_limit: int = 40
+    token_fusion: Literal["rank", "score"] = "score"
+    rerank_limit: int = 100
     kinds: tuple[PointKind, ...] = PAGE_KINDS
     _legs: tuple[Leg, ...] = field(init=False, repr=False, compare=False)
 

@@ -245,7 +245,7 @@ def _query_vector(vector: tuple[float, ...] | SparseVector) -> list[float] | mod
 
 def _server_query(
     query: HybridQuery, optional: frozenset[str]
-) -> tuple[list[models.Prefetch], models.RrfQuery]:
+) -> tuple[list[models.Prefetch], models.RrfQuery | models.FormulaQuery]:
     """Prefetches and fusion for the query: fused legs, then MaxSim over the top, when asked."""
     legs = query.legs()
     prefetches = [_leg(leg, query.prefetch_limit, BM25_HEAD in optional) for leg in legs]
@@ -256,7 +256,17 @@ def _server_query(
     fused = models.Prefetch(prefetch=prefetches, query=fusion, limit=query.limit)
     top = models.Prefetch(prefetch=prefetches, query=fusion, limit=query.rerank_limit)
     maxsim = models.Prefetch(prefetch=[top], query=tokens, using=TOKENS, limit=query.rerank_limit)
-    both = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[1.0, query.token_weight]))
+    both: models.RrfQuery | models.FormulaQuery = models.RrfQuery(
+        rrf=models.Rrf(k=query.rrf_k, weights=[1.0, query.token_weight])
+    )
+    if query.token_fusion == "score":
+        scale = query.token_weight / len(tokens)
+        both = models.FormulaQuery(
+            formula=models.SumExpression(
+                sum=["$score[0]", models.MultExpression(mult=[scale, "$score[1]"])]
+            ),
+            defaults={"$score[0]": 0.0, "$score[1]": 0.0},
+        )
     return [fused, maxsim], both
 
 

@@ -81,7 +81,7 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_WEIGHT_DOCUMENT", "0.05", lambda s: s.retrieval.document_weight, 0.05),
     ("FOLIO_WEIGHT_BM25_HEAD", "0.5", lambda s: s.retrieval.bm25_head_weight, 0.5),
     ("FOLIO_LATE_INTERACTION", "on", lambda s: (s.token_vectors, s.retrieval.token_weight),
-     (True, 1.0)),
+     (True, 0.01)),
     ("FOLIO_RERANK_LIMIT", "20", lambda s: s.retrieval.rerank_limit, 20),
     # Without FOLIO_LATE_INTERACTION=on there are no token vectors to weigh.
     ("FOLIO_WEIGHT_TOKENS", "2", lambda s: s.retrieval.token_weight, 0.0),

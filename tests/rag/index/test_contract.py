@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -462,20 +463,39 @@ async def _late_interaction_corpus(index: VectorIndex) -> None:
     )
 
 
-async def test_late_interaction_ranks_the_fused_top_again_by_maxsim(index: VectorIndex) -> None:
+@pytest.mark.parametrize(("fusion", "weight"), [("rank", 0.1), ("score", 0.01)])
+async def test_late_interaction_ranks_the_fused_top_again_by_maxsim(
+    index: VectorIndex, fusion: Literal["rank", "score"], weight: float
+) -> None:
     await _late_interaction_corpus(index)
     query = text_vec((0, 1.0))
 
     plain = await index.query(HybridQuery(HERE, text=query, tokens=QUESTION_TOKENS))
     reranked = await index.query(
-        HybridQuery(HERE, text=query, tokens=QUESTION_TOKENS, token_weight=0.1)
+        HybridQuery(
+            HERE, text=query, tokens=QUESTION_TOKENS, token_weight=weight, token_fusion=fusion
+        )
     )
 
     assert docs(plain) == ["a", "b", "c"]
-    # b's tokens match the question's best (MaxSim 2 > 1), and fused by RRF its MaxSim
-    # rank lifts it over a; c has no token vectors and keeps only its first ranking's score.
+    # b's tokens match the question's best (MaxSim 2 > 1): fused with its first score or
+    # rank, that lifts it over a; c has no token vectors and keeps only its fused score.
     assert docs(reranked) == ["b", "a", "c"]
     assert reranked[0].score > reranked[1].score > reranked[2].score
+
+
+async def test_late_interaction_by_score_moves_a_point_only_as_far_as_maxsim_says(
+    index: VectorIndex,
+) -> None:
+    await _late_interaction_corpus(index)
+
+    # b's MaxSim per question token beats a's by 0.5; at this weight that is 0.00005,
+    # less than the fused scores of a and b differ (1/60 - 1/61 = 0.00027).
+    hits = await index.query(
+        HybridQuery(HERE, text=text_vec((0, 1.0)), tokens=QUESTION_TOKENS, token_weight=1e-4)
+    )
+
+    assert docs(hits) == ["a", "b", "c"]
 
 
 async def test_late_interaction_reranks_only_the_top_candidates(index: VectorIndex) -> None:
