@@ -201,16 +201,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(report["variants"])
-    fig, ax = plt.subplots(figsize=(11, 5))
+    fig, ax = plt.subplots(figsize=(16, 6))
     width = 0.8 / len(names)
+    colors = plt.get_cmap("tab20")  # one colour per variant, up to 20
     for i, name in enumerate(names):
         values = [report["variants"][name][m] for m in METRICS]
-        ax.bar([x + i * width for x in range(len(METRICS))], values, width, label=name)
+        xs = [x + i * width for x in range(len(METRICS))]
+        ax.bar(xs, values, width, label=name, color=colors(i % 20))
     ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(METRICS))], METRICS)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score (page-level, financebench)")
     ax.set_title(f"Retrieval quality, {report['questions']} questions, {report['pages']} pages")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
