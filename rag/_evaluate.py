@@ -124,7 +124,7 @@ async def ingest_corpus(ingestor: Ingestor, docs_dir: Path, max_bytes: int) -> f
     files = expand_paths([docs_dir])
     if not files:
         raise ConfigError(detail=f"{docs_dir} holds no PDFs or images to evaluate on.")
-    from rag.ingest._ingestor import IngestSource
+    from rag.ingest._pipeline import IngestSource
 
     sources = [IngestSource(path.name, partial(read_file, path, max_bytes)) for path in files]
     started = time.perf_counter()

@@ -180,7 +180,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rag._services import open_services
-    from rag.ingest._ingestor import IngestSource
+    from rag.ingest._pipeline import IngestSource
 
     files = expand_paths(args.paths)
     if not files:

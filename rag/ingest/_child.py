@@ -1,6 +1,6 @@
 """The child side of ``run_isolated`` and ``ChildPool``: limit resources, run functions.
 
-Started as ``python -I -c <bootstrap> <sys.path json> <workdir> <memory_mb> <timeout_s>`` by
+Started as ``python -I -c <bootstrap> <sys.path json> <workdir> <memory_mb> <timeout_s> <nice>`` by
 ``rag.ingest._isolate``. It reads ``(fn, args)`` from ``workdir/in.pkl`` and writes one
 outcome tuple to ``workdir/out.pkl``:
 
@@ -11,8 +11,9 @@ outcome tuple to ``workdir/out.pkl``:
 
 A hard crash (signal, ``os._exit``) leaves no outcome; the parent reads the exit status.
 
-A one-shot child (parsing, OCR: ingest work) runs at a lower CPU priority (``INGEST_NICE``),
-so the bot's event loop and its answers keep the cores they need while a big file is read.
+A one-shot child (parsing, OCR: ingest work) runs at a lower CPU priority (``INGEST_NICE``
+unless its parent asks for another), so the bot's event loop and its answers keep the cores
+they need while a big file is read.
 
 A pool child (``serve``, started with ``--serve <memory_mb> [<nice>]``) stays up and answers one
 request at a time: each request and each outcome is a length-prefixed pickle on its stdin
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> None:
             os.nice(int(argv[2]))
         serve(int(argv[1]))
         return
-    os.nice(INGEST_NICE)
+    os.nice(int(argv[3]) if len(argv) > 3 else INGEST_NICE)
     workdir = Path(argv[0])
     _limit_resources(int(argv[1]), float(argv[2]))
     _block_heavy_imports()

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,9 +19,11 @@ from rag.embed._shared import release_free_memory
 from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
+from rag.ingest._child import INGEST_NICE
 from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
+from rag.ingest._pipeline import Commits, IngestSource, Prepared, Read, outcome
 from rag.settings import ParseLimits, Precision
 from rag.types import (
     BBox,
@@ -45,6 +47,11 @@ _VISUAL_TEXT_CHARS = 4000
 # or first lines, where a filing says whose it is and which period it covers.
 _OPENING_WORDS = 80
 
+# Parsed files waiting in ``ingest_many``'s queue, besides the one being parsed and the one
+# taken for the embedders next: a run of small files after a long one is parsed ahead of
+# the embedders, and memory stays bounded however many files there are.
+_READ_AHEAD = 1
+
 Progress = Callable[[str], None]
 T = TypeVar("T")
 
@@ -60,24 +67,6 @@ class _Visual:
     bboxes: tuple[BBox, ...]
     context: str
     section: str = ""  # the heading path at the top of its page
-
-
-@dataclass(frozen=True, slots=True)
-class IngestSource:
-    """One file for ``Ingestor.ingest_many``: its name and how to read its bytes (lazily)."""
-
-    file_name: str
-    read: Callable[[], bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A parsed (and captioned) document waiting to be embedded and stored."""
-
-    document: Document
-    parsed: ParsedDocument
-    captions: list[str | None]
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +123,9 @@ class Ingestor:
     """Parses, embeds, indexes and records documents; the same bytes twice is a no-op.
 
     Each file goes through two steps: *prepare* (hash check, parse in a child process,
-    captions over the network) and *commit* (embed, index, record). ``ingest_many``
-    prepares the next file while it commits the current one, so the parse child and the
-    vision model work while the embedders do, and at most two documents are in memory.
+    captions over the network) and *commit* (embed, then index and record). ``ingest_many``
+    prepares the next files while it embeds the current one and stores the one before, so
+    the parse child, the vision model and the stores work while the embedders do.
     """
 
     def __init__(
@@ -192,40 +181,57 @@ class Ingestor:
     async def ingest_many(
         self, sources: Iterable[IngestSource], *, scope: Scope
     ) -> AsyncIterator[tuple[IngestSource, IngestResult | FolioError]]:
-        """Ingest files in order, each parsed while the one before it is embedded.
+        """Ingest files in order, parsing, embedding and storing side by side.
+
+        A reader parses the files one after another into a bounded queue; the embedders
+        take one file at a time; a file is stored (index, database) while the next one
+        embeds. A few files at most are in memory at once (see ``_READ_AHEAD``), so memory
+        stays flat however many files there are. Parsing runs at this process's priority:
+        in a batch it is as much the work as embedding (``ingest`` parses niced, beside a
+        server).
 
         Yields each source with its result, or with the FolioError that stopped it (the
-        other files go on).
+        other files go on), in the order given.
         """
-        pending = iter(sources)
-        ahead = self._start(next(pending, None), scope)
+        queue: asyncio.Queue[Read] = asyncio.Queue(_READ_AHEAD)
+        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue))
+        commits = Commits(embed=self._embed, record=self._record)
+        taking: asyncio.Task[Read] | None = asyncio.create_task(queue.get())
         try:
-            while ahead is not None:
-                source, task = ahead
-                prepared = await _outcome(task)
-                ahead = self._start(next(pending, None), scope)
-                if isinstance(prepared, _Prepared):
-                    yield source, await _outcome(self._commit(prepared, None))
-                else:
-                    yield source, prepared
+            while taking is not None or commits.running:
+                # Two commits at most: one embedding, the one before it storing.
+                ready = await commits.wait(taking if commits.running < 2 else None)
+                if taking is not None and taking in ready:
+                    more = commits.start(taking.result())
+                    taking = asyncio.create_task(queue.get()) if more else None
+                for done in commits.finished():
+                    yield done
+            commits.raise_error()
         finally:
-            if ahead is not None:
-                ahead[1].cancel()
-                with contextlib.suppress(asyncio.CancelledError, FolioError):
-                    await ahead[1]
+            for task in (reader, taking, *commits.tasks):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(
+                reader, *commits.tasks, *(t for t in (taking,) if t), return_exceptions=True
+            )
 
-    def _start(
-        self, source: IngestSource | None, scope: Scope
-    ) -> tuple[IngestSource, asyncio.Task[_Prepared | IngestResult]] | None:
-        if source is None:
-            return None
+    async def _read_ahead(
+        self, sources: Iterator[IngestSource], scope: Scope, queue: asyncio.Queue[Read]
+    ) -> None:
+        """Parse each source in turn into ``queue``; None after the last, or the error."""
+        try:
+            for source in sources:
+                await queue.put((source, await outcome(self._read_one(source, scope))))
+            await queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: B036 - the consumer re-raises it
+            await queue.put(exc)
 
-        async def prepare() -> _Prepared | IngestResult:
-            # Read here, not up front, so only the files in flight are held in memory.
-            data = await asyncio.to_thread(source.read)
-            return await self._prepare(data, file_name=source.file_name, scope=scope)
-
-        return source, asyncio.create_task(prepare())
+    async def _read_one(self, source: IngestSource, scope: Scope) -> Prepared | IngestResult:
+        # Read here, not up front, so only the files in flight are held in memory.
+        data = await asyncio.to_thread(source.read)
+        return await self._prepare(data, file_name=source.file_name, scope=scope, nice=0)
 
     async def _prepare(
         self,
@@ -235,7 +241,8 @@ class Ingestor:
         scope: Scope,
         extra: tuple[str | None, str | None, str | None] = (None, None, None),
         progress: Progress | None = None,
-    ) -> _Prepared | IngestResult:
+        nice: int = INGEST_NICE,
+    ) -> Prepared | IngestResult:
         # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
         digest = await asyncio.to_thread(content_hash, data)
         existing = await self._current_by_hash(scope, digest)
@@ -243,7 +250,7 @@ class Ingestor:
             logger.info("ingest skipped document=%s (same bytes already indexed)", existing.id)
             return IngestResult(document=existing, created=False)
         _say(progress, f"reading {file_name}")
-        parsed = await parse_document(data, file_name, self._limits)
+        parsed = await parse_document(data, file_name, self._limits, nice=nice)
         slack_file_id, uploader_id, permalink = extra
         document = Document(
             id=document_id(scope, digest),
@@ -259,17 +266,32 @@ class Ingestor:
             permalink=permalink,
         )
         captions = await self._captions(document.id, _visuals(parsed))
-        return _Prepared(document, parsed, captions, data)
+        return Prepared(document, parsed, captions, data)
 
-    async def _commit(self, prepared: _Prepared, progress: Progress | None) -> IngestResult:
+    async def _commit(self, prepared: Prepared, progress: Progress | None) -> IngestResult:
         started = time.perf_counter()
+        embedded = await self._embed(prepared, progress)
+        if isinstance(embedded, IngestResult):
+            return embedded
+        return await self._record(prepared, embedded, started)
+
+    async def _embed(
+        self, prepared: Prepared, progress: Progress | None = None
+    ) -> list[IndexPoint] | IngestResult:
+        """The document's points, or the recorded document when these bytes already are."""
         document, parsed = prepared.document, prepared.parsed
         # The same bytes may have been committed while these were being parsed.
         existing = await self._current_by_hash(document.scope, document.content_hash)
         if existing is not None:
             return IngestResult(document=existing, created=False)
         _say(progress, f"embedding {len(parsed.pages)} pages")
-        points = await self._points(document, parsed, prepared.captions)
+        return await self._points(document, parsed, prepared.captions)
+
+    async def _record(
+        self, prepared: Prepared, points: list[IndexPoint], started: float
+    ) -> IngestResult:
+        """Store the points and the document's rows (unless another worker just did)."""
+        document, parsed = prepared.document, prepared.parsed
         # Another worker may be storing the same bytes (two shares of one file): one at a
         # time, and the second finds the document recorded and adds nothing, so its clean-up
         # never deletes the first one's points.
@@ -593,14 +615,6 @@ def _payload(
         text=text,
         bboxes=bboxes,
     )
-
-
-async def _outcome(work: Awaitable[T]) -> T | FolioError:
-    """The result of ``work``, or the FolioError it raised (other errors propagate)."""
-    try:
-        return await work
-    except FolioError as exc:
-        return exc
 
 
 def _say(progress: Progress | None, message: str) -> None:

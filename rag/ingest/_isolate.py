@@ -10,7 +10,8 @@ group at the deadline, and always removes the directory.
 ``ChildPool`` keeps a few such children running for work that comes often and must not
 pay an interpreter start each time (page renders): one request at a time per child, the
 same limits, and a child that runs past its deadline or dies is killed and replaced.
-One-shot children run niced (ingest work); a pool's children at the pool's ``nice``.
+One-shot children run niced (ingest work beside a server) unless the caller says otherwise;
+a pool's children at the pool's ``nice``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.errors import CorruptDocument, DocumentError, FolioError, ParseCrashed, ParseTimeout
-from rag.ingest._child import FRAME_HEADER, IN_FILE, OUT_FILE
+from rag.ingest._child import FRAME_HEADER, IN_FILE, INGEST_NICE, OUT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,12 @@ _ERR_FILE = "stderr.txt"
 
 
 async def run_isolated(
-    fn: Callable[..., T], *args: Any, timeout_s: float, memory_mb: int, label: str
+    fn: Callable[..., T],
+    *args: Any,
+    timeout_s: float,
+    memory_mb: int,
+    label: str,
+    nice: int = INGEST_NICE,
 ) -> T:
     """Run module-level ``fn(*args)`` in a child process; translate its failures to errors.
 
@@ -55,13 +61,14 @@ async def run_isolated(
     (signal, exit, out of memory under ``memory_mb``) raises ParseCrashed; a FolioError in
     the child is raised again here with its class and user_message; any other exception
     becomes CorruptDocument. ``label`` (usually the file name) names the input in messages.
+    ``nice`` is added to this process's niceness in the child.
     """
     name = getattr(fn, "__qualname__", type(fn).__name__)  # partials have no name
     workdir = Path(tempfile.mkdtemp(prefix="folio-isolate-"))
     started = time.monotonic()
     try:
         await asyncio.to_thread(_write_input, workdir, fn, args)
-        returncode = await _run_child(workdir, timeout_s=timeout_s, memory_mb=memory_mb)
+        returncode = await _run_child(workdir, timeout_s=timeout_s, memory_mb=memory_mb, nice=nice)
         if returncode is None:
             logger.warning("isolated %s stopped after %.1f s", name, timeout_s)
             raise ParseTimeout(
@@ -77,9 +84,9 @@ async def run_isolated(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int) -> int | None:
+async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int, nice: int) -> int | None:
     """Start the child and wait for it; None means it was killed at the deadline."""
-    argv, env = _child_command(workdir, memory_mb, timeout_s)
+    argv, env = _child_command(workdir, memory_mb, timeout_s, nice)
     stderr = await asyncio.to_thread((workdir / _ERR_FILE).open, "wb")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -108,10 +115,10 @@ async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int) -> int 
 
 
 def _child_command(
-    workdir: Path, memory_mb: int, timeout_s: float
+    workdir: Path, memory_mb: int, timeout_s: float, nice: int
 ) -> tuple[list[str], dict[str, str]]:
     """The child's argv (the parent's import path, made absolute) and scrubbed environment."""
-    argv = _interpreter() + [str(workdir), str(memory_mb), str(timeout_s)]
+    argv = _interpreter() + [str(workdir), str(memory_mb), str(timeout_s), str(nice)]
     return argv, _scrubbed_env()
 
 

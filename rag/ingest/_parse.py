@@ -19,6 +19,7 @@ from typing import Literal
 
 from rag._units import byte_size
 from rag.errors import DocumentError, FileTooLarge
+from rag.ingest._child import INGEST_NICE
 from rag.ingest._isolate import run_isolated
 from rag.ingest._sniff import Format, sniff
 from rag.settings import ParseLimits
@@ -41,8 +42,14 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def parse_document(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
-    """Check and parse one untrusted file in child processes under ``limits``."""
+async def parse_document(
+    data: bytes, file_name: str, limits: ParseLimits, *, nice: int = INGEST_NICE
+) -> ParsedDocument:
+    """Check and parse one untrusted file in child processes under ``limits``.
+
+    ``nice``: the children's niceness over this process's (lower priority beside a server;
+    0 where parsing is as much the work as embedding, as in a batch).
+    """
     _check_size(data, file_name, limits)
     started = time.monotonic()
     parsed = await run_isolated(
@@ -53,8 +60,9 @@ async def parse_document(data: bytes, file_name: str, limits: ParseLimits) -> Pa
         timeout_s=limits.timeout_s,
         memory_mb=limits.memory_mb,
         label=file_name,
+        nice=nice,
     )
-    parsed = await _read_scanned(parsed, data, file_name, limits)
+    parsed = await _read_scanned(parsed, data, file_name, limits, nice)
     logger.info(
         "parsed a %s of %d bytes: %d pages (%d by OCR), %d figures in %.2f s",
         parsed.kind,
@@ -125,7 +133,7 @@ def _marked(parsed: ParsedDocument, numbers: tuple[int, ...]) -> ParsedDocument:
 
 
 async def _read_scanned(
-    parsed: ParsedDocument, data: bytes, file_name: str, limits: ParseLimits
+    parsed: ParsedDocument, data: bytes, file_name: str, limits: ParseLimits, nice: int
 ) -> ParsedDocument:
     """OCR the marked pages in children, a batch per child, until every page is read."""
     todo = [page.number for page in parsed.pages if page.ocr]
@@ -147,6 +155,7 @@ async def _read_scanned(
                 timeout_s=limits.timeout_s,
                 memory_mb=limits.memory_mb,
                 label=file_name,
+                nice=nice,
             )
         except DocumentError as exc:
             # That page alone was too much (time, memory, a reader crash): it keeps its

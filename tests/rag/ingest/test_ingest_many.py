@@ -1,17 +1,22 @@
-"""Ingestor.ingest_many: files in order, each parsed while the previous one is embedded."""
+"""Ingestor.ingest_many: files in order; parsing, embedding and storing side by side."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from rag._services import Services
-from rag.errors import CorruptDocument, FolioError
-from rag.ingest._ingestor import IngestSource
-from rag.types import Audience, IngestResult, Scope
+from rag.errors import CorruptDocument, FileTooLarge, FolioError
+from rag.index import IndexPoint, VectorIndex
+from rag.ingest._ingestor import Ingestor, build_points
+from rag.ingest._pipeline import IngestSource
+from rag.types import Audience, Document, IngestResult, ParsedDocument, Scope
 from tests.fakes import documents
 from tests.fakes.services import open_test_services, settings_for
 
@@ -92,3 +97,144 @@ async def test_each_distinct_text_of_a_document_is_embedded_once(services: Servi
     assert isinstance(result, IngestResult) and result.created
     assert await services.index.count(document_id=result.document.id) == 7
     assert services.text.texts_embedded - before == 2
+
+
+class RecordingEmbedder:
+    """Embeds in-process as the Ingestor would, and says when each document starts."""
+
+    def __init__(self, services: Services, events: list[tuple[str, str]]) -> None:
+        self._services = services
+        self._events = events
+        self.started: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    async def points(
+        self, document: Document, parsed: ParsedDocument, captions: list[str | None]
+    ) -> list[IndexPoint]:
+        self._events.append(("embed", document.file_name))
+        self.started[document.file_name].set()
+        s = self._services
+        return await build_points(document, parsed, captions, clip=s.clip, text=s.text, bm25=s.bm25)
+
+
+class HeldIndex:
+    """The services' index, whose upsert of ``held`` waits until ``release`` is set."""
+
+    def __init__(self, index: VectorIndex, held: str, events: list[tuple[str, str]]) -> None:
+        self._index = index
+        self._held = held
+        self._events = events
+        self.release = asyncio.Event()
+
+    async def upsert(self, points: Sequence[IndexPoint]) -> None:
+        name = points[0].payload.file_name
+        self._events.append(("store", name))
+        if name == self._held:
+            # Only a pipeline that embeds the next file meanwhile ever sets it; the bound
+            # turns a serial ingest into a failure instead of a hang.
+            await asyncio.wait_for(self.release.wait(), 120)
+        await self._index.upsert(points)
+        self._events.append(("stored", name))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+
+def pipeline_ingestor(services: Services, index: Any, embedder: Any) -> Ingestor:
+    return Ingestor(
+        catalog=services.catalog,
+        index=index,
+        clip=services.clip,
+        text=services.text,
+        bm25=services.bm25,
+        limits=services.settings.parse,
+        embedder=embedder,
+    )
+
+
+async def test_a_file_is_stored_while_the_next_one_embeds(services: Services) -> None:
+    events: list[tuple[str, str]] = []
+    embedder = RecordingEmbedder(services, events)
+    index = HeldIndex(services.index, "first.pdf", events)
+    ingestor = pipeline_ingestor(services, index, embedder)
+
+    async def release_when_second_embeds() -> None:
+        await embedder.started["second.pdf"].wait()
+        index.release.set()
+
+    releaser = asyncio.create_task(release_when_second_embeds())
+    sources = [
+        source("first.pdf", documents.text_pdf(["Net sales grew in every region."])),
+        source("second.pdf", documents.text_pdf(["Inventories fell as supply eased."])),
+    ]
+    results = [
+        (done.file_name, result)
+        async for done, result in ingestor.ingest_many(sources, scope=Scope("T-overlap", "C1"))
+    ]
+    await releaser
+    assert [name for name, _ in results] == ["first.pdf", "second.pdf"]
+    assert all(isinstance(r, IngestResult) and r.created for _, r in results)
+    # The first file's store began before the second file's embedding and ended after it.
+    assert events.index(("store", "first.pdf")) < events.index(("embed", "second.pdf"))
+    assert events.index(("embed", "second.pdf")) < events.index(("stored", "first.pdf"))
+
+
+async def test_the_reader_stays_a_few_files_ahead_of_the_embedders(
+    services: Services,
+) -> None:
+    # While the first file embeds, the reader parses ahead but stops after a few files:
+    # a thousand-file folder is not read into memory. The files after the first fail at
+    # once when read, so an unbounded reader would have read all of them by now.
+    events: list[tuple[str, str]] = []
+    embedder = RecordingEmbedder(services, events)
+    index = HeldIndex(services.index, "first.pdf", events)
+    ingestor = pipeline_ingestor(services, index, embedder)
+    read: list[str] = []
+
+    def failing(name: str) -> IngestSource:
+        def read_it() -> bytes:
+            read.append(name)
+            raise FileTooLarge(f"{name} is too large.")
+
+        return IngestSource(name, read_it)
+
+    names = [f"later-{i}.pdf" for i in range(20)]
+    sources = [source("first.pdf", documents.text_pdf(["Capital spending doubled."]))]
+    sources += [failing(name) for name in names]
+    results = ingestor.ingest_many(sources, scope=Scope("T-bounded", "C1"))
+    first = asyncio.create_task(anext(results))
+    await embedder.started["first.pdf"].wait()
+    for _ in range(200):  # plenty of turns for the reader to run ahead if it could
+        await asyncio.sleep(0)
+    assert 1 <= len(read) <= 4
+    index.release.set()
+    done, result = await first
+    assert done.file_name == "first.pdf" and isinstance(result, IngestResult)
+    rest = [(d.file_name, r) async for d, r in results]
+    assert [name for name, _ in rest] == names
+    assert all(isinstance(r, FileTooLarge) for _, r in rest)
+    assert read == names
+
+
+async def test_an_unexpected_error_reading_the_next_file_comes_after_the_current_one(
+    services: Services,
+) -> None:
+    # A bug (not a FolioError) while reading file 2 stops the batch, but file 1, already
+    # embedding, is stored and reported first.
+    def broken() -> bytes:
+        raise RuntimeError("disk on fire")
+
+    sources = [
+        source("kept.pdf", documents.text_pdf(["Free cash flow was a record."])),
+        IngestSource("broken.pdf", broken),
+        source("never.pdf", documents.text_pdf(["This file is never read."])),
+    ]
+    seen: list[str] = []
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        async for done, result in services.ingestor.ingest_many(
+            sources, scope=Scope("T-bug", "C1")
+        ):
+            assert isinstance(result, IngestResult) and result.created
+            seen.append(done.file_name)
+    assert seen == ["kept.pdf"]
+    stored = await services.catalog.visible(Audience("T-bug", "C1"))
+    assert [doc.file_name for doc in stored] == ["kept.pdf"]
