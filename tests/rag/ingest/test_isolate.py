@@ -209,3 +209,9 @@ async def test_the_child_runs_at_a_lower_cpu_priority_than_the_bot() -> None:
     # os.nice(0) reads the niceness; ingest children yield the CPU to the serving process.
     niceness = await run_isolated(os.nice, 0, timeout_s=30, memory_mb=512, label="x")
     assert niceness == min(19, os.nice(0) + INGEST_NICE)
+
+
+async def test_a_batch_parses_at_its_own_priority() -> None:
+    # `folio ingest` embeds in-process: its parse children are as much its work.
+    niceness = await run_isolated(os.nice, 0, timeout_s=30, memory_mb=512, label="x", nice=0)
+    assert niceness == os.nice(0)
