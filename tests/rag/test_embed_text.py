@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from rag.embed import TextEmbedder
-from rag.embed._shared import fast_bfloat16, model_dtype, release_free_memory
+from rag.embed._shared import ModelGate, fast_bfloat16, model_dtype, release_free_memory
 from rag.errors import ConfigError
 from rag.settings import Precision
 
@@ -172,3 +173,12 @@ async def test_auto_loads_float32_weights_unless_the_cpu_has_amx(minilm_dir: Pat
 async def test_free_heap_pages_are_handed_back_after_embedding(minilm: TextEmbedder) -> None:
     await minilm.aembed([" ".join(PASSAGES)] * 64)
     assert release_free_memory() is True
+
+
+async def test_a_model_runs_every_async_call_on_one_thread() -> None:
+    # One thread per model: one malloc arena and one OpenMP team hold its batches.
+    gate = ModelGate()
+    threads = {await gate.arun(threading.get_ident) for _ in range(8)}
+    threads |= set(await asyncio.gather(*(gate.arun(threading.get_ident) for _ in range(8))))
+    assert len(threads) == 1
+    assert threads != {threading.get_ident()}  # and not the event loop's
