@@ -5,7 +5,9 @@ questions are the QA set's. For each backend: passages per CPU-second (this proc
 user + system time, all of torch's threads), the lowest cosine of a passage's vector to
 its float32 vector, and for each question how many of float32's top 5 passages it also
 puts in its top 5. ``int8`` is torch's dynamic quantisation of every Linear layer, a
-candidate measured here, not a setting folio offers.
+candidate measured here, not a setting folio offers; ``openvino-f32`` and ``openvino-bf16``
+are FOLIO_EMBED_BACKEND=openvino with FOLIO_EMBED_PRECISION float32 and bfloat16 (the
+export is cached under bench/out/model-cache, so its one-off cost is not in the rate).
 
     python -m bench.text_backends DOCS QA   # prints one JSON object
 """
@@ -23,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("float32", "bfloat16", "int8")
+BACKENDS = ("float32", "bfloat16", "int8", "openvino-f32", "openvino-bf16")
+CACHE = Path(__file__).resolve().parent / "out" / "model-cache"
+_OPENVINO = {"openvino-f32": "float32", "openvino-bf16": "bfloat16"}
 
 
 def _cpu_s() -> float:
@@ -53,6 +57,10 @@ def _embedder(backend: str) -> Any:
     from rag.embed import TextEmbedder
 
     model = load_settings().text_model
+    if backend in _OPENVINO:
+        return TextEmbedder.load(
+            model, precision=_OPENVINO[backend], backend="openvino", cache=CACHE
+        )
     if backend != "int8":
         return TextEmbedder.load(model, precision=backend)  # type: ignore[arg-type]
     exact = TextEmbedder.load(model, precision="float32")

@@ -135,10 +135,16 @@ async def _clip(settings: Settings, dims: dict[str, int]) -> str:
 
 async def _text(settings: Settings, dims: dict[str, int]) -> str:
     text = await asyncio.to_thread(
-        partial(TextEmbedder.load, settings.text_model, precision=settings.embed_precision)
+        partial(
+            TextEmbedder.load,
+            settings.text_model,
+            precision=settings.embed_precision,
+            backend=settings.embed_backend,
+            cache=settings.model_cache,
+        )
     )
     dims["text"] = text.dim
-    return f"{settings.text_model} loaded ({text.dim} dimensions)"
+    return f"{settings.text_model} loaded ({text.dim} dimensions, {text.backend})"
 
 
 async def _vectors(settings: Settings, dims: dict[str, int]) -> str:

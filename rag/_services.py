@@ -133,7 +133,13 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
         partial(ClipEmbedder.load, settings.clip_model, precision=precision)
     )
     text = await asyncio.to_thread(
-        partial(TextEmbedder.load, settings.text_model, precision=precision)
+        partial(
+            TextEmbedder.load,
+            settings.text_model,
+            precision=precision,
+            backend=settings.embed_backend,
+            cache=settings.model_cache,
+        )
     )
     return clip, text
 
@@ -425,6 +431,8 @@ def _child_embedder(settings: Settings) -> ChildEmbedder:
             text=settings.text_model,
             precision=settings.embed_precision,
             token_vectors=settings.token_vectors,
+            backend=settings.embed_backend,
+            cache=settings.model_cache,
         ),
         timeout_s=_EMBED_TIMEOUT_S,
     )

@@ -21,6 +21,9 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 Precision = Literal["auto", "float32", "bfloat16"]
 OldVersions = Literal["keep", "drop"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "float32", "bfloat16")
+# What runs the text model; see rag.embed._openvino.
+Backend = Literal["auto", "torch", "openvino"]
+BACKENDS: tuple[Backend, ...] = ("auto", "torch", "openvino")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,10 @@ class Settings:
     embed_precision: Precision = "auto"
     # Store the text model's token vectors with every passage (late interaction).
     token_vectors: bool = False
+    # auto: OpenVINO where it is installed and agrees with torch float32, else torch.
+    embed_backend: Backend = "auto"
+    # Where models exported for another backend are cached (default: data dir / models).
+    model_cache: Path = Path("data/models")
     port: int = 3000
     # /metrics is never public: on its own port (0: none), or behind this bearer token.
     metrics_port: int = 0
@@ -179,6 +186,8 @@ class Settings:
             text_model=env.text("FOLIO_TEXT_MODEL", DEFAULT_TEXT_MODEL),
             embed_precision=_precision(env.text("FOLIO_EMBED_PRECISION", "auto")),
             token_vectors=late_interaction,
+            embed_backend=_backend(env.choice("FOLIO_EMBED_BACKEND", "AUTO", _BACKEND_NAMES)),
+            model_cache=Path(env.text("FOLIO_MODEL_CACHE", str(data_dir / "models"))),
             port=env.number("PORT", 3000, int, low=1, high=65535),
             metrics_port=env.number("FOLIO_METRICS_PORT", 0, int, low=0, high=65535),
             metrics_token=env.secret("FOLIO_METRICS_TOKEN"),
@@ -346,6 +355,13 @@ def _precision(value: str) -> Precision:
     raise ConfigError(
         detail=f"FOLIO_EMBED_PRECISION must be one of {', '.join(PRECISIONS)}, not {value!r}."
     )
+
+
+_BACKEND_NAMES = tuple(backend.upper() for backend in BACKENDS)
+
+
+def _backend(value: str) -> Backend:
+    return BACKENDS[_BACKEND_NAMES.index(value)]
 
 
 def _default_database_url(data_dir: Path) -> str:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Sequence
 from functools import cached_property, partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.embed import _openvino
 from rag.embed._fingerprint import weights_fingerprint
 from rag.embed._shared import (
     ModelGate,
@@ -21,15 +24,30 @@ from rag.embed._shared import (
 )
 from rag.embed._tokens import MAX_TOKENS, skipped_ids, token_rows
 from rag.errors import ConfigError
-from rag.settings import Precision
+from rag.settings import Backend, Precision
 
 logger = logging.getLogger(__name__)
 
 _ENV_VAR = "FOLIO_TEXT_MODEL"
 _WORD = re.compile(r"\S+")
 
-_MODELS: dict[tuple[str, Precision], tuple[Any, ModelGate]] = {}
-_EMBEDDERS: dict[tuple[str, int, Precision], TextEmbedder] = {}
+_BACKEND_VAR = "FOLIO_EMBED_BACKEND"
+# An export is used only when its vectors of these texts are within this cosine of torch
+# float32's (measured: bf16 >= 0.9999 on all-MiniLM-L6-v2; see bench.text_backends).
+AGREEMENT = 0.999
+PROBES = (
+    "Net revenue increased 12% to $4.2 billion, driven by higher volumes in North America.",
+    "How much did the company's revenue increase last year?",
+    "Item 7. Management's Discussion and Analysis of Financial Condition "
+    "and Results of Operations " * 12,
+    "| Segment | 2023 | 2022 |\n| --- | --- | --- |\n| Beauty | $1,204 | $1,117 |",
+    "dividends",
+)
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_Loaded = tuple[Any, ModelGate, "_openvino.CompiledEncoder | None"]
+_MODELS: dict[tuple[str, Precision, Backend], _Loaded] = {}
+_EMBEDDERS: dict[tuple[str, int, Precision, Backend], TextEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -37,7 +55,8 @@ class TextEmbedder:
     """Embeds texts as unit-length float32 vectors with a sentence-transformers model.
 
     Each text is cut to the model's window before it is tokenized, and a call's texts are
-    embedded in batches of similar length, so no batch pads short texts to a long one.
+    embedded in batches of similar token counts, so no batch pads short texts to a long
+    one. The model runs in torch, or in OpenVINO when ``compiled`` holds its export.
     ``texts_embedded`` counts the texts this embedder has run through the model.
     """
 
@@ -46,7 +65,13 @@ class TextEmbedder:
     texts_embedded: int
 
     def __init__(
-        self, *, model_name: str, model: Any, gate: ModelGate, batch_size: int = 32
+        self,
+        *,
+        model_name: str,
+        model: Any,
+        gate: ModelGate,
+        batch_size: int = 32,
+        compiled: _openvino.CompiledEncoder | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -56,36 +81,60 @@ class TextEmbedder:
         self.texts_embedded = 0
         self._model = model
         self._gate = gate
+        self._compiled = compiled
+        self._max_tokens = int(getattr(model, "max_seq_length", 0) or 0)
         # Nearly every word is at least one token, so twice the window in words holds all
         # the tokens the model reads (with room for words the tokenizer drops, such as
         # zero-width characters); the rest would only be tokenized to be thrown away.
-        self._max_words = 2 * int(getattr(model, "max_seq_length", 0) or 0)
+        self._max_words = 2 * self._max_tokens
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: "torch", or "openvino" with its precision hint."""
+        return "torch" if self._compiled is None else f"openvino-{self._compiled.hint}"
 
     @classmethod
     def load(
-        cls, model: str, *, batch_size: int = 32, precision: Precision = "auto"
+        cls,
+        model: str,
+        *,
+        batch_size: int = 32,
+        precision: Precision = "auto",
+        backend: Backend = "torch",
+        cache: Path | None = None,
     ) -> TextEmbedder:
         """Load (once per process) the sentence-transformers model at a hub id or local folder.
 
-        ``precision`` "auto" runs it in bfloat16 where the CPU has AMX (see model_dtype).
+        ``precision`` "auto" runs torch in bfloat16 where the CPU has AMX (see model_dtype),
+        OpenVINO in bfloat16 where the CPU has it. ``backend`` "openvino" runs an export of
+        the same weights cached under ``cache``; "auto" does so when OpenVINO is installed
+        and the export agrees with torch float32, else runs torch.
         """
-        key = (model, batch_size, precision)
+        key = (model, batch_size, precision, backend)
         with _LOAD_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                loaded = _MODELS.get((model, precision))
+                loaded = _MODELS.get((model, precision, backend))
                 if loaded is None:
-                    loaded = (_load_model(model, precision), ModelGate())
-                    _MODELS[(model, precision)] = loaded
+                    loaded = _load(model, precision, backend, cache or Path("data/models"))
+                    _MODELS[(model, precision, backend)] = loaded
                 embedder = cls(
-                    model_name=model, model=loaded[0], gate=loaded[1], batch_size=batch_size
+                    model_name=model,
+                    model=loaded[0],
+                    gate=loaded[1],
+                    batch_size=batch_size,
+                    compiled=loaded[2],
                 )
                 _EMBEDDERS[key] = embedder
             return embedder
 
     @cached_property
     def weights(self) -> str:
-        """A fingerprint of the loaded weights: which model made a vector (see _fingerprint)."""
+        """A fingerprint of the loaded weights: which model made a vector (see _fingerprint).
+
+        An OpenVINO export has its torch float32 weights' fingerprint: it agrees with them
+        within AGREEMENT, so switching between the two needs no reindex.
+        """
         return weights_fingerprint(self._model)
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
@@ -138,12 +187,20 @@ class TextEmbedder:
         return pooled.astype(np.float32), rows
 
     def _batches(self, texts: Sequence[str]) -> tuple[list[int], list[list[str]]]:
-        """The texts cut to the window, shortest first, in batches; and their original order."""
+        """The texts cut to the window, fewest tokens first, in batches; and their order."""
         cut = [self._cut(text) for text in texts]
-        order = sorted(range(len(cut)), key=lambda i: len(cut[i]))
+        lengths = self._token_counts(cut)
+        order = sorted(range(len(cut)), key=lambda i: lengths[i])
         items = [cut[i] for i in order]
         size = self.batch_size
         return order, [items[i : i + size] for i in range(0, len(items), size)]
+
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        tokenizer = getattr(self._model, "tokenizer", None)
+        if tokenizer is None or not texts or not self._max_tokens:
+            return [len(text) for text in texts]
+        ids = tokenizer(texts, truncation=True, max_length=self._max_tokens)["input_ids"]
+        return [len(row) for row in ids]
 
     def _cut(self, text: str) -> str:
         if not self._max_words or len(text) <= self._max_words:
@@ -156,13 +213,16 @@ class TextEmbedder:
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.texts_embedded += len(texts)
         started = time.perf_counter()
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        if self._compiled is not None:
+            vectors = _run_compiled(self._compiled, self._model, texts)
+        else:
+            vectors = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         elapsed_ms = 1000 * (time.perf_counter() - started)
         logger.debug("text model embedded %d texts in %.0f ms", len(texts), elapsed_ms)
         unit: np.ndarray = np.asarray(vectors, dtype=np.float32)
@@ -188,8 +248,102 @@ def _dimension(model: Any) -> int:
     return int(dim)
 
 
-def _load_model(model: str, precision: Precision) -> Any:
-    """Load a SentenceTransformer on CPU; any failure names FOLIO_TEXT_MODEL."""
+def _load(model: str, precision: Precision, backend: Backend, cache: Path) -> _Loaded:
+    """The torch model, its gate, and its compiled export when ``backend`` asks for one."""
+    if backend == "torch" or (backend == "auto" and not _openvino.available()):
+        return _load_model(model, model_dtype(precision)), ModelGate(), None
+    import torch
+
+    # Exported from float32 weights; OpenVINO applies the precision itself.
+    loaded = _load_model(model, torch.float32)
+    try:
+        compiled = _export(loaded, precision, cache)
+    except Exception as exc:  # noqa: BLE001 - any export failure means torch runs it
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        if backend == "openvino":
+            raise ConfigError(
+                detail=f"{_BACKEND_VAR}=openvino could not run {model!r} ({reason}); "
+                "install openvino or set it to torch."
+            ) from exc
+        logger.warning("text model stays on torch: OpenVINO failed (%s)", reason)
+        return loaded.to(model_dtype(precision)), ModelGate(), None
+    return loaded, ModelGate(), compiled
+
+
+def _export(model: Any, precision: Precision, cache: Path) -> _openvino.CompiledEncoder:
+    """Compile (exporting once) ``model`` for OpenVINO; raise unless it agrees with torch."""
+    if not _openvino.available():
+        raise RuntimeError("the openvino package is not installed")
+    folder = _openvino.export_folder(cache, "text", weights_fingerprint(model))
+    example = _features(model, list(PROBES[:2]))
+    compiled = _openvino.load_or_export(_pooled_module(model).eval(), example, folder, precision)
+    # Checked once per export and precision; the answer is kept beside the export.
+    record = folder / f"agreement-{compiled.hint}.json"
+    if record.exists():
+        cosine = float(json.loads(record.read_text())["min_cosine"])
+    else:
+        cosine = _agreement(compiled, model)
+        record.write_text(json.dumps({"min_cosine": cosine, "probes": len(PROBES)}))
+    if cosine < AGREEMENT:
+        raise ValueError(f"its vectors are at cosine {cosine:.4f} to torch's, under {AGREEMENT}")
+    logger.info("text model runs on OpenVINO (%s), cosine %.5f", compiled.hint, cosine)
+    return compiled
+
+
+def _agreement(compiled: _openvino.CompiledEncoder, model: Any) -> float:
+    """The lowest cosine between the export's and torch float32's vectors of PROBES."""
+    import torch
+
+    with torch.inference_mode():
+        reference = model.encode(
+            list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+    got = _run_compiled(compiled, model, list(PROBES))
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    return float(np.min(np.sum(reference * got, axis=1)))
+
+
+def _run_compiled(compiled: _openvino.CompiledEncoder, model: Any, texts: list[str]) -> np.ndarray:
+    """One batch through the export, tokenized as sentence-transformers would."""
+    features = _features(model, texts)
+    return compiled({name: features[name].numpy() for name in compiled.input_names})
+
+
+def _features(model: Any, texts: list[str]) -> dict[str, Any]:
+    """The token tensors sentence-transformers feeds its model for ``texts``."""
+    # sentence-transformers 6 renamed tokenize to preprocess (and adds non-tensor keys).
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+    features = preprocess(texts)
+    return {name: features[name] for name in _INPUTS if name in features}
+
+
+def _pooled_module(model: Any) -> Any:
+    import torch
+
+    class Pooled(torch.nn.Module):
+        """The sentence-transformers pipeline from token ids to its sentence embedding."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor | None = None,
+        ) -> torch.Tensor:
+            features = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                features["token_type_ids"] = token_type_ids
+            embedding: torch.Tensor = self.model(features)["sentence_embedding"]
+            return embedding
+
+    return Pooled()
+
+
+def _load_model(model: str, dtype: Any) -> Any:
+    """Load a SentenceTransformer on CPU in ``dtype``; any failure names FOLIO_TEXT_MODEL."""
     # Imported here so importing rag never pays for sentence-transformers' start-up.
     from sentence_transformers import SentenceTransformer
 
@@ -203,7 +357,6 @@ def _load_model(model: str, precision: Precision) -> Any:
         raise ConfigError(
             detail=load_failure(_ENV_VAR, model, "sentence-transformers model", reason)
         ) from exc
-    dtype = model_dtype(precision)
     loaded.to(dtype)
     logger.info("loaded text model %s (%s) in %.1f s", model, dtype, time.perf_counter() - started)
     return loaded

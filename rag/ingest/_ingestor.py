@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.db import Catalog
@@ -24,7 +25,7 @@ from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
 from rag.ingest._pipeline import Commits, IngestSource, Prepared, Read, outcome
-from rag.settings import ParseLimits, Precision
+from rag.settings import Backend, ParseLimits, Precision
 from rag.types import (
     BBox,
     Chunk,
@@ -452,6 +453,8 @@ class EmbedModels:
     text: str
     precision: Precision
     token_vectors: bool = False
+    backend: Backend = "torch"
+    cache: Path | None = None
 
 
 def points_in_child(
@@ -459,7 +462,9 @@ def points_in_child(
 ) -> list[IndexPoint]:
     """``build_points`` in an embedding child; its models load once and stay loaded."""
     clip = ClipEmbedder.load(models.clip, precision=models.precision)
-    text = TextEmbedder.load(models.text, precision=models.precision)
+    text = TextEmbedder.load(
+        models.text, precision=models.precision, backend=models.backend, cache=models.cache
+    )
     return asyncio.run(
         build_points(
             document,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rag.db import upgrade_database
 from tests.fakes.database import migrated_sqlite_url, postgres_base_url, throwaway_postgres_database
+from tests.fakes.services import MODEL_CACHE
 
 REPO = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-folio-test-token"
@@ -49,6 +50,7 @@ def folio_env(
         "DATABASE_URL": database_url,
         "FOLIO_CLIP_MODEL": str(clip_dir),
         "FOLIO_TEXT_MODEL": str(text_dir),
+        "FOLIO_MODEL_CACHE": str(MODEL_CACHE),
         "SLACK_API_URL": api_url,
         "FOLIO_SLACK_FILE_HOSTS": "127.0.0.1",
         "SLACK_BOT_TOKEN": BOT_TOKEN,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,10 @@ from rag.settings import Settings
 from rag.types import IngestResult, Scope
 
 # Every variable rag.settings reads: DESIGN.md's table and the FOLIO_* extras.
+# One cache of exported models for every test process: exports are named by their weights'
+# fingerprint and written atomically, so sharing is safe and each model exports once.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "folio-test-model-cache"
+
 SETTINGS_VARIABLES = (
     "SLACK_BOT_TOKEN",
     "SLACK_APP_TOKEN",
@@ -43,6 +48,8 @@ SETTINGS_VARIABLES = (
     "FOLIO_CLIP_MODEL",
     "FOLIO_TEXT_MODEL",
     "FOLIO_EMBED_PRECISION",
+    "FOLIO_EMBED_BACKEND",
+    "FOLIO_MODEL_CACHE",
     "PORT",
     "FOLIO_METRICS_PORT",
     "FOLIO_METRICS_TOKEN",
@@ -81,6 +88,7 @@ def base_env(data_dir: Path, tiny_clip_dir: Path, minilm_dir: Path, **extra: str
         "FOLIO_DATA_DIR": str(data_dir),
         "FOLIO_CLIP_MODEL": str(tiny_clip_dir),
         "FOLIO_TEXT_MODEL": str(minilm_dir),
+        "FOLIO_MODEL_CACHE": str(MODEL_CACHE),
         # A loaded 2-core machine can take a while to start a parse child; not a test subject.
         "FOLIO_PARSE_TIMEOUT_S": "60",
         **extra,

@@ -56,6 +56,8 @@ READS: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("FOLIO_CLIP_MODEL", "/models/clip", lambda s: s.clip_model, "/models/clip"),
     ("FOLIO_TEXT_MODEL", "/models/text", lambda s: s.text_model, "/models/text"),
     ("FOLIO_EMBED_PRECISION", "float32", lambda s: s.embed_precision, "float32"),
+    ("FOLIO_EMBED_BACKEND", "OpenVINO", lambda s: s.embed_backend, "openvino"),
+    ("FOLIO_MODEL_CACHE", "/cache/folio", lambda s: s.model_cache, Path("/cache/folio")),
     ("PORT", "8080", lambda s: s.port, 8080),
     ("FOLIO_METRICS_PORT", "9100", lambda s: s.metrics_port, 9100),
     ("FOLIO_METRICS_TOKEN", "m-secret", lambda s: s.metrics_token.value, "m-secret"),
@@ -276,3 +278,14 @@ def test_embed_precision_is_auto_by_default_and_checked() -> None:
     assert Settings.from_env({"FOLIO_EMBED_PRECISION": "BFloat16"}).embed_precision == "bfloat16"
     with pytest.raises(ConfigError, match="FOLIO_EMBED_PRECISION"):
         Settings.from_env({"FOLIO_EMBED_PRECISION": "int4"})
+
+
+def test_embed_backend_is_auto_by_default_and_checked() -> None:
+    assert Settings.from_env({}).embed_backend == "auto"
+    assert Settings.from_env({"FOLIO_EMBED_BACKEND": "torch"}).embed_backend == "torch"
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
+        Settings.from_env({"FOLIO_EMBED_BACKEND": "onnx"})
+
+
+def test_exported_models_are_cached_under_the_data_dir_by_default() -> None:
+    assert Settings.from_env({"FOLIO_DATA_DIR": "/srv/f"}).model_cache == Path("/srv/f/models")

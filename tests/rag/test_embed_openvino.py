@@ -1,0 +1,113 @@
+"""The text model on OpenVINO: exported from the real all-MiniLM-L6-v2, cached, checked
+against torch float32, and torch whenever OpenVINO cannot run it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rag.embed import TextEmbedder, _openvino, text
+from rag.embed._fingerprint import weights_fingerprint
+from rag.errors import ConfigError
+from rag.settings import Precision
+from tests.fakes.services import MODEL_CACHE
+from tests.rag.test_embed_text import PASSAGES, QUESTIONS
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+async def test_openvino_ranks_passages_as_torch_float32_does(
+    minilm_dir: Path, precision: Precision
+) -> None:
+    exact = TextEmbedder.load(str(minilm_dir), precision="float32")
+    fast = TextEmbedder.load(
+        str(minilm_dir), precision=precision, backend="openvino", cache=MODEL_CACHE
+    )
+    assert fast.backend == {"float32": "openvino-f32", "bfloat16": "openvino-bf16"}[precision]
+    texts = [*PASSAGES, *QUESTIONS, " ".join(["revenue"] * 2000)]
+    reference, approx = await exact.aembed(texts), await fast.aembed(texts)
+    np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, rtol=1e-5)
+    assert float(np.min(np.sum(reference * approx, axis=1))) > text.AGREEMENT
+    n = len(PASSAGES)
+    for q in range(len(QUESTIONS)):
+        want = np.argsort(-(reference[:n] @ reference[n + q]))
+        got = np.argsort(-(approx[:n] @ approx[n + q]))
+        assert got[0] == want[0]
+        assert len(set(got[:5]) & set(want[:5])) >= 4
+
+
+def test_an_export_has_the_torch_weights_fingerprint_so_no_reindex(minilm_dir: Path) -> None:
+    exact = TextEmbedder.load(str(minilm_dir), precision="float32")
+    fast = TextEmbedder.load(
+        str(minilm_dir), precision="float32", backend="openvino", cache=MODEL_CACHE
+    )
+    assert fast.weights == exact.weights
+
+
+def test_an_export_is_made_once_and_reused_from_the_cache(
+    minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = text._load_model(str(minilm_dir), torch.float32)
+    first = text._export(model, "float32", tmp_path)
+    folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
+    assert (folder / "model.xml").is_file()
+    assert json.loads((folder / "agreement-f32.json").read_text())["min_cosine"] > 0.999
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+
+    def no_second_export(*args: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(_openvino, "_export", no_second_export)
+    again = text._export(model, "float32", tmp_path)
+    features = text._features(model, ["gross margin"])
+    inputs = {name: features[name].numpy() for name in first.input_names}
+    np.testing.assert_allclose(again(inputs), first(inputs), atol=1e-6)
+
+
+def test_changed_weights_export_to_another_folder(minilm_dir: Path, tmp_path: Path) -> None:
+    model = text._load_model(str(minilm_dir), torch.float32)
+    tuned = copy.deepcopy(model)
+    with torch.no_grad():
+        next(tuned.parameters()).add_(0.01)
+    old = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
+    new = _openvino.export_folder(tmp_path, "text", weights_fingerprint(tuned))
+    assert old != new
+
+
+def test_auto_runs_torch_where_openvino_is_not_installed(
+    minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_openvino, "available", lambda: False)
+    model, _, compiled = text._load(str(minilm_dir), "float32", "auto", tmp_path)
+    assert compiled is None
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert not any(tmp_path.iterdir())
+
+
+def test_openvino_asked_for_but_missing_is_a_config_error_naming_the_variable(
+    minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_openvino, "available", lambda: False)
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
+        text._load(str(minilm_dir), "float32", "openvino", tmp_path)
+
+
+def test_an_export_that_disagrees_with_torch_is_not_used(
+    minilm_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = text._load_model(str(minilm_dir), torch.float32)
+    text._export(model, "float32", tmp_path)
+    folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
+    (folder / "agreement-f32.json").write_text(json.dumps({"min_cosine": 0.9}))
+
+    with caplog.at_level(logging.WARNING, logger="rag.embed.text"):
+        _, _, compiled = text._load(str(minilm_dir), "float32", "auto", tmp_path)
+    assert compiled is None
+    assert "0.9000" in caplog.text
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
+        text._load(str(minilm_dir), "float32", "openvino", tmp_path)
