@@ -127,10 +127,16 @@ async def _database(settings: Settings) -> str:
 
 async def _clip(settings: Settings, dims: dict[str, int]) -> str:
     clip = await asyncio.to_thread(
-        partial(ClipEmbedder.load, settings.clip_model, precision=settings.embed_precision)
+        partial(
+            ClipEmbedder.load,
+            settings.clip_model,
+            precision=settings.embed_precision,
+            backend=settings.embed_backend,
+            cache=settings.model_cache,
+        )
     )
     dims["clip"] = clip.dim
-    return f"{settings.clip_model} loaded ({clip.dim} dimensions)"
+    return f"{settings.clip_model} loaded ({clip.dim} dimensions, {clip.backend})"
 
 
 async def _text(settings: Settings, dims: dict[str, int]) -> str:

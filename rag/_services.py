@@ -130,7 +130,13 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
     """Load CLIP and the text model once per process, off the event loop."""
     precision = settings.embed_precision
     clip = await asyncio.to_thread(
-        partial(ClipEmbedder.load, settings.clip_model, precision=precision)
+        partial(
+            ClipEmbedder.load,
+            settings.clip_model,
+            precision=precision,
+            backend=settings.embed_backend,
+            cache=settings.model_cache,
+        )
     )
     text = await asyncio.to_thread(
         partial(

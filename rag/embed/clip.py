@@ -6,18 +6,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from rag._images import MAX_PICTURE_PIXELS, MAX_RENDER_SIDE, read_picture
+from rag.embed import _openvino
 from rag.embed._fingerprint import weights_fingerprint
 from rag.embed._shared import ModelGate, load_failure, model_dtype, quiet_progress_bars
 from rag.errors import ConfigError
-from rag.settings import Precision
+from rag.settings import Backend, Precision
 
 if TYPE_CHECKING:
     import torch
@@ -40,10 +42,12 @@ class _ClipParts:
     gate: ModelGate
     dtype: torch.dtype
     input_side: int | None
+    # The vision tower's OpenVINO export, when it runs there (texts stay on torch).
+    vision: _openvino.CompiledEncoder | None = None
 
 
-_PARTS: dict[tuple[str, Precision], _ClipParts] = {}
-_EMBEDDERS: dict[tuple[str, int, Precision], ClipEmbedder] = {}
+_PARTS: dict[tuple[str, Precision, Backend], _ClipParts] = {}
+_EMBEDDERS: dict[tuple[str, int, Precision, Backend], ClipEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -70,21 +74,35 @@ class ClipEmbedder:
         """
         return self._parts.input_side
 
+    @property
+    def backend(self) -> str:
+        """What runs the vision tower: "torch", or "openvino" with its precision hint."""
+        vision = self._parts.vision
+        return "torch" if vision is None else f"openvino-{vision.hint}"
+
     @classmethod
     def load(
-        cls, model: str, *, batch_size: int = 16, precision: Precision = "auto"
+        cls,
+        model: str,
+        *,
+        batch_size: int = 16,
+        precision: Precision = "auto",
+        backend: Backend = "torch",
+        cache: Path | None = None,
     ) -> ClipEmbedder:
         """Load (once per process) the CLIP model at a hub id or local folder.
 
-        ``precision`` "auto" runs it in bfloat16 where the CPU has AMX (see model_dtype).
+        ``precision`` "auto" runs torch in bfloat16 where the CPU has AMX (see model_dtype).
+        ``backend`` runs the vision tower as TextEmbedder.load runs the text model.
         """
-        key = (model, batch_size, precision)
+        key = (model, batch_size, precision, backend)
         with _LOAD_LOCK:
             embedder = _EMBEDDERS.get(key)
             if embedder is None:
-                parts = _PARTS.get((model, precision))
+                parts = _PARTS.get((model, precision, backend))
                 if parts is None:
-                    parts = _PARTS[(model, precision)] = _load_parts(model, precision)
+                    parts = _load_parts(model, precision, backend, cache or Path("data/models"))
+                    _PARTS[(model, precision, backend)] = parts
                 embedder = _EMBEDDERS[key] = cls(
                     model_name=model, parts=parts, batch_size=batch_size
                 )
@@ -133,6 +151,9 @@ class ClipEmbedder:
         # Decoded per batch so a long document never holds all its renders decoded at once.
         decoded = [_decode_image(data) for data in images]
         pixels = self._parts.processor(images=decoded, return_tensors="pt")["pixel_values"]
+        if self._parts.vision is not None:
+            features = self._parts.vision({"pixel_values": pixels.numpy()})
+            return _unit_rows(torch.from_numpy(features))
         pixels = pixels.to(self._parts.dtype)
         with torch.inference_mode():
             output = self._parts.model.get_image_features(pixel_values=pixels)
@@ -171,7 +192,84 @@ def _decode_image(data: bytes) -> Image.Image:
     ).image
 
 
-def _load_parts(model: str, precision: Precision) -> _ClipParts:
+def _load_parts(model: str, precision: Precision, backend: Backend, cache: Path) -> _ClipParts:
+    """The model's parts, its vision tower on OpenVINO when ``backend`` asks and it agrees."""
+    if backend == "torch" or (backend == "auto" and not _openvino.available()):
+        return _load_torch_parts(model, precision)
+    # Exported from float32 weights; OpenVINO applies the precision itself.
+    parts = _load_torch_parts(model, "float32")
+    try:
+        vision = _export_vision(parts, precision, cache)
+    except Exception as exc:  # noqa: BLE001 - any export failure means torch runs it
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        if backend == "openvino":
+            raise ConfigError(
+                detail=f"FOLIO_EMBED_BACKEND=openvino could not run {model!r} ({reason}); "
+                "install openvino or set it to torch."
+            ) from exc
+        logger.warning("CLIP stays on torch: OpenVINO failed (%s)", reason)
+        return _load_torch_parts(model, precision)
+    return replace(parts, vision=vision)
+
+
+def _export_vision(
+    parts: _ClipParts, precision: Precision, cache: Path
+) -> _openvino.CompiledEncoder:
+    """Compile (exporting once) CLIP's vision tower; raise unless it agrees with torch."""
+    import torch
+
+    if not _openvino.available():
+        raise RuntimeError("the openvino package is not installed")
+    folder = _openvino.export_folder(cache, "clip-vision", weights_fingerprint(parts.model))
+    pixels = parts.processor(images=_probe_images(), return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        reference = _unit_rows(parts.model.get_image_features(pixel_values=pixels).pooler_output)
+
+    def agreement(compiled: _openvino.CompiledEncoder) -> float:
+        got = _unit_rows(torch.from_numpy(compiled({"pixel_values": pixels.numpy()})))
+        return float(np.min(np.sum(reference * got, axis=1)))
+
+    return _openvino.load_checked(
+        _vision_module(parts.model).eval(),
+        {"pixel_values": pixels[:1]},
+        folder,
+        precision,
+        agreement,
+    )
+
+
+def _probe_images() -> list[Image.Image]:
+    """Pictures the export is checked on: a page of text lines, a gradient, seeded noise."""
+    page = Image.new("RGB", (170, 220), (255, 255, 255))
+    for y in range(20, 200, 12):
+        page.paste((30, 30, 30), (15, y, 150 - (y % 50), y + 5))
+    ramp = np.linspace(0, 255, 224).astype(np.uint8)
+    across, down = np.meshgrid(ramp, ramp[::-1])
+    gradient = Image.fromarray(np.stack([across, down, across // 2 + down // 2], axis=-1))
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 128, 3), np.uint8))
+    return [page, gradient, noise]
+
+
+def _vision_module(model: Any) -> Any:
+    import torch
+
+    class VisionFeatures(torch.nn.Module):
+        """CLIP's image features (projected, not normalised) from pixel values."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            features: torch.Tensor = self.model.get_image_features(
+                pixel_values=pixel_values
+            ).pooler_output
+            return features
+
+    return VisionFeatures()
+
+
+def _load_torch_parts(model: str, precision: Precision) -> _ClipParts:
     """Load model, tokenizer and PIL image processor; any failure names FOLIO_CLIP_MODEL."""
     # Imported here so importing rag (or just BM25) never pays for torch's start-up.
     from transformers import AutoConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer

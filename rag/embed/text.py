@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -32,9 +31,7 @@ _ENV_VAR = "FOLIO_TEXT_MODEL"
 _WORD = re.compile(r"\S+")
 
 _BACKEND_VAR = "FOLIO_EMBED_BACKEND"
-# An export is used only when its vectors of these texts are within this cosine of torch
-# float32's (measured: bf16 >= 0.9999 on all-MiniLM-L6-v2; see bench.text_backends).
-AGREEMENT = 0.999
+# What an export's vectors are checked on against torch float32 (see _openvino.AGREEMENT).
 PROBES = (
     "Net revenue increased 12% to $4.2 billion, driven by higher volumes in North America.",
     "How much did the company's revenue increase last year?",
@@ -276,21 +273,16 @@ def _export(model: Any, precision: Precision, cache: Path) -> _openvino.Compiled
         raise RuntimeError("the openvino package is not installed")
     folder = _openvino.export_folder(cache, "text", weights_fingerprint(model))
     example = _features(model, list(PROBES[:2]))
-    compiled = _openvino.load_or_export(_pooled_module(model).eval(), example, folder, precision)
-    # Checked once per export and precision; the answer is kept beside the export.
-    record = folder / f"agreement-{compiled.hint}.json"
-    if record.exists():
-        cosine = float(json.loads(record.read_text())["min_cosine"])
-    else:
-        cosine = _agreement(compiled, model)
-        record.write_text(json.dumps({"min_cosine": cosine, "probes": len(PROBES)}))
-    if cosine < AGREEMENT:
-        raise ValueError(f"its vectors are at cosine {cosine:.4f} to torch's, under {AGREEMENT}")
-    logger.info("text model runs on OpenVINO (%s), cosine %.5f", compiled.hint, cosine)
-    return compiled
+    return _openvino.load_checked(
+        _pooled_module(model).eval(),
+        example,
+        folder,
+        precision,
+        partial(_agreement, model=model),
+    )
 
 
-def _agreement(compiled: _openvino.CompiledEncoder, model: Any) -> float:
+def _agreement(compiled: _openvino.CompiledEncoder, *, model: Any) -> float:
     """The lowest cosine between the export's and torch float32's vectors of PROBES."""
     import torch
 

@@ -461,7 +461,9 @@ def points_in_child(
     models: EmbedModels, document: Document, parsed: ParsedDocument, captions: list[str | None]
 ) -> list[IndexPoint]:
     """``build_points`` in an embedding child; its models load once and stay loaded."""
-    clip = ClipEmbedder.load(models.clip, precision=models.precision)
+    clip = ClipEmbedder.load(
+        models.clip, precision=models.precision, backend=models.backend, cache=models.cache
+    )
     text = TextEmbedder.load(
         models.text, precision=models.precision, backend=models.backend, cache=models.cache
     )

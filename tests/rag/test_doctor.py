@@ -9,7 +9,7 @@ import pytest
 
 from rag._doctor import Check, run_checks
 from rag.db.migrate import aupgrade_database, head_revision
-from rag.embed import TextEmbedder
+from rag.embed import ClipEmbedder, TextEmbedder
 from rag.index import VectorDims
 from rag.index.edge import EdgeIndex
 from rag.settings import Settings
@@ -57,7 +57,8 @@ async def test_every_check_passes_with_local_models_and_stores(
     assert all(c.ok or not c.required for c in checks), checks
     found = by_name(checks)
     assert found["database"].detail == f"sqlite+aiosqlite reachable, schema at {head_revision()}"
-    assert found["CLIP model"].detail == f"{tiny_clip_dir} loaded (32 dimensions)"
+    clip = ClipEmbedder.load(str(tiny_clip_dir), precision="auto", backend="auto").backend
+    assert found["CLIP model"].detail == f"{tiny_clip_dir} loaded (32 dimensions, {clip})"
     # The text model the doctor loaded, from the process's cache: OpenVINO where it runs.
     backend = TextEmbedder.load(str(minilm_dir), precision="auto", backend="auto").backend
     assert found["text model"].detail == f"{minilm_dir} loaded (384 dimensions, {backend})"

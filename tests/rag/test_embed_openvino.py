@@ -1,9 +1,11 @@
-"""The text model on OpenVINO: exported from the real all-MiniLM-L6-v2, cached, checked
-against torch float32, and torch whenever OpenVINO cannot run it."""
+"""The embedders on OpenVINO: exported from the real all-MiniLM-L6-v2 (and a tiny CLIP's
+vision tower), cached, checked against torch float32, and torch whenever OpenVINO cannot
+run them."""
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 from pathlib import Path
@@ -11,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from rag.embed import TextEmbedder, _openvino, text
+from rag.embed import ClipEmbedder, TextEmbedder, _openvino, clip, text
 from rag.embed._fingerprint import weights_fingerprint
 from rag.errors import ConfigError
 from rag.settings import Precision
@@ -32,7 +35,7 @@ async def test_openvino_ranks_passages_as_torch_float32_does(
     texts = [*PASSAGES, *QUESTIONS, " ".join(["revenue"] * 2000)]
     reference, approx = await exact.aembed(texts), await fast.aembed(texts)
     np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, rtol=1e-5)
-    assert float(np.min(np.sum(reference * approx, axis=1))) > text.AGREEMENT
+    assert float(np.min(np.sum(reference * approx, axis=1))) > _openvino.AGREEMENT
     n = len(PASSAGES)
     for q in range(len(QUESTIONS)):
         want = np.argsort(-(reference[:n] @ reference[n + q]))
@@ -111,3 +114,37 @@ def test_an_export_that_disagrees_with_torch_is_not_used(
     assert "0.9000" in caplog.text
     with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
         text._load(str(minilm_dir), "float32", "openvino", tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+async def test_openvino_clip_images_point_where_torch_float32_ones_do(
+    tiny_clip_dir: Path, precision: Precision
+) -> None:
+    exact = ClipEmbedder.load(str(tiny_clip_dir), precision="float32")
+    fast = ClipEmbedder.load(
+        str(tiny_clip_dir), precision=precision, backend="openvino", cache=MODEL_CACHE
+    )
+    assert fast.backend == {"float32": "openvino-f32", "bfloat16": "openvino-bf16"}[precision]
+    assert fast.weights == exact.weights
+    images = [_png(color) for color in ((255, 0, 0), (0, 128, 255), (20, 20, 20))]
+    reference, approx = await exact.aembed_images(images), await fast.aembed_images(images)
+    assert float(np.min(np.sum(reference * approx, axis=1))) > _openvino.AGREEMENT
+    # Query texts stay on torch: the same vectors from either embedder.
+    words = ["net revenue", "a bar chart"]
+    np.testing.assert_array_equal(await fast.aembed_texts(words), await exact.aembed_texts(words))
+
+
+def test_auto_runs_clip_on_torch_where_openvino_is_not_installed(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_openvino, "available", lambda: False)
+    assert clip._load_parts(str(tiny_clip_dir), "float32", "auto", tmp_path).vision is None
+    with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
+        clip._load_parts(str(tiny_clip_dir), "float32", "openvino", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 40), color).save(buffer, format="PNG")
+    return buffer.getvalue()
