@@ -199,23 +199,26 @@ def _decode_image(data: bytes) -> Image.Image:
 
 
 def _load_parts(model: str, precision: Precision, backend: Backend, cache: Path) -> _ClipParts:
-    """The model's parts, its vision tower on OpenVINO when ``backend`` asks and it agrees."""
-    if backend == "torch" or (backend == "auto" and not _openvino.available()):
+    """The model's parts, its vision tower on OpenVINO when ``backend`` is "openvino".
+
+    "auto" keeps CLIP on torch: OpenVINO's float32 ViT-B/32 holds ~600 MB where torch's
+    tower holds 350 MB (serve's RSS budget is 1.5 GB), and its bfloat16 (390 MB, 49 vs
+    torch's 7 images per CPU-second) moved a random-weight CLIP's near ties in the
+    ingest bench (recall@1 0.5 to 0.375).
+    """
+    if backend != "openvino":
         return _load_torch_parts(model, precision)
     # Exported from float32 weights; OpenVINO applies the precision itself.
     parts = _load_torch_parts(model, "float32")
     weights = weights_fingerprint(parts.model)
     try:
         vision = _export_vision(parts, weights, precision, cache)
-    except Exception as exc:  # noqa: BLE001 - any export failure means torch runs it
+    except Exception as exc:  # noqa: BLE001 - any export failure is reported
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-        if backend == "openvino":
-            raise ConfigError(
-                detail=f"FOLIO_EMBED_BACKEND=openvino could not run {model!r} ({reason}); "
-                "install openvino or set it to torch."
-            ) from exc
-        logger.warning("CLIP stays on torch: OpenVINO failed (%s)", reason)
-        return _load_torch_parts(model, precision)
+        raise ConfigError(
+            detail=f"FOLIO_EMBED_BACKEND=openvino could not run {model!r} ({reason}); "
+            "install openvino or set it to torch."
+        ) from exc
     _drop_vision_tower(parts.model)
     return replace(parts, vision=vision, weights=weights)
 
@@ -233,9 +236,8 @@ def _export_vision(
 ) -> _openvino.CompiledEncoder:
     """Compile (exporting once) CLIP's vision tower; raise unless it agrees with torch.
 
-    ``auto`` precision is float32 here: a random-weight CLIP's vectors are noise, and
-    bfloat16 rounding reordered near-tied pages in the ingest bench (recall@1 0.5 to
-    0.375), for ~1 CPU-second per 85 images (OpenVINO float32 is ~3.5x torch already).
+    ``auto`` precision is float32 here (see _load_parts); OpenVINO float32 ran ViT-B/32
+    at ~25 images per CPU-second against torch's ~7 on this CPU.
     """
     import torch
 

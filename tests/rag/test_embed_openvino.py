@@ -134,11 +134,15 @@ async def test_openvino_clip_images_point_where_torch_float32_ones_do(
     np.testing.assert_array_equal(await fast.aembed_texts(words), await exact.aembed_texts(words))
 
 
-def test_auto_runs_clip_on_torch_where_openvino_is_not_installed(
+def test_auto_keeps_clip_on_torch(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    assert clip._load_parts(str(tiny_clip_dir), "float32", "auto", tmp_path).vision is None
+    assert not any(tmp_path.iterdir())
+
+
+def test_clip_on_openvino_asked_for_but_missing_is_a_config_error(
     tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_openvino, "available", lambda: False)
-    assert clip._load_parts(str(tiny_clip_dir), "float32", "auto", tmp_path).vision is None
     with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):
         clip._load_parts(str(tiny_clip_dir), "float32", "openvino", tmp_path)
     assert not any(tmp_path.iterdir())
