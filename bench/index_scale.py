@@ -350,14 +350,13 @@ async def main() -> None:
     parser.add_argument("--local-queries", type=int, default=20)
     parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args()
-    from bench.ingest import CACHE, models
+    from bench.ingest import models
 
     clip_dir, text_dir = models()
-    # Loaded as `folio serve` loads them (FOLIO_EMBED_BACKEND=auto): on this CPU the text
-    # model may run an OpenVINO export, cached once like a deployment's data dir keeps it.
-    cache = CACHE / "model-cache"
-    clip = ClipEmbedder.load(str(clip_dir), backend="auto", cache=cache)
-    text = TextEmbedder.load(str(text_dir), backend="auto", cache=cache)
+    # Loaded as `folio serve` loads them: it embeds only questions itself, on torch (its
+    # documents embed in a child on FOLIO_EMBED_BACKEND; see rag._services.load_models).
+    clip = ClipEmbedder.load(str(clip_dir), backend="torch")
+    text = TextEmbedder.load(str(text_dir), backend="torch")
     dims = VectorDims(clip=clip.dim, text=text.dim)
     asked = questions(args.queries)
     points = build_points(args.points, dims, vocabulary(asked))

@@ -52,7 +52,7 @@ from rag.ingest._captions import Captioner
 from rag.ingest._child import INGEST_NICE
 from rag.ingest._ingestor import ChildEmbedder, EmbedModels, Ingestor
 from rag.ingest._isolate import ChildPool
-from rag.settings import Settings
+from rag.settings import Backend, Settings
 from rag.types import VectorModels
 
 logger = logging.getLogger(__name__)
@@ -126,15 +126,23 @@ async def prepare_database(settings: Settings) -> AsyncEngine:
     return create_engine(url)
 
 
-async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
-    """Load CLIP and the text model once per process, off the event loop."""
+async def load_models(
+    settings: Settings, *, backend: Backend | None = None
+) -> tuple[ClipEmbedder, TextEmbedder]:
+    """Load CLIP and the text model once per process, off the event loop.
+
+    ``backend`` overrides FOLIO_EMBED_BACKEND: a process that embeds only questions (`folio
+    serve`, whose documents embed in a child) keeps torch, since an OpenVINO export holds
+    a few hundred MB more for a few ms less per question.
+    """
     precision = settings.embed_precision
+    backend = backend or settings.embed_backend
     clip = await asyncio.to_thread(
         partial(
             ClipEmbedder.load,
             settings.clip_model,
             precision=precision,
-            backend=settings.embed_backend,
+            backend=backend,
             cache=settings.model_cache,
         )
     )
@@ -143,7 +151,7 @@ async def load_models(settings: Settings) -> tuple[ClipEmbedder, TextEmbedder]:
             TextEmbedder.load,
             settings.text_model,
             precision=precision,
-            backend=settings.embed_backend,
+            backend=backend,
             cache=settings.model_cache,
         )
     )
@@ -266,7 +274,8 @@ async def open_services(
         engine = await prepare_database(settings)
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
-        clip, text = await load_models(settings)
+        # Documents embed in the child (FOLIO_EMBED_BACKEND there); here only questions do.
+        clip, text = await load_models(settings, backend="torch" if embed_in_child else None)
         models = await asyncio.to_thread(vector_models, clip, text)
         outbox = PointOutbox(sessions=sessions)
         if settings.embedded_index and not index_owner:

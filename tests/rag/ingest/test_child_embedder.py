@@ -86,3 +86,24 @@ async def test_services_that_embed_in_a_child_index_and_find_documents(
         )
         assert result.created and await services.index.count(document_id=result.document.id)
         assert [p.document_id for p in pages][:1] == [result.document.id]
+
+
+@pytest.mark.parametrize(("embed_in_child", "backend"), [(True, "torch"), (False, "openvino")])
+async def test_a_process_whose_documents_embed_in_a_child_asks_its_questions_on_torch(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path, embed_in_child: bool, backend: str
+) -> None:
+    """`folio serve` embeds only questions itself: no OpenVINO export held beside its models."""
+    settings = settings_for(
+        tmp_path,
+        tiny_clip_dir,
+        minilm_dir,
+        FOLIO_EMBED_BACKEND="openvino",
+        FOLIO_EMBED_PRECISION="float32",
+    )
+    async with open_services(settings, embed_in_child=embed_in_child) as services:
+        assert services.text.backend.split("-")[0] == backend
+        assert services.clip.backend.split("-")[0] == backend
+        pages = await services.retriever.search(
+            "When was the crane repainted?", audience=Audience("T1", "C1"), limit=5
+        )
+        assert pages == []
