@@ -68,14 +68,17 @@ async def main():
 
 asyncio.run(main())
 """
-# The `folio` command of either commit: bot.cli.main since the Slack adapter owns the
-# script, rag.cli.main before.
+# The `folio` command of either commit: bot.console.main now, bot.cli.main since the Slack
+# adapter owned the script, rag.cli.main before.
 _INGEST = """
 import sys
 try:
-    from bot.cli import main
+    from bot.console import main
 except ImportError:
-    from rag.cli import main
+    try:
+        from bot.cli import main
+    except ImportError:
+        from rag.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 _SCRUBBED = ("FOLIO_", "OPENAI_", "SLACK_", "QDRANT_", "DATABASE_URL")

@@ -1,4 +1,4 @@
-"""The `folio` console script: rag's commands plus `folio serve` and `folio worker`.
+"""`folio serve` and `folio worker` (the `folio` console script itself is bot.console).
 
 ``serve`` runs the bot in Socket Mode when SLACK_APP_TOKEN is set, else over HTTP on $PORT;
 either way, and in ``worker``, $PORT serves /healthz and /metrics.
@@ -13,7 +13,6 @@ the queue without spending an attempt, and the process exits 0.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -21,7 +20,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -50,7 +49,6 @@ from rag import (
     Settings,
     StoreError,
     open_folio,
-    run_cli,
 )
 
 logger = logging.getLogger(__name__)
@@ -66,11 +64,6 @@ NO_WORKER = (
     "no folio worker is running: files shared in indexing channels wait in the queue "
     "until one starts (run `folio worker`)"
 )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `folio` console script."""
-    return run_cli(argv, commands=(ServeCommand(), WorkerCommand()))
 
 
 def slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -202,36 +195,6 @@ async def say_if_no_worker(settings: Settings, fleet: Fleet) -> None:
             logger.warning("%s", NO_WORKER)
     except StoreError as exc:
         logger.warning("cannot count the running workers: %s", exc.detail)
-
-
-class ServeCommand:
-    """`folio serve`: the Slack bot (the same as `python -m bot`)."""
-
-    name = "serve"
-    help = "run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)"
-    long_running = True
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """No options: everything comes from the environment."""
-
-    async def run(self, settings: Settings, args: argparse.Namespace) -> int:
-        """Serve until stopped."""
-        return await serve(settings)
-
-
-class WorkerCommand:
-    """`folio worker`: index shared files from the job queue (PostgreSQL + Qdrant server)."""
-
-    name = "worker"
-    help = "run the ingestion worker only (for deployments on PostgreSQL and a Qdrant server)"
-    long_running = True
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """No options: everything comes from the environment."""
-
-    async def run(self, settings: Settings, args: argparse.Namespace) -> int:
-        """Work until stopped."""
-        return await work(settings)
 
 
 @contextlib.asynccontextmanager

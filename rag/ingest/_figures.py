@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from rag._mupdf import pymupdf
-from rag.ingest._visual import pixmap_png
+from rag.ingest._visual import pixmap_png, visual_zoom
 from rag.types import BBox, Figure
 
 MIN_IMAGE_PIXELS = 64  # an embedded picture smaller than this is an icon or a bullet
@@ -154,5 +154,6 @@ def _overlaps_any(rect: Any, others: Sequence[Any]) -> bool:
 
 def _render_clip(page: Any, rect: Any, visual_side: int | None) -> bytes:
     zoom = min(FIGURE_DPI / 72, FIGURE_MAX_SIDE / max(rect.width, rect.height))
+    zoom = visual_zoom(rect, zoom, visual_side)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=rect, alpha=False)
     return pixmap_png(pixmap, visual_side)

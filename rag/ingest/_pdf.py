@@ -22,7 +22,7 @@ from rag.errors import (
 from rag.ingest._figures import find_figures
 from rag.ingest._headings import Line, sections
 from rag.ingest._tables import Cell, Table, find_tables, union
-from rag.ingest._visual import pixmap_png
+from rag.ingest._visual import pixmap_png, visual_zoom
 from rag.settings import ParseLimits
 from rag.types import BBox, Figure, ParsedDocument, ParsedPage, TableRow, TextBlock
 
@@ -97,7 +97,12 @@ def _parse_page(
             height=float(rect.height),
             blocks=blocks,
             render_png=pixmap_png(
-                render_pixmap(page, dpi=limits.render_dpi, max_side=MAX_RENDER_SIDE),
+                render_pixmap(
+                    page,
+                    dpi=limits.render_dpi,
+                    max_side=MAX_RENDER_SIDE,
+                    visual_side=limits.visual_side,
+                ),
                 limits.visual_side,
             ),
             figures=_figures(page, number, limits.visual_side),
@@ -216,10 +221,14 @@ def normalise_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).replace("\ufffd", " ").split())
 
 
-def render_pixmap(page: Any, *, dpi: int, max_side: int) -> Any:
-    """The page as an RGB pixmap at ``dpi``, no side over ``max_side`` pixels."""
+def render_pixmap(page: Any, *, dpi: int, max_side: int, visual_side: int | None = None) -> Any:
+    """The page as an RGB pixmap at ``dpi``, no side over ``max_side`` pixels.
+
+    With ``visual_side`` (the render only feeds CLIP) at most what ``visual_zoom`` needs.
+    """
     rect = page.rect
     zoom = min(dpi / 72, max_side / max(rect.width, rect.height, 1.0))
+    zoom = visual_zoom(rect, zoom, visual_side)
     return page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
 
 

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from slack_bolt.request.internals import parse_body
 
-from bot.cli import main, serve, work
+from bot.cli import serve, work
+from bot.console import main
 from bot.startup import MISSING_TOKENS
 from rag import ConfigError, JobSpec, Settings, open_services
 from tests.bot.harness import (
