@@ -457,7 +457,7 @@ def build_captioner(
     settings: Settings, model: VisionModel | None, sessions: async_sessionmaker[AsyncSession]
 ) -> Captioner | None:
     """Vision-model captions for figures, when a model is set and captions are wanted."""
-    if model is None or settings.llm.max_captions_per_document <= 0:
+    if model is None or not settings.captions:
         return None
     return Captioner(
         model=model,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -27,6 +28,10 @@ from rag.settings import Settings
 from rag.types import Audience, QueryImage, Scope, page_label
 
 logger = logging.getLogger("folio")
+
+# How many files `folio ingest` reads and parses while it loads the models (~2 of the
+# corpus's filings in the ~10 s a start takes on 2 cores).
+_PARSED_BEFORE_MODELS = 2
 
 DESCRIPTION = "folio answers questions about the documents your team shares, with evidence."
 
@@ -179,8 +184,9 @@ def _audience(args: argparse.Namespace) -> Audience:
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rag._services import open_services
-    from rag.ingest._pipeline import IngestSource
+    from rag.embed.clip import configured_input_side
+    from rag.ingest._parse import parse_document
+    from rag.ingest._pipeline import IngestSource, ParseAhead, parse_limits
 
     files = expand_paths(args.paths)
     if not files:
@@ -191,23 +197,37 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     limit = settings.parse.max_bytes
     sources = [IngestSource(path.name, partial(read_file, path, limit)) for path in files]
     paths = iter(files)
-    async with open_services(settings) as services:
-        with tqdm(total=len(files), unit="file", desc="ingest") as bar:
-            # Results come in order; each file is parsed while the one before is embedded.
-            async for source, result in services.ingestor.ingest_many(sources, scope=scope):
-                path = next(paths)
-                bar.update()
-                bar.set_postfix_str(source.file_name[:40])
-                if isinstance(result, FolioError):
-                    failed += 1
-                    bar.write(f"✗ {path}: {result.user_message}")
-                    continue
-                added += result.created
-                doc = result.document
-                verb = "indexed" if result.created else "already indexed"
-                bar.write(
-                    f"✓ {path.name}: {verb}, {doc.page_count} pages, {doc.figure_count} figures"
-                )
+    # The first files parse in a child while this process imports and loads the models.
+    side = configured_input_side(settings.clip_model)
+    limits = parse_limits(settings.parse, input_side=side, captions=settings.captions)
+    ahead = ParseAhead(partial(parse_document, nice=0), limits)
+    ahead.start(sources[:_PARSED_BEFORE_MODELS])
+    try:
+        # Imported off the event loop (torch and the stores take seconds): the parse
+        # child above is started and watched from the loop meanwhile.
+        await asyncio.to_thread(importlib.import_module, "rag._services")
+        from rag._services import open_services
+
+        async with open_services(settings) as services:
+            with tqdm(total=len(files), unit="file", desc="ingest") as bar:
+                # Results come in order; each file is parsed while the one before embeds.
+                results = services.ingestor.ingest_many(sources, scope=scope, ahead=ahead)
+                async for source, result in results:
+                    path = next(paths)
+                    bar.update()
+                    bar.set_postfix_str(source.file_name[:40])
+                    if isinstance(result, FolioError):
+                        failed += 1
+                        bar.write(f"✗ {path}: {result.user_message}")
+                        continue
+                    added += result.created
+                    doc = result.document
+                    verb = "indexed" if result.created else "already indexed"
+                    bar.write(
+                        f"✓ {path.name}: {verb}, {doc.page_count} pages, {doc.figure_count} figures"
+                    )
+    finally:
+        await ahead.close()
     print(f"{added} added, {len(files) - added - failed} unchanged, {failed} failed")
     return 1 if failed else 0
 

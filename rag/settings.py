@@ -233,6 +233,11 @@ class Settings:
         )
 
     @property
+    def captions(self) -> bool:
+        """True when figures get vision-model captions (a key is set and captions are wanted)."""
+        return self.openai_api_key is not None and self.llm.max_captions_per_document > 0
+
+    @property
     def embedded_index(self) -> bool:
         """True when vectors live in the in-process Qdrant Edge store."""
         return self.qdrant_url is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -329,6 +330,25 @@ def _load_torch_parts(model: str, precision: Precision) -> _ClipParts:
         dtype=dtype,
         input_side=_shortest_edge(processor),
     )
+
+
+def configured_input_side(model: str) -> int | None:
+    """``input_side`` as a local model folder's processor config states it, without loading.
+
+    A guess for work that starts before the model loads (``folio ingest`` parses its first
+    files meanwhile); whoever uses it checks it against the loaded ``input_side``.
+    """
+    path = Path(model) / "preprocessor_config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    size = config.get("size")
+    side = size.get("shortest_edge") if isinstance(size, dict) else None
+    bicubic = config.get("resample") == int(Image.Resampling.BICUBIC)
+    if not config.get("do_resize") or not bicubic or not isinstance(side, int):
+        return None
+    return side
 
 
 def _shortest_edge(processor: Any) -> int | None:

@@ -24,7 +24,15 @@ from rag.ingest._child import INGEST_NICE
 from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
-from rag.ingest._pipeline import Commits, IngestSource, Prepared, Read, outcome
+from rag.ingest._pipeline import (
+    Commits,
+    IngestSource,
+    ParseAhead,
+    Prepared,
+    Read,
+    outcome,
+    parse_limits,
+)
 from rag.settings import Backend, ParseLimits, Precision
 from rag.types import (
     BBox,
@@ -150,11 +158,15 @@ class Ingestor:
         self._bm25 = bm25
         self._captioner = captioner
         self._token_vectors = token_vectors
-        # Without captions a page render only feeds CLIP: shrink it to CLIP's input in
-        # the parse child. A captioner needs legible renders.
-        side = clip.input_side if captioner is None else None
-        self._limits = dataclasses.replace(limits, visual_side=side)
+        self._limits = parse_limits(
+            limits, input_side=clip.input_side, captions=captioner is not None
+        )
         self._compactions: set[asyncio.Task[None]] = set()
+
+    @property
+    def limits(self) -> ParseLimits:
+        """What this ingestor parses with (renders shrunk to CLIP's side without captions)."""
+        return self._limits
 
     async def ingest(
         self,
@@ -180,7 +192,11 @@ class Ingestor:
         return await self._commit(prepared, progress)
 
     async def ingest_many(
-        self, sources: Iterable[IngestSource], *, scope: Scope
+        self,
+        sources: Iterable[IngestSource],
+        *,
+        scope: Scope,
+        ahead: ParseAhead | None = None,
     ) -> AsyncIterator[tuple[IngestSource, IngestResult | FolioError]]:
         """Ingest files in order, parsing, embedding and storing side by side.
 
@@ -191,11 +207,12 @@ class Ingestor:
         in a batch it is as much the work as embedding (``ingest`` parses niced, beside a
         server).
 
-        Yields each source with its result, or with the FolioError that stopped it (the
-        other files go on), in the order given.
+        Files that ``ahead`` read and parsed already (with this ingestor's limits) are taken
+        from it. Yields each source with its result, or with the FolioError that stopped it
+        (the other files go on), in the order given.
         """
         queue: asyncio.Queue[Read] = asyncio.Queue(_READ_AHEAD)
-        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue))
+        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue, ahead))
         commits = Commits(embed=self._embed, record=self._record)
         taking: asyncio.Task[Read] | None = asyncio.create_task(queue.get())
         try:
@@ -217,19 +234,32 @@ class Ingestor:
             )
 
     async def _read_ahead(
-        self, sources: Iterator[IngestSource], scope: Scope, queue: asyncio.Queue[Read]
+        self,
+        sources: Iterator[IngestSource],
+        scope: Scope,
+        queue: asyncio.Queue[Read],
+        ahead: ParseAhead | None,
     ) -> None:
         """Parse each source in turn into ``queue``; None after the last, or the error."""
         try:
             for source in sources:
-                await queue.put((source, await outcome(self._read_one(source, scope))))
+                read = self._read_one(source, scope, ahead)
+                await queue.put((source, await outcome(read)))
             await queue.put(None)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: B036 - the consumer re-raises it
             await queue.put(exc)
 
-    async def _read_one(self, source: IngestSource, scope: Scope) -> Prepared | IngestResult:
+    async def _read_one(
+        self, source: IngestSource, scope: Scope, ahead: ParseAhead | None
+    ) -> Prepared | IngestResult:
+        early = ahead.take(source, self._limits) if ahead is not None else None
+        if early is not None:
+            data, parsed = await early
+            return await self._prepare(
+                data, file_name=source.file_name, scope=scope, nice=0, parsed=parsed
+            )
         # Read here, not up front, so only the files in flight are held in memory.
         data = await asyncio.to_thread(source.read)
         return await self._prepare(data, file_name=source.file_name, scope=scope, nice=0)
@@ -243,6 +273,7 @@ class Ingestor:
         extra: tuple[str | None, str | None, str | None] = (None, None, None),
         progress: Progress | None = None,
         nice: int = INGEST_NICE,
+        parsed: ParsedDocument | None = None,
     ) -> Prepared | IngestResult:
         # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
         digest = await asyncio.to_thread(content_hash, data)
@@ -250,8 +281,9 @@ class Ingestor:
         if existing is not None:
             logger.info("ingest skipped document=%s (same bytes already indexed)", existing.id)
             return IngestResult(document=existing, created=False)
-        _say(progress, f"reading {file_name}")
-        parsed = await parse_document(data, file_name, self._limits, nice=nice)
+        if parsed is None:
+            _say(progress, f"reading {file_name}")
+            parsed = await parse_document(data, file_name, self._limits, nice=nice)
         slack_file_id, uploader_id, permalink = extra
         document = Document(
             id=document_id(scope, digest),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rag.errors import FolioError
 from rag.index import IndexPoint
+from rag.settings import ParseLimits
 from rag.types import Document, IngestResult, ParsedDocument
 
 T = TypeVar("T")
@@ -38,6 +40,64 @@ class Prepared:
 # after the last file; an unexpected error, to be raised by the consumer.
 Read = tuple[IngestSource, "Prepared | IngestResult | FolioError"] | BaseException | None
 Outcome = IngestResult | FolioError
+Parse = Callable[[bytes, str, ParseLimits], Awaitable[ParsedDocument]]
+
+
+def parse_limits(limits: ParseLimits, *, input_side: int | None, captions: bool) -> ParseLimits:
+    """What ingest parses with: renders that only feed CLIP shrink to its input side.
+
+    A captioner needs legible renders, so with captions they keep the render DPI.
+    """
+    return dataclasses.replace(limits, visual_side=None if captions else input_side)
+
+
+class ParseAhead:
+    """The first files of a batch, read and parsed one after another before they are needed.
+
+    `folio ingest` starts it before it loads the models (~10 s with one core busy), so the
+    parse child works on the other core and the first file is ready to embed when the
+    models are. ``ingest_many`` takes a file's early parse only when it was made with the
+    limits it parses with itself (else the file is parsed as usual); ``close`` stops the
+    parses nobody took.
+    """
+
+    def __init__(self, parse: Parse, limits: ParseLimits) -> None:
+        self.limits = limits
+        self._parse = parse
+        self._tasks: dict[IngestSource, asyncio.Task[tuple[bytes, ParsedDocument]]] = {}
+        self._last: asyncio.Task[tuple[bytes, ParsedDocument]] | None = None
+
+    def start(self, sources: Iterable[IngestSource]) -> None:
+        """Read and parse ``sources`` in order, in the background."""
+        for source in sources:
+            self._last = asyncio.create_task(self._read(source, self._last))
+            self._tasks[source] = self._last
+
+    def take(
+        self, source: IngestSource, limits: ParseLimits
+    ) -> asyncio.Task[tuple[bytes, ParsedDocument]] | None:
+        """The early read and parse of ``source`` (bytes, document), if made with ``limits``."""
+        task = self._tasks.pop(source, None)
+        if task is not None and limits != self.limits:
+            task.cancel()
+            return None
+        return task
+
+    async def close(self) -> None:
+        """Stop the reads and parses nobody took (a parse child in flight is killed)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(
+        self, source: IngestSource, before: asyncio.Task[Any] | None
+    ) -> tuple[bytes, ParsedDocument]:
+        if before is not None:
+            await asyncio.wait({before})  # one parse child at a time, in the files' order
+        data = await asyncio.to_thread(source.read)
+        return data, await self._parse(data, source.file_name, self.limits)
 
 
 class Commits:

@@ -15,7 +15,6 @@ from typing import Any
 
 from PIL import Image
 
-
 # A render that only feeds CLIP is drawn at this multiple of CLIP's side, then reduced.
 OVERSAMPLE = 2
 
@@ -24,7 +23,7 @@ def visual_zoom(rect: Any, zoom: float, visual_side: int | None) -> float:
     """``zoom``, or less: enough for OVERSAMPLE x ``visual_side`` px on ``rect``'s short side."""
     if visual_side is None:
         return zoom
-    short = max(min(rect.width, rect.height), 1.0)
+    short = max(float(min(rect.width, rect.height)), 1.0)
     return min(zoom, OVERSAMPLE * visual_side / short)
 
 

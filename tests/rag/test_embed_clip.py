@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from rag.embed import ClipEmbedder
+from rag.embed.clip import configured_input_side
 from rag.errors import ConfigError, CorruptDocument
 from tests.fakes.tiny_clip import IMAGE_SIZE, PROJECTION_DIM
 
@@ -157,3 +159,15 @@ async def test_bfloat16_images_point_where_float32_ones_do(tiny_clip_dir: Path) 
 def test_the_processor_input_side_is_known(clip: ClipEmbedder) -> None:
     # The tiny CLIP's processor shrinks the shortest side to 32 px, bicubic.
     assert clip.input_side == IMAGE_SIZE
+
+
+def test_the_input_side_read_from_the_folder_matches_the_loaded_processors(
+    clip: ClipEmbedder, tiny_clip_dir: Path, tmp_path: Path
+) -> None:
+    # `folio ingest` parses its first files with this guess before the model loads.
+    assert configured_input_side(str(tiny_clip_dir)) == clip.input_side
+    # No folder (a hub id) or another resize: no guess, so nothing is parsed early.
+    assert configured_input_side("openai/clip-vit-base-patch32") is None
+    config = json.loads((tiny_clip_dir / "preprocessor_config.json").read_text())
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({**config, "resample": 2}))
+    assert configured_input_side(str(tmp_path)) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -15,7 +16,9 @@ from rag._services import Services
 from rag.errors import CorruptDocument, FileTooLarge, FolioError
 from rag.index import IndexPoint, VectorIndex
 from rag.ingest._ingestor import Ingestor, build_points
-from rag.ingest._pipeline import IngestSource
+from rag.ingest._parse import parse_document
+from rag.ingest._pipeline import IngestSource, ParseAhead
+from rag.settings import ParseLimits
 from rag.types import Audience, Document, IngestResult, ParsedDocument, Scope
 from tests.fakes import documents
 from tests.fakes.services import open_test_services, settings_for
@@ -238,3 +241,85 @@ async def test_an_unexpected_error_reading_the_next_file_comes_after_the_current
     assert seen == ["kept.pdf"]
     stored = await services.catalog.visible(Audience("T-bug", "C1"))
     assert [doc.file_name for doc in stored] == ["kept.pdf"]
+
+
+class CountingParse:
+    """parse_document, counting the files it parses (the parse child really runs)."""
+
+    def __init__(self) -> None:
+        self.parsed: list[str] = []
+
+    async def __call__(self, data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
+        self.parsed.append(file_name)
+        return await parse_document(data, file_name, limits, nice=0)
+
+
+async def test_files_parsed_before_the_models_loaded_are_not_parsed_again(
+    services: Services,
+) -> None:
+    # `folio ingest` parses its first files while it loads the models; ingest_many takes
+    # those parses instead of parsing again, and the documents come out the same.
+    reads: list[str] = []
+
+    def counted(name: str, text: str) -> IngestSource:
+        data = documents.text_pdf([text])
+
+        def read_it() -> bytes:
+            reads.append(name)
+            return data
+
+        return IngestSource(name, read_it)
+
+    sources = [
+        counted("early-1.pdf", "Backlog grew to a record on new orders."),
+        counted("early-2.pdf", "Free cash flow paid down the term loan."),
+        counted("late.pdf", "The board declared a special dividend."),
+    ]
+    early = CountingParse()
+    ahead = ParseAhead(early, services.ingestor.limits)
+    ahead.start(sources[:2])
+    scope = Scope("T-ahead", "C1")
+    results = [r async for _, r in services.ingestor.ingest_many(sources, scope=scope, ahead=ahead)]
+    await ahead.close()
+    assert early.parsed == ["early-1.pdf", "early-2.pdf"]
+    assert sorted(reads) == ["early-1.pdf", "early-2.pdf", "late.pdf"]  # each read once
+    assert all(isinstance(r, IngestResult) and r.created for r in results)
+    found = await services.retriever.search(
+        "record backlog orders", audience=Audience("T-ahead", "C1"), limit=3
+    )
+    assert found[0].file_name == "early-1.pdf"
+    stored = await services.catalog.visible(Audience("T-ahead", "C1"))
+    assert sorted(doc.file_name for doc in stored) == ["early-1.pdf", "early-2.pdf", "late.pdf"]
+
+
+async def test_a_parse_made_with_other_limits_is_dropped_and_the_file_parsed_again(
+    services: Services,
+) -> None:
+    # A guess of the limits that the loaded models contradict: the early parse (which
+    # would refuse this two-page file) is not used; the file is parsed with the
+    # ingestor's own limits.
+    other = dataclasses.replace(services.ingestor.limits, max_pages=1)
+    ahead = ParseAhead(CountingParse(), other)
+    sources = [source("guessed.pdf", documents.text_pdf(["Page one.", "Page two."]))]
+    ahead.start(sources)
+    scope = Scope("T-guess", "C1")
+    results = [r async for _, r in services.ingestor.ingest_many(sources, scope=scope, ahead=ahead)]
+    await ahead.close()
+    result = results[0]
+    assert isinstance(result, IngestResult) and result.created
+    assert result.document.page_count == 2
+
+
+async def test_closing_stops_the_parses_nobody_took() -> None:
+    started = asyncio.Event()
+
+    async def slow(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("never finishes")
+
+    ahead = ParseAhead(slow, ParseLimits())
+    ahead.start([source("never.pdf", b"%PDF-")])
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(ahead.close(), 10)
+    assert ahead.take(source("never.pdf", b""), ParseLimits()) is None
