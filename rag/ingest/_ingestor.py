@@ -464,14 +464,20 @@ async def build_points(
     """
     work = _Work.of(document.file_name, parsed, captions)
     tokens: dict[str, Any] = {}
+    # The two models side by side, each on its own thread: one's Python work and batch
+    # edges fill the other's idle moments (bench.ingest: ~10% less wall than in turn).
     if token_vectors:
-        matrix, rows = await text.aembed_with_tokens(work.distinct)
+        (matrix, rows), pictures = await asyncio.gather(
+            text.aembed_with_tokens(work.distinct), clip.aembed_images(work.pictures)
+        )
         tokens = dict(zip(work.distinct, rows, strict=True))
     else:
-        matrix = await text.aembed(work.distinct)
+        matrix, pictures = await asyncio.gather(
+            text.aembed(work.distinct), clip.aembed_images(work.pictures)
+        )
     vectors: list[list[float]] = matrix.tolist()
     by_text = dict(zip(work.distinct, vectors, strict=True))
-    clip_vectors = (await clip.aembed_images(work.pictures)).tolist()
+    clip_vectors = pictures.tolist()
     points = await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25, tokens)
     await asyncio.to_thread(release_free_memory)
     return points
