@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from rag.cli import run_cli
-from rag.settings import Settings
+from rag import Settings, run_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
