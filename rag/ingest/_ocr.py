@@ -57,8 +57,12 @@ def scanned_pages(pdf: bytes, parsed: ParsedDocument) -> tuple[int, ...]:
             if chars == 0:
                 numbers.append(page.number)
                 continue
-            covered = _picture_area(doc.load_page(page.number - 1))
             area = page.width * page.height
+            if chars >= area / POINTS_PER_CHAR:
+                # Text enough for a page covered in pictures: no need to measure them
+                # (listing a page's images runs its content again; most pages stop here).
+                continue
+            covered = _picture_area(doc.load_page(page.number - 1))
             if covered >= MIN_PICTURE_SHARE * area and chars < covered / POINTS_PER_CHAR:
                 numbers.append(page.number)
     return tuple(numbers)

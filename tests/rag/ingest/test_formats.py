@@ -158,10 +158,15 @@ async def test_a_workbook_sheet_is_cited_as_a_sheet_page_and_highlighted(
             "Lanterns": [[f"The {phrase} is frozen until March"], ["Owner", "Facilities"]],
         }
     )
-    citation = await cited(
-        services, data, "budget.xlsx", "CXLSX", "Is the copper lantern budget frozen?"
+    # Two short sheets nearly tie for the random test CLIP: whichever is cited first, the
+    # sheet that holds the phrase is among the citations, labelled as a sheet page.
+    await cited(services, data, "budget.xlsx", "CXLSX", "Is the copper lantern budget frozen?")
+    answer = await services.answerer.answer(
+        "Is the copper lantern budget frozen?", audience=Audience(TEAM, "CXLSX")
     )
-    assert (citation.file_name, citation.page_label) == ("budget.xlsx", "sheet page 2")
+    sheets = [c for c in answer.citations if c.file_name == "budget.xlsx"]
+    assert {c.page_label for c in sheets} <= {"sheet page 1", "sheet page 2"}
+    citation = next(c for c in sheets if c.page_label == "sheet page 2")
     await assert_highlighted(services, citation, await phrase_box(services, citation, phrase))
 
 
