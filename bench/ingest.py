@@ -131,9 +131,10 @@ class Run:
 def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
     """Peaks by kind, and folio's anon as the pages go in (see the module docstring).
 
-    ``folio_anon_at`` reads the first sample at or after the file that takes the count
-    of pages indexed past 25%, 50% and 100% of them; ``folio_anon_peak_by_quarter`` the
-    highest sample while each quarter of the pages was being indexed.
+    ``folio_anon_at`` reads the last sample before the file that takes the count of pages
+    indexed past 25%, 50% and 100% of them is done (the process is still at work then; it
+    frees its models when it exits); ``folio_anon_peak_by_quarter`` is the highest sample
+    while each quarter of the pages was being indexed (None: no sample).
     """
     events, own = trace["events"], trace.get("folio_anon_mb", [])
     summary: dict[str, Any] = {
@@ -148,13 +149,13 @@ def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
         share: next(t for t, done in events if done >= share * total) for share in (0.25, 0.5, 1)
     }
     at = {
-        f"{share:.0%}": next((mb for t, mb in own if t >= when), own[-1][1])
+        f"{share:.0%}": ([mb for t, mb in own if t <= when] or [own[0][1]])[-1]
         for share, when in crossed.items()
     }
-    quarters = [0.0] * 4
+    quarters: list[int | None] = [None] * 4
     for (_, mb), done in zip(own, _pages_at(events, [t for t, _ in own]), strict=True):
         quarter = min(3, 4 * done // total) if total else 0
-        quarters[quarter] = max(quarters[quarter], mb)
+        quarters[quarter] = max(quarters[quarter] or 0, mb)
     return {
         **summary,
         "folio_anon_at": at,
@@ -193,7 +194,8 @@ def run_ingest(code: Path, docs: Path, env: dict[str, str]) -> Run:
         reader.start()
         while proc.poll() is None:
             sample = (time.perf_counter() - started, tree_memory(proc.pid), memory(proc.pid))
-            run.memory.append(sample)
+            if sample[2].rss:  # not read after it exited
+                run.memory.append(sample)
             time.sleep(0.5)
         run.wall_s = time.perf_counter() - started
         run.cpu_s = _children_cpu_s() - cpu_before
