@@ -14,8 +14,9 @@ within a round; CPU seconds per page say what the work costs whatever else runs.
 Memory is sampled every 0.5 s by kind (bench.procs): the tree's RSS, its anonymous and
 file-backed parts, and the folio process's own anonymous memory (its heaps: what it
 keeps; the children come and go). ``memory`` in each run's summary gives folio's anon
-when a quarter, half and all of the pages are indexed, and ``anon_growth_mb``: the end
-minus the first quarter. File-backed pages include the index's own files, mapped.
+when a quarter, half and all of the pages are indexed (the lowest while that file was,
+see memory_summary) and ``anon_growth_mb``: the end minus the first quarter. File-backed
+pages include the index's own files, mapped.
 ``--backends`` adds bench.text_backends: the text model in float32, bfloat16 and int8 on
 the same passages (speed, agreement with float32). Writes bench/reports/ingest.json and
 ingest.png.
@@ -131,10 +132,12 @@ class Run:
 def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
     """Peaks by kind, and folio's anon as the pages go in (see the module docstring).
 
-    ``folio_anon_at`` reads the last sample before the file that takes the count of pages
-    indexed past 25%, 50% and 100% of them is done (the process is still at work then; it
-    frees its models when it exits); ``folio_anon_peak_by_quarter`` is the highest sample
-    while each quarter of the pages was being indexed (None: no sample).
+    Within a file folio's anon rises and falls with each batch, so one sample says little.
+    ``folio_anon_at`` is the lowest sample while the file that takes the count of pages
+    indexed past 25%, 50% and 100% of them was being indexed: what folio kept, not what
+    one batch held; ``anon_growth_mb`` is its rise from 25% to 100%.
+    ``folio_anon_peak_by_quarter`` is the highest sample while each quarter of the pages
+    was being indexed (start-up and the first file in the first; None: no sample).
     """
     events, own = trace["events"], trace.get("folio_anon_mb", [])
     summary: dict[str, Any] = {
@@ -145,21 +148,21 @@ def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
     if not events or not own:
         return summary
     total = events[-1][1]
-    crossed = {
-        share: next(t for t, done in events if done >= share * total) for share in (0.25, 0.5, 1)
-    }
-    at = {
-        f"{share:.0%}": ([mb for t, mb in own if t <= when] or [own[0][1]])[-1]
-        for share, when in crossed.items()
-    }
+    at = {}
+    for share in (0.25, 0.5, 1):
+        crossing = next(i for i, (_, done) in enumerate(events) if done >= share * total)
+        since = events[crossing - 1][0] if crossing else own[0][0]
+        window = [mb for t, mb in own if since <= t <= events[crossing][0]]
+        at[f"{share:.0%}"] = min(window, default=None)
     quarters: list[int | None] = [None] * 4
     for (_, mb), done in zip(own, _pages_at(events, [t for t, _ in own]), strict=True):
         quarter = min(3, 4 * done // total) if total else 0
         quarters[quarter] = max(quarters[quarter] or 0, mb)
+    growth = None if None in (at["25%"], at["100%"]) else at["100%"] - at["25%"]
     return {
         **summary,
         "folio_anon_at": at,
-        "anon_growth_mb": at["100%"] - at["25%"],
+        "anon_growth_mb": growth,
         "folio_anon_peak_by_quarter": quarters,
     }
 
