@@ -42,13 +42,13 @@ PROBES = (
 )
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# OpenVINO's CPU plugin keeps what it built for every input shape it has run (kernels,
-# buffers; its runtime cache holds thousands of shapes), and glibc keeps what they freed:
-# batches of every token count from 1 to 256 made an ingest's memory grow with each new
-# count (~190 MB kept after the first 10-K, ~70 MB more over the next six files). Padded
-# to a multiple of this many tokens, batches come in at most 8 lengths and the memory
-# stays flat (bench.ingest, "memory"). The padding is masked out, so the vectors are the
-# same, and it cost no measurable CPU: no new shape to build most of the time.
+# OpenVINO's CPU plugin builds kernels and buffers for each input shape it runs and
+# keeps memory for each (turning its runtime cache off kept more, not less): batches of
+# every token count from 1 to 256 made an ingest's memory grow with each new count
+# (~190 MB kept after malloc_trim after the first 10-K, ~70 MB more over the next six
+# files). Padded to a multiple of this many tokens, batches come in at most 8 lengths
+# and the memory stays flat (+6 MB over those files). The padding is masked out, so the
+# vectors are the same, and it cost no measurable CPU (fewer new shapes to build).
 TOKEN_STEP = 32
 _Loaded = tuple[Any, ModelGate, "_openvino.CompiledEncoder | None"]
 _MODELS: dict[tuple[str, Precision, Backend], _Loaded] = {}
