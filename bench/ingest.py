@@ -14,6 +14,12 @@ model's compute). After each ingest the QA set's questions run against the index
 with that code (folio eval's metrics). Each ingest records wall time, CPU seconds (the
 process and its children) and the process tree's RSS. The machine is shared, so compare
 within a round; CPU seconds per page say what the work costs whatever else runs.
+Memory is sampled every 0.5 s by kind (bench.procs): the tree's RSS, its anonymous and
+file-backed parts, and the folio process's own anonymous memory (its heaps: what it
+keeps; the children come and go). ``memory`` in each run's summary gives folio's anon
+when a quarter, half and all of the pages are indexed (the lowest while that file was,
+see memory_summary) and ``anon_growth_mb``: the end minus the first quarter. File-backed
+pages include the index's own files, mapped.
 ``--backends`` adds bench.text_backends: the text model in float32, bfloat16 and int8 on
 the same passages (speed, agreement with float32). Writes bench/reports/ingest.json and
 ingest.png.
@@ -37,12 +43,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.corpus import financebench
-from bench.procs import tree_rss_mb
+from bench.procs import Memory, memory, tree_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "bench" / "reports"
@@ -94,7 +101,8 @@ class Run:
     wall_s: float = 0.0
     cpu_s: float = 0.0  # user + system of the process and its children (parse, renders)
     events: list[tuple[float, int]] = field(default_factory=list)  # (seconds, pages done)
-    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
+    # (seconds, the process tree's memory, the folio process's own)
+    memory: list[tuple[float, Memory, Memory]] = field(default_factory=list)
     output: list[str] = field(default_factory=list)
 
     @property
@@ -108,8 +116,71 @@ class Run:
             "cpu_s": round(self.cpu_s, 1),
             "pages": done,
             "pages_per_s": round(done / self.wall_s, 3) if self.wall_s else 0.0,
-            "peak_rss_mb": round(max((mb for _, mb in self.rss), default=0.0)),
+            "peak_rss_mb": round(max((tree.rss for _, tree, _ in self.memory), default=0.0)),
+            "memory": memory_summary(self.trace()),
         }
+
+    def trace(self) -> dict[str, Any]:
+        """Progress and memory samples as the report keeps them: [seconds, value] pairs."""
+
+        def series(value: Callable[[Memory, Memory], float]) -> list[tuple[float, int]]:
+            return [(round(t, 1), round(value(tree, own))) for t, tree, own in self.memory]
+
+        return {
+            "events": self.events,
+            "rss_mb": series(lambda tree, _: tree.rss),
+            "anon_mb": series(lambda tree, _: tree.anon),
+            "file_mb": series(lambda tree, _: tree.file),
+            "folio_anon_mb": series(lambda _, own: own.anon),
+        }
+
+
+def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
+    """Peaks by kind, and folio's anon as the pages go in (see the module docstring).
+
+    Within a file folio's anon rises and falls with each batch, so one sample says little.
+    ``folio_anon_at`` is the lowest sample while the file that takes the count of pages
+    indexed past 25%, 50% and 100% of them was being indexed: what folio kept, not what
+    one batch held; ``anon_growth_mb`` is its rise from 25% to 100%.
+    ``folio_anon_peak_by_quarter`` is the highest sample while each quarter of the pages
+    was being indexed (start-up and the first file in the first; None: no sample).
+    """
+    events, own = trace["events"], trace.get("folio_anon_mb", [])
+    summary: dict[str, Any] = {
+        "peak_anon_mb": max((mb for _, mb in trace.get("anon_mb", [])), default=0),
+        "peak_file_mb": max((mb for _, mb in trace.get("file_mb", [])), default=0),
+        "peak_folio_anon_mb": max((mb for _, mb in own), default=0),
+    }
+    if not events or not own:
+        return summary
+    total = events[-1][1]
+    at = {}
+    for share in (0.25, 0.5, 1):
+        crossing = next(i for i, (_, done) in enumerate(events) if done >= share * total)
+        since = events[crossing - 1][0] if crossing else own[0][0]
+        window = [mb for t, mb in own if since <= t <= events[crossing][0]]
+        at[f"{share:.0%}"] = min(window, default=None)
+    quarters: list[int | None] = [None] * 4
+    for (_, mb), done in zip(own, _pages_at(events, [t for t, _ in own]), strict=True):
+        quarter = min(3, 4 * done // total) if total else 0
+        quarters[quarter] = max(quarters[quarter] or 0, mb)
+    growth = None if None in (at["25%"], at["100%"]) else at["100%"] - at["25%"]
+    return {
+        **summary,
+        "folio_anon_at": at,
+        "anon_growth_mb": growth,
+        "folio_anon_peak_by_quarter": quarters,
+    }
+
+
+def _pages_at(events: list[tuple[float, int]], times: list[float]) -> list[int]:
+    """Pages indexed by each of ``times`` (ascending), from the progress events."""
+    done, pending, found = 0, list(events), []
+    for t in times:
+        while pending and pending[0][0] <= t:
+            done = pending.pop(0)[1]
+        found.append(done)
+    return found
 
 
 def run_ingest(code: Path, docs: Path, env: dict[str, str]) -> Run:
@@ -131,7 +202,9 @@ def run_ingest(code: Path, docs: Path, env: dict[str, str]) -> Run:
         reader = threading.Thread(target=_read_lines, args=(proc, run, started), daemon=True)
         reader.start()
         while proc.poll() is None:
-            run.rss.append((time.perf_counter() - started, tree_rss_mb(proc.pid)))
+            sample = (time.perf_counter() - started, tree_memory(proc.pid), memory(proc.pid))
+            if sample[2].rss:  # not read after it exited
+                run.memory.append(sample)
             time.sleep(0.5)
         run.wall_s = time.perf_counter() - started
         run.cpu_s = _children_cpu_s() - cpu_before
@@ -296,21 +369,18 @@ def one_round(baseline: Path, docs: Path, qa: Path, clip: Path, text: Path) -> d
     result["share_of_models_alone"] = round(current / result["models_alone"]["pages_per_s"], 3)
     side_by_side = result["models_side_by_side"]["pages_per_s"]
     result["share_of_models_side_by_side"] = round(current / side_by_side, 3)
-    result["traces"] = {
-        name: {"events": run.events, "rss_mb": [(round(t, 1), round(mb)) for t, mb in run.rss]}
-        for name, run in runs.items()
-    }
+    result["traces"] = {name: run.trace() for name, run in runs.items()}
     return result
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Pages/s per round; pages done over time; memory over pages done."""
+    """Pages/s per round; pages done over time; memory (all, then anon) over pages done."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (bars, progress, memory) = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, (bars, progress, memory, anon) = plt.subplots(1, 4, figsize=(21, 4.6))
     rounds = report["rounds"]
     every = ("baseline", "current", "models_alone", "models_side_by_side")
     names = [n for n in every if n in rounds[0]]  # older reports have no side-by-side run
@@ -332,19 +402,30 @@ def plot(report: dict[str, Any], path: Path) -> None:
     bars.legend()
     traces = rounds[-1]["traces"]
     for name, colour in (("baseline", "#c63"), ("current", "#2a7")):
-        events = traces[name]["events"]
+        trace = traces[name]
+        events = trace["events"]
         progress.plot(
             [t for t, _ in events], [p for _, p in events], marker=".", color=colour, label=name
         )
-        memory.plot(*_rss_by_pages(traces[name]), color=colour, label=name)
+        memory.plot(*_by_pages(trace, "rss_mb"), color=colour, label=f"{name}: all")
+        # Reports from before the memory kinds were sampled have only the total.
+        if "anon_mb" in trace:
+            memory.plot(*_by_pages(trace, "file_mb"), ":", color=colour, label=f"{name}: file")
+            anon.plot(*_by_pages(trace, "folio_anon_mb"), color=colour, label=f"{name}: folio")
+            anon.plot(*_by_pages(trace, "anon_mb"), ":", color=colour, label=f"{name}: tree")
     progress.set_xlabel("seconds")
     progress.set_ylabel("pages indexed")
     progress.set_title("progress (last round)")
     progress.legend()
     memory.set_xlabel("pages indexed")
-    memory.set_ylabel("RSS of folio + parse child, MB")
-    memory.set_title("memory as the corpus grows (last round)")
-    memory.legend()
+    memory.set_ylabel("RSS of folio + children, MB")
+    memory.set_title("resident memory, all and file-backed (last round)")
+    memory.legend(fontsize="small")
+    anon.set_xlabel("pages indexed")
+    anon.set_ylabel("anonymous RSS, MB")
+    anon.set_title("anonymous memory: folio, and with its children")
+    if anon.lines:  # reports from before the kinds were sampled have none
+        anon.legend(fontsize="small")
     fig.suptitle(
         f"folio ingest, financebench ({rounds[-1]['current']['pages']} pages), 2 cores shared"
     )
@@ -353,15 +434,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _rss_by_pages(trace: dict[str, Any]) -> tuple[list[int], list[float]]:
-    events, done = list(trace["events"]), 0
-    xs, ys = [], []
-    for t, mb in trace["rss_mb"]:
-        while events and events[0][0] <= t:
-            done = events.pop(0)[1]
-        xs.append(done)
-        ys.append(mb)
-    return xs, ys
+def _by_pages(trace: dict[str, Any], key: str) -> tuple[list[int], list[float]]:
+    """A memory series of ``trace`` against the pages indexed when each sample was taken."""
+    samples = trace[key]
+    return _pages_at(trace["events"], [t for t, _ in samples]), [mb for _, mb in samples]
 
 
 def main() -> None:

@@ -142,7 +142,18 @@ class ClipEmbedder:
         return self._joined(parts, started)
 
     def _batches(self, items: list[_T]) -> list[list[_T]]:
-        return [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        """Full batches, then the rest in batches of powers of two (16, 8, 4, 2, 1).
+
+        torch (oneDNN) keeps what it builds for each batch size it has run; a document's
+        last batch of any size from 1 to 15 added a shape now and then, and ~3 MB of
+        memory kept with it (financebench: RssAnon +21 MB over seven files; +9 split).
+        """
+        batches, start = [], 0
+        while start < len(items):
+            size = min(self.batch_size, 1 << ((len(items) - start).bit_length() - 1))
+            batches.append(items[start : start + size])
+            start += size
+        return batches
 
     def _joined(self, parts: list[np.ndarray], started: float) -> np.ndarray:
         if not parts:

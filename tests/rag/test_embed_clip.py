@@ -81,6 +81,15 @@ async def test_batching_does_not_change_the_vectors(tiny_clip_dir: Path) -> None
     np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-5)
 
 
+def test_the_last_batches_come_in_powers_of_two(tiny_clip_dir: Path) -> None:
+    # Few batch sizes: torch keeps memory for every one it has run.
+    embedder = ClipEmbedder.load(str(tiny_clip_dir), batch_size=16)
+    sizes = [len(batch) for batch in embedder._batches(list(range(39)))]
+    assert sizes == [16, 16, 4, 2, 1]
+    assert [len(b) for b in embedder._batches(list(range(8)))] == [8]
+    assert embedder._batches([]) == []
+
+
 async def test_transparent_areas_embed_as_white(clip: ClipEmbedder) -> None:
     transparent = Image.new("RGBA", (48, 40), (0, 0, 0, 0))
     buffer = io.BytesIO()

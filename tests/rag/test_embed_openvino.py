@@ -17,6 +17,7 @@ from PIL import Image
 
 from rag.embed import ClipEmbedder, TextEmbedder, _openvino, clip, text
 from rag.embed._fingerprint import weights_fingerprint
+from rag.embed._shared import ModelGate
 from rag.errors import ConfigError
 from rag.settings import Precision
 from tests.fakes.services import MODEL_CACHE
@@ -37,6 +38,58 @@ async def test_openvino_ranks_passages_as_torch_float32_does(
     np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, rtol=1e-5)
     assert float(np.min(np.sum(reference * approx, axis=1))) > _openvino.AGREEMENT
     assert_same_rankings(reference, approx)
+
+
+class _Shapes:
+    """A compiled encoder that records the token counts of the batches it runs."""
+
+    def __init__(self, compiled: _openvino.CompiledEncoder) -> None:
+        self.compiled = compiled
+        self.input_names = compiled.input_names
+        self.hint = compiled.hint
+        self.lengths: list[int] = []
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        self.lengths.append(inputs["input_ids"].shape[1])
+        return self.compiled(inputs)
+
+
+async def test_openvino_sees_few_token_counts_and_the_same_vectors(minilm_dir: Path) -> None:
+    # Every new input shape makes OpenVINO keep memory: batches come in steps of 32 tokens.
+    fast = TextEmbedder.load(
+        str(minilm_dir), precision="float32", backend="openvino", cache=MODEL_CACHE
+    )
+    assert fast._compiled is not None
+    shapes = _Shapes(fast._compiled)
+    padded = TextEmbedder(
+        model_name="padded", model=fast._model, gate=ModelGate(), batch_size=2, compiled=shapes
+    )
+    texts = [" ".join(["revenue"] * words) for words in (1, 5, 30, 40, 100, 300)]
+
+    vectors = await padded.aembed(texts)
+
+    # 3, 7, 32, 42, 102 and 256 tokens: in pairs, fewest first.
+    assert shapes.lengths == [32, 64, 256]
+    model = fast._model
+    for row, words in zip(vectors, texts, strict=True):
+        features = text._features(model, [words])
+        alone = fast._compiled({n: features[n].numpy() for n in shapes.input_names})[0]
+        assert float(row @ alone) / float(np.linalg.norm(alone)) > 0.99999
+
+
+def test_tokens_are_padded_to_the_step_within_the_window() -> None:
+    inputs = {
+        "input_ids": np.array([[101, 7, 102], [101, 102, 0]]),
+        "attention_mask": np.array([[1, 1, 1], [1, 1, 0]]),
+    }
+
+    padded = text.padded_tokens(inputs, 4, 256, pad_id=9)
+
+    np.testing.assert_array_equal(padded["input_ids"], [[101, 7, 102, 9], [101, 102, 0, 9]])
+    np.testing.assert_array_equal(padded["attention_mask"], [[1, 1, 1, 0], [1, 1, 0, 0]])
+    assert text.padded_tokens(inputs, 32, 5, pad_id=0)["input_ids"].shape == (2, 5)
+    assert text.padded_tokens(inputs, 3, 256, pad_id=0) is inputs
+    assert text.padded_tokens(inputs, 32, 2, pad_id=0) is inputs  # longer than the window
 
 
 def test_an_export_has_the_torch_weights_fingerprint_so_no_reindex(minilm_dir: Path) -> None:
