@@ -43,9 +43,10 @@ class _ClipParts:
     gate: ModelGate
     dtype: torch.dtype
     input_side: int | None
-    # The vision tower's OpenVINO export, when it runs there (texts stay on torch); the
-    # torch tower is dropped then, so ``weights`` is the fingerprint taken before.
+    # The vision tower's OpenVINO export, when it runs there (texts stay on torch; the
+    # torch tower is dropped then).
     vision: _openvino.CompiledEncoder | None = None
+    # The fingerprint of the weights as loaded, before any cast (see ClipEmbedder.weights).
     weights: str | None = None
 
 
@@ -115,8 +116,9 @@ class ClipEmbedder:
     def weights(self) -> str:
         """A fingerprint of the loaded weights: which model made a vector (see _fingerprint).
 
-        With the vision tower on OpenVINO it is the torch float32 weights' fingerprint: the
-        export agrees with them within AGREEMENT, so switching needs no reindex.
+        Taken from the weights as loaded, before any cast to bfloat16; with the vision
+        tower on OpenVINO it is the same: the export agrees with the float32 weights within
+        AGREEMENT, so processes on different backends or CPUs share one index.
         """
         return self._parts.weights or weights_fingerprint(self._parts.model)
 
@@ -222,7 +224,7 @@ def _load_parts(model: str, precision: Precision, backend: Backend, cache: Path)
         return _load_torch_parts(model, precision)
     # Exported from float32 weights; OpenVINO applies the precision itself.
     parts = _load_torch_parts(model, "float32")
-    weights = weights_fingerprint(parts.model)
+    weights = parts.weights or weights_fingerprint(parts.model)
     try:
         vision = _export_vision(parts, weights, precision, cache)
     except Exception as exc:  # noqa: BLE001 - any export failure is reported
@@ -321,6 +323,7 @@ def _load_torch_parts(model: str, precision: Precision) -> _ClipParts:
         processor = CLIPImageProcessorPil.from_pretrained(model)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(detail=_load_failure(model, str(exc).splitlines()[0])) from exc
+    weights = weights_fingerprint(clip)  # as loaded: the same whatever dtype it runs in
     dtype = model_dtype(precision)
     clip.to(dtype).eval()
     text_window = int(clip.config.text_config.max_position_embeddings)
@@ -340,6 +343,7 @@ def _load_torch_parts(model: str, precision: Precision) -> _ClipParts:
         gate=ModelGate(),
         dtype=dtype,
         input_side=_shortest_edge(processor),
+        weights=weights,
     )
 
 

@@ -50,7 +50,8 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # and the memory stays flat (+6 MB over those files). The padding is masked out, so the
 # vectors are the same, and it cost no measurable CPU (fewer new shapes to build).
 TOKEN_STEP = 32
-_Loaded = tuple[Any, ModelGate, "_openvino.CompiledEncoder | None"]
+# The model, its gate, its export (if it runs on OpenVINO), its weights' fingerprint.
+_Loaded = tuple[Any, ModelGate, "_openvino.CompiledEncoder | None", str]
 _MODELS: dict[tuple[str, Precision, Backend], _Loaded] = {}
 _EMBEDDERS: dict[tuple[str, int, Precision, Backend], TextEmbedder] = {}
 _LOAD_LOCK = threading.Lock()
@@ -77,6 +78,7 @@ class TextEmbedder:
         gate: ModelGate,
         batch_size: int = 32,
         compiled: _openvino.CompiledEncoder | None = None,
+        weights: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -87,6 +89,7 @@ class TextEmbedder:
         self._model = model
         self._gate = gate
         self._compiled = compiled
+        self._weights = weights
         self._max_tokens = int(getattr(model, "max_seq_length", 0) or 0)
         # Nearly every word is at least one token, so twice the window in words holds all
         # the tokens the model reads (with room for words the tokenizer drops, such as
@@ -129,6 +132,7 @@ class TextEmbedder:
                     gate=loaded[1],
                     batch_size=batch_size,
                     compiled=loaded[2],
+                    weights=loaded[3],
                 )
                 _EMBEDDERS[key] = embedder
             return embedder
@@ -137,10 +141,12 @@ class TextEmbedder:
     def weights(self) -> str:
         """A fingerprint of the loaded weights: which model made a vector (see _fingerprint).
 
-        An OpenVINO export has its torch float32 weights' fingerprint: it agrees with them
-        within AGREEMENT, so switching between the two needs no reindex.
+        Taken from the weights as loaded, before any cast to bfloat16, and an OpenVINO
+        export has the same one: both agree with the float32 weights within AGREEMENT, so
+        processes on different backends or CPUs (a `folio serve` in bfloat16 on an AMX
+        core, its worker on OpenVINO) share one index, and switching needs no reindex.
         """
-        return weights_fingerprint(self._model)
+        return self._weights or weights_fingerprint(self._model)
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, dim) unit vectors, off the event loop, one batch at a time.
@@ -256,11 +262,12 @@ def _dimension(model: Any) -> int:
 def _load(model: str, precision: Precision, backend: Backend, cache: Path) -> _Loaded:
     """The torch model, its gate, and its compiled export when ``backend`` asks for one."""
     if backend == "torch" or (backend == "auto" and not _openvino.available()):
-        return _load_model(model, model_dtype(precision)), ModelGate(), None
+        loaded, weights = _load_model(model, model_dtype(precision))
+        return loaded, ModelGate(), None, weights
     import torch
 
     # Exported from float32 weights; OpenVINO applies the precision itself.
-    loaded = _load_model(model, torch.float32)
+    loaded, weights = _load_model(model, torch.float32)
     try:
         compiled = _export(loaded, precision, cache)
     except Exception as exc:  # noqa: BLE001 - any export failure means torch runs it
@@ -271,8 +278,8 @@ def _load(model: str, precision: Precision, backend: Backend, cache: Path) -> _L
                 "install openvino or set it to torch."
             ) from exc
         logger.warning("text model stays on torch: OpenVINO failed (%s)", reason)
-        return loaded.to(model_dtype(precision)), ModelGate(), None
-    return loaded, ModelGate(), compiled
+        return loaded.to(model_dtype(precision)), ModelGate(), None, weights
+    return loaded, ModelGate(), compiled, weights
 
 
 def _export(model: Any, precision: Precision, cache: Path) -> _openvino.CompiledEncoder:
@@ -370,8 +377,11 @@ def _pooled_module(model: Any) -> Any:
     return Pooled()
 
 
-def _load_model(model: str, dtype: Any) -> Any:
-    """Load a SentenceTransformer on CPU in ``dtype``; any failure names FOLIO_TEXT_MODEL."""
+def _load_model(model: str, dtype: Any) -> tuple[Any, str]:
+    """A SentenceTransformer on CPU in ``dtype`` and the fingerprint of its weights as loaded.
+
+    Any failure names FOLIO_TEXT_MODEL.
+    """
     # Imported here so importing rag never pays for sentence-transformers' start-up.
     from sentence_transformers import SentenceTransformer
 
@@ -385,6 +395,7 @@ def _load_model(model: str, dtype: Any) -> Any:
         raise ConfigError(
             detail=load_failure(_ENV_VAR, model, "sentence-transformers model", reason)
         ) from exc
+    weights = weights_fingerprint(loaded)
     loaded.to(dtype)
     logger.info("loaded text model %s (%s) in %.1f s", model, dtype, time.perf_counter() - started)
-    return loaded
+    return loaded, weights

@@ -165,6 +165,13 @@ async def test_bfloat16_images_point_where_float32_ones_do(tiny_clip_dir: Path) 
     assert float(np.min(np.sum(exact * fast, axis=1))) > 0.995
 
 
+def test_bfloat16_and_float32_clip_are_the_same_weights_to_the_index(tiny_clip_dir: Path) -> None:
+    # A `folio serve` on an AMX core runs bfloat16, its worker elsewhere float32: one index.
+    exact = ClipEmbedder.load(str(tiny_clip_dir), precision="float32")
+    fast = ClipEmbedder.load(str(tiny_clip_dir), precision="bfloat16")
+    assert fast.weights == exact.weights
+
+
 def test_the_processor_input_side_is_known(clip: ClipEmbedder) -> None:
     # The tiny CLIP's processor shrinks the shortest side to 32 px, bicubic.
     assert clip.input_side == IMAGE_SIZE

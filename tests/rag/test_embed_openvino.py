@@ -103,7 +103,7 @@ def test_an_export_has_the_torch_weights_fingerprint_so_no_reindex(minilm_dir: P
 def test_an_export_is_made_once_and_reused_from_the_cache(
     minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = text._load_model(str(minilm_dir), torch.float32)
+    model, _ = text._load_model(str(minilm_dir), torch.float32)
     first = text._export(model, "float32", tmp_path)
     folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
     assert (folder / "model.xml").is_file()
@@ -121,7 +121,7 @@ def test_an_export_is_made_once_and_reused_from_the_cache(
 
 
 def test_changed_weights_export_to_another_folder(minilm_dir: Path, tmp_path: Path) -> None:
-    model = text._load_model(str(minilm_dir), torch.float32)
+    model, _ = text._load_model(str(minilm_dir), torch.float32)
     tuned = copy.deepcopy(model)
     with torch.no_grad():
         next(tuned.parameters()).add_(0.01)
@@ -134,7 +134,7 @@ def test_auto_runs_torch_where_openvino_is_not_installed(
     minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_openvino, "available", lambda: False)
-    model, _, compiled = text._load(str(minilm_dir), "float32", "auto", tmp_path)
+    model, _, compiled, _ = text._load(str(minilm_dir), "float32", "auto", tmp_path)
     assert compiled is None
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert not any(tmp_path.iterdir())
@@ -151,13 +151,13 @@ def test_openvino_asked_for_but_missing_is_a_config_error_naming_the_variable(
 def test_an_export_that_disagrees_with_torch_is_not_used(
     minilm_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    model = text._load_model(str(minilm_dir), torch.float32)
+    model, _ = text._load_model(str(minilm_dir), torch.float32)
     text._export(model, "float32", tmp_path)
     folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
     (folder / "agreement-f32.json").write_text(json.dumps({"min_cosine": 0.9}))
 
     with caplog.at_level(logging.WARNING, logger="rag.embed.text"):
-        _, _, compiled = text._load(str(minilm_dir), "float32", "auto", tmp_path)
+        _, _, compiled, _ = text._load(str(minilm_dir), "float32", "auto", tmp_path)
     assert compiled is None
     assert "0.9000" in caplog.text
     with pytest.raises(ConfigError, match="FOLIO_EMBED_BACKEND"):

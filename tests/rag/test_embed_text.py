@@ -135,6 +135,9 @@ async def test_bfloat16_ranks_passages_as_float32_does(minilm_dir: Path) -> None
     reference, approx = await exact.aembed(texts), await fast.aembed(texts)
     assert float(np.min(np.sum(reference * approx, axis=1))) > 0.998
     assert_same_rankings(reference, approx)
+    # So the index takes them for the same model: a `folio serve` in bfloat16 on an AMX
+    # core and its worker in float32 (or on OpenVINO) share one index.
+    assert fast.weights == exact.weights
 
 
 @pytest.mark.parametrize(
