@@ -117,7 +117,7 @@ async def test_a_swapped_model_of_equal_size_is_stale_until_reindexed_and_resume
 
 def folio(*args: str) -> tuple[int, str, str]:
     """The `folio` console script (the Slack adapter's, for `serve`), run in this process."""
-    from bot.cli import main
+    from bot.console import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):

@@ -66,11 +66,17 @@ async def test_the_document_stage_puts_the_asked_about_filings_page_first(
     pages = await services.retriever.with_config(config).search(QUESTION, audience=HERE)
     assert pages[0].file_name == A
     assert _rank(pages, A, 2) < _rank(pages, B, 2)
-    # Without it, the other filing's look-alike page comes first: the stage is what decides.
+    # Without it the two look-alike pages are a near tie that the encoders' rounding
+    # decides (bfloat16 on some CPUs): the stage's vote is what gives Acme's the lead.
     alone = replace(default, document_weight=0)
-    pages = await services.retriever.with_config(alone).search(QUESTION, audience=HERE)
-    assert (pages[0].file_name, pages[0].page_number) == (B, 2)
-    assert _rank(pages, B, 2) < _rank(pages, A, 2)
+    without = await services.retriever.with_config(alone).search(QUESTION, audience=HERE)
+    assert _lead(pages) > _lead(without) + 0.005
+
+
+def _lead(pages: list[PageHit]) -> float:
+    """How far Acme's inventory page scores above Globex's."""
+    score = {(p.file_name, p.page_number): p.score for p in pages}
+    return score[(A, 2)] - score[(B, 2)]
 
 
 def _rank(pages: list[PageHit], file_name: str, page_number: int) -> int:
