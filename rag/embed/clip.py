@@ -43,11 +43,11 @@ class _ClipParts:
     gate: ModelGate
     dtype: torch.dtype
     input_side: int | None
+    # The fingerprint of the weights as loaded, before any cast (see ClipEmbedder.weights).
+    weights: str
     # The vision tower's OpenVINO export, when it runs there (texts stay on torch; the
     # torch tower is dropped then).
     vision: _openvino.CompiledEncoder | None = None
-    # The fingerprint of the weights as loaded, before any cast (see ClipEmbedder.weights).
-    weights: str | None = None
 
 
 _PARTS: dict[tuple[str, Precision, Backend], _ClipParts] = {}
@@ -120,7 +120,7 @@ class ClipEmbedder:
         tower on OpenVINO it is the same: the export agrees with the float32 weights within
         AGREEMENT, so processes on different backends or CPUs share one index.
         """
-        return self._parts.weights or weights_fingerprint(self._parts.model)
+        return self._parts.weights
 
     async def aembed_images(self, images: Sequence[bytes]) -> np.ndarray:
         """PNG/JPEG bytes -> (n, dim) unit vectors, off the event loop, a batch at a time.
@@ -224,9 +224,8 @@ def _load_parts(model: str, precision: Precision, backend: Backend, cache: Path)
         return _load_torch_parts(model, precision)
     # Exported from float32 weights; OpenVINO applies the precision itself.
     parts = _load_torch_parts(model, "float32")
-    weights = parts.weights or weights_fingerprint(parts.model)
     try:
-        vision = _export_vision(parts, weights, precision, cache)
+        vision = _export_vision(parts, parts.weights, precision, cache)
     except Exception as exc:  # noqa: BLE001 - any export failure is reported
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
         raise ConfigError(
@@ -234,7 +233,7 @@ def _load_parts(model: str, precision: Precision, backend: Backend, cache: Path)
             "install openvino or set it to torch."
         ) from exc
     _drop_vision_tower(parts.model)
-    return replace(parts, vision=vision, weights=weights)
+    return replace(parts, vision=vision)
 
 
 def _drop_vision_tower(clip: Any) -> None:
@@ -360,10 +359,7 @@ def configured_input_side(model: str) -> int | None:
         return None
     size = config.get("size")
     side = size.get("shortest_edge") if isinstance(size, dict) else None
-    bicubic = config.get("resample") == int(Image.Resampling.BICUBIC)
-    if not config.get("do_resize") or not bicubic or not isinstance(side, int):
-        return None
-    return side
+    return _bicubic_side(config.get("do_resize"), config.get("resample"), side)
 
 
 def _shortest_edge(processor: Any) -> int | None:
@@ -372,10 +368,17 @@ def _shortest_edge(processor: Any) -> int | None:
     size = getattr(processor, "size", None)
     side = size.get("shortest_edge") if isinstance(size, dict) else None
     side = getattr(size, "shortest_edge", side)
-    bicubic = int(getattr(processor, "resample", -1)) == int(Image.Resampling.BICUBIC)
-    if not getattr(processor, "do_resize", False) or not bicubic or not side:
+    return _bicubic_side(
+        getattr(processor, "do_resize", False), getattr(processor, "resample", None), side
+    )
+
+
+def _bicubic_side(do_resize: Any, resample: Any, side: Any) -> int | None:
+    """``side`` when a processor resizes its shortest side to it, bicubic; else None."""
+    bicubic = resample is not None and int(resample) == int(Image.Resampling.BICUBIC)
+    if not do_resize or not bicubic or not isinstance(side, int) or not side:
         return None
-    return int(side)
+    return side
 
 
 def _load_failure(model: str, reason: str) -> str:
