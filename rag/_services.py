@@ -49,7 +49,7 @@ from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder, vector_models
 from rag.errors import ConfigError, StaleIndex
 from rag.index import VectorDims, VectorIndex, open_index
 from rag.ingest._captions import Captioner
-from rag.ingest._child import INGEST_NICE
+from rag.ingest._child import INGEST_NICE, RENDER_NICE
 from rag.ingest._ingestor import ChildEmbedder, EmbedModels, Ingestor
 from rag.ingest._isolate import ChildPool
 from rag.settings import Backend, Settings
@@ -319,7 +319,7 @@ def _wire(
     limits = settings.parse
     pages = PageRenderer(
         catalog=catalog,
-        pool=ChildPool(size=limits.render_workers, memory_mb=limits.memory_mb),
+        pool=ChildPool(size=limits.render_workers, memory_mb=limits.memory_mb, nice=RENDER_NICE),
         dpi=limits.render_dpi,
         timeout_s=limits.render_timeout_s,
     )

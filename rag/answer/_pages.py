@@ -88,6 +88,11 @@ class PageRenderer:
         )
         return await self._pool.run(decode, data, name, timeout_s=self._timeout_s, label=name)
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the render children running now."""
+        return self._pool.pids
+
     async def close(self) -> None:
         """Stop the render children."""
         await self._pool.close()

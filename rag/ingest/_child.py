@@ -39,6 +39,9 @@ _ORPHAN_GRACE_S = 10
 OUT_FILE = "out.pkl"
 # Ingest is throughput work; answering (and acking Slack) is latency work.
 INGEST_NICE = 10
+# Page renders for answers sit between the two: ahead of ingest, behind the bot's event
+# loop, which acks Slack and must wake on time even when the renders fill both cores.
+RENDER_NICE = 5
 
 
 def main(argv: list[str]) -> None:

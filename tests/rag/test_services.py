@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rag.answer._prompts import CAPTION_SYSTEM
 from rag.db.migrate import current_revision, head_revision
 from rag.errors import ConfigError, IndexUnavailable, StoreLocked
 from rag.index.edge import EdgeIndex
+from rag.ingest._child import INGEST_NICE, RENDER_NICE
 from rag.types import Audience, Scope
 from tests.fakes import documents
 from tests.fakes.database import postgres_base_url, throwaway_postgres_database
@@ -64,6 +66,23 @@ async def test_documents_survive_a_restart(
         assert pages[0].document_id == first.document.id
         again = await ingest(services, data, "ferry.pdf", SCOPE)
         assert not again.created
+
+
+async def test_page_renders_run_behind_the_event_loop_and_ahead_of_ingest(
+    tmp_path: Path, tiny_clip_dir: Path, minilm_dir: Path
+) -> None:
+    # A render child at the bot's own priority took a core from its event loop whenever
+    # answers' renders filled both (bench.load: the loop woke late while they ran).
+    settings = settings_for(tmp_path, tiny_clip_dir, minilm_dir)
+    data = documents.text_pdf(["The ferry timetable changes on the first of May."])
+    async with open_test_services(settings) as services:
+        added = await ingest(services, data, "ferry.pdf", SCOPE)
+        png = await services.pages.page_png(added.document.id, 1)
+        assert png is not None and png.startswith(b"\x89PNG")
+        [child] = services.pages.pids
+        niceness = os.getpriority(os.PRIO_PROCESS, child)
+        assert niceness == min(19, os.nice(0) + RENDER_NICE)
+        assert os.nice(0) < niceness < min(19, os.nice(0) + INGEST_NICE)
 
 
 async def test_a_second_process_on_the_same_data_dir_is_refused_with_store_locked(
