@@ -67,8 +67,13 @@ def _embedder(backend: str) -> Any:
     quantized = torch.ao.quantization.quantize_dynamic(
         copy.deepcopy(exact._model), {torch.nn.Linear}, dtype=torch.qint8
     )
+    # Its own fingerprint: int8 vectors are not the float32 weights' (never the same index).
     return type(exact)(
-        model_name=model, model=quantized, gate=exact._gate, batch_size=exact.batch_size
+        model_name=model,
+        model=quantized,
+        gate=exact._gate,
+        weights=f"{exact.weights}-int8",
+        batch_size=exact.batch_size,
     )
 
 

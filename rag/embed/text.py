@@ -76,9 +76,9 @@ class TextEmbedder:
         model_name: str,
         model: Any,
         gate: ModelGate,
+        weights: str,
         batch_size: int = 32,
         compiled: _openvino.CompiledEncoder | None = None,
-        weights: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -137,7 +137,7 @@ class TextEmbedder:
                 _EMBEDDERS[key] = embedder
             return embedder
 
-    @cached_property
+    @property
     def weights(self) -> str:
         """A fingerprint of the loaded weights: which model made a vector (see _fingerprint).
 
@@ -146,7 +146,7 @@ class TextEmbedder:
         processes on different backends or CPUs (a `folio serve` in bfloat16 on an AMX
         core, its worker on OpenVINO) share one index, and switching needs no reindex.
         """
-        return self._weights or weights_fingerprint(self._model)
+        return self._weights
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, dim) unit vectors, off the event loop, one batch at a time.
@@ -269,7 +269,7 @@ def _load(model: str, precision: Precision, backend: Backend, cache: Path) -> _L
     # Exported from float32 weights; OpenVINO applies the precision itself.
     loaded, weights = _load_model(model, torch.float32)
     try:
-        compiled = _export(loaded, precision, cache)
+        compiled = _export(loaded, weights, precision, cache)
     except Exception as exc:  # noqa: BLE001 - any export failure means torch runs it
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
         if backend == "openvino":
@@ -282,11 +282,16 @@ def _load(model: str, precision: Precision, backend: Backend, cache: Path) -> _L
     return loaded, ModelGate(), compiled, weights
 
 
-def _export(model: Any, precision: Precision, cache: Path) -> _openvino.CompiledEncoder:
-    """Compile (exporting once) ``model`` for OpenVINO; raise unless it agrees with torch."""
+def _export(
+    model: Any, weights: str, precision: Precision, cache: Path
+) -> _openvino.CompiledEncoder:
+    """Compile (exporting once) ``model``, whose fingerprint is ``weights``, for OpenVINO.
+
+    Raises unless the export agrees with torch.
+    """
     if not _openvino.available():
         raise RuntimeError("the openvino package is not installed")
-    folder = _openvino.export_folder(cache, "text", weights_fingerprint(model))
+    folder = _openvino.export_folder(cache, "text", weights)
     example = _features(model, list(PROBES[:2]))
     return _openvino.load_checked(
         _pooled_module(model).eval(),

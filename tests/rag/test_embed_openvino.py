@@ -62,7 +62,12 @@ async def test_openvino_sees_few_token_counts_and_the_same_vectors(minilm_dir: P
     assert fast._compiled is not None
     shapes = _Shapes(fast._compiled)
     padded = TextEmbedder(
-        model_name="padded", model=fast._model, gate=ModelGate(), batch_size=2, compiled=shapes
+        model_name="padded",
+        model=fast._model,
+        gate=ModelGate(),
+        weights=fast.weights,
+        batch_size=2,
+        compiled=shapes,
     )
     texts = [" ".join(["revenue"] * words) for words in (1, 5, 30, 40, 100, 300)]
 
@@ -103,8 +108,8 @@ def test_an_export_has_the_torch_weights_fingerprint_so_no_reindex(minilm_dir: P
 def test_an_export_is_made_once_and_reused_from_the_cache(
     minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model, _ = text._load_model(str(minilm_dir), torch.float32)
-    first = text._export(model, "float32", tmp_path)
+    model, weights = text._load_model(str(minilm_dir), torch.float32)
+    first = text._export(model, weights, "float32", tmp_path)
     folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
     assert (folder / "model.xml").is_file()
     assert json.loads((folder / "agreement-f32.json").read_text())["min_cosine"] > 0.999
@@ -114,7 +119,7 @@ def test_an_export_is_made_once_and_reused_from_the_cache(
         raise AssertionError("exported again")
 
     monkeypatch.setattr(_openvino, "_export", no_second_export)
-    again = text._export(model, "float32", tmp_path)
+    again = text._export(model, weights, "float32", tmp_path)
     features = text._features(model, ["gross margin"])
     inputs = {name: features[name].numpy() for name in first.input_names}
     np.testing.assert_allclose(again(inputs), first(inputs), atol=1e-6)
@@ -151,8 +156,8 @@ def test_openvino_asked_for_but_missing_is_a_config_error_naming_the_variable(
 def test_an_export_that_disagrees_with_torch_is_not_used(
     minilm_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    model, _ = text._load_model(str(minilm_dir), torch.float32)
-    text._export(model, "float32", tmp_path)
+    model, weights = text._load_model(str(minilm_dir), torch.float32)
+    text._export(model, weights, "float32", tmp_path)
     folder = _openvino.export_folder(tmp_path, "text", weights_fingerprint(model))
     (folder / "agreement-f32.json").write_text(json.dumps({"min_cosine": 0.9}))
 
