@@ -8,6 +8,7 @@ releases; changing the tokenizer or the hash means re-indexing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ class Bm25Encoder:
         return _vector((term, 1.0) for term in dict.fromkeys(self.tokenize(text)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_id(term: str) -> int:
     """The stable id of a term: blake2b, 8 bytes, big-endian, modulo 2**31."""
     digest = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()

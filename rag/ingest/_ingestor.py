@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,11 +16,10 @@ from typing import Any, TypeVar
 
 from rag.db import Catalog
 from rag.embed import Bm25Encoder, ClipEmbedder, TextEmbedder
-from rag.embed._shared import release_free_memory
+from rag.embed._shared import fast_bfloat16, release_free_memory
 from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
-from rag.ingest._child import INGEST_NICE
 from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
@@ -63,6 +62,7 @@ _READ_AHEAD = 1
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +203,12 @@ class Ingestor:
         A reader parses the files one after another into a bounded queue; the embedders
         take one file at a time; a file is stored (index, database) while the next one
         embeds. A few files at most are in memory at once (see ``_READ_AHEAD``), so memory
-        stays flat however many files there are. Parsing runs at this process's priority:
-        in a batch it is as much the work as embedding (``ingest`` parses niced, beside a
-        server).
+        stays flat however many files there are. Parsing runs niced, as ``ingest``'s does:
+        it is a tenth of the embedders' CPU, and a parse child at their priority takes a
+        core from a team of model threads, which then waits for it (financebench's ingest
+        on an AVX-512 AMD, one run each: the embedders busy 138.8 s with parses at nice
+        0, 131-137 s in three at nice 10, where parsing stretched from 19 to 28 s and
+        still kept ahead of the embedders).
 
         Files that ``ahead`` read and parsed already (with this ingestor's limits) are taken
         from it. Yields each source with its result, or with the FolioError that stopped it
@@ -257,12 +260,10 @@ class Ingestor:
         early = ahead.take(source, self._limits) if ahead is not None else None
         if early is not None:
             data, parsed = await early
-            return await self._prepare(
-                data, file_name=source.file_name, scope=scope, nice=0, parsed=parsed
-            )
+            return await self._prepare(data, file_name=source.file_name, scope=scope, parsed=parsed)
         # Read here, not up front, so only the files in flight are held in memory.
         data = await asyncio.to_thread(source.read)
-        return await self._prepare(data, file_name=source.file_name, scope=scope, nice=0)
+        return await self._prepare(data, file_name=source.file_name, scope=scope)
 
     async def _prepare(
         self,
@@ -272,7 +273,6 @@ class Ingestor:
         scope: Scope,
         extra: tuple[str | None, str | None, str | None] = (None, None, None),
         progress: Progress | None = None,
-        nice: int = INGEST_NICE,
         parsed: ParsedDocument | None = None,
     ) -> Prepared | IngestResult:
         # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
@@ -283,7 +283,7 @@ class Ingestor:
             return IngestResult(document=existing, created=False)
         if parsed is None:
             _say(progress, f"reading {file_name}")
-            parsed = await parse_document(data, file_name, self._limits, nice=nice)
+            parsed = await parse_document(data, file_name, self._limits)
         slack_file_id, uploader_id, permalink = extra
         document = Document(
             id=document_id(scope, digest),
@@ -464,16 +464,13 @@ async def build_points(
     """
     work = _Work.of(document.file_name, parsed, captions)
     tokens: dict[str, Any] = {}
-    # The two models side by side, each on its own thread: one's Python work and batch
-    # edges fill the other's idle moments (bench.ingest's models alone on the corpus:
-    # 132.7 s side by side, 141.6 s in turn).
     if token_vectors:
-        (matrix, rows), pictures = await asyncio.gather(
+        (matrix, rows), pictures = await _both(
             text.aembed_with_tokens(work.distinct), clip.aembed_images(work.pictures)
         )
         tokens = dict(zip(work.distinct, rows, strict=True))
     else:
-        matrix, pictures = await asyncio.gather(
+        matrix, pictures = await _both(
             text.aembed(work.distinct), clip.aembed_images(work.pictures)
         )
     vectors: list[list[float]] = matrix.tolist()
@@ -482,6 +479,26 @@ async def build_points(
     points = await asyncio.to_thread(_assemble, document, work, by_text, clip_vectors, bm25, tokens)
     await asyncio.to_thread(release_free_memory)
     return points
+
+
+async def _both(text: Coroutine[Any, Any, T], clip: Coroutine[Any, Any, U]) -> tuple[T, U]:
+    """The text model's work and CLIP's: side by side where the CPU has AMX, else in turn.
+
+    Each model spreads its batches over every core. With AMX, running the two at once
+    fills one's Python work and batch edges with the other's math (bench.ingest's models
+    alone on the corpus: 132.7 s side by side, 141.6 s in turn); without it, the two
+    teams of threads contend for the cores and spin, and in turn is faster (AVX-512
+    AMD, two filings: 18.7 s in turn, 21.5 s side by side, 15% more CPU).
+    """
+    if fast_bfloat16():
+        together = await asyncio.gather(text, clip)
+        return together[0], together[1]
+    try:
+        first = await text
+    except BaseException:
+        clip.close()
+        raise
+    return first, await clip
 
 
 @dataclass(frozen=True, slots=True)

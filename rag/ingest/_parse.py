@@ -47,8 +47,9 @@ async def parse_document(
 ) -> ParsedDocument:
     """Check and parse one untrusted file in child processes under ``limits``.
 
-    ``nice``: the children's niceness over this process's (lower priority beside a server;
-    0 where parsing is as much the work as embedding, as in a batch).
+    ``nice``: the children's niceness over this process's (lower priority beside a server
+    and beside the embedders; 0 where nothing else runs, as before `folio ingest` has
+    loaded its models).
     """
     _check_size(data, file_name, limits)
     started = time.monotonic()

@@ -22,7 +22,7 @@ from rag.errors import (
     TooManyPages,
 )
 from rag.ingest._parse import content_hash, parse_document, parse_sync, sniff
-from rag.ingest._pdf import normalise_text
+from rag.ingest._pdf import _placer, normalise_text
 from rag.settings import ParseLimits
 from rag.types import BBox, ParsedDocument, ParsedPage
 from tests.fakes import documents
@@ -232,6 +232,27 @@ def test_a_rotated_page_reports_boxes_on_the_page_as_shown() -> None:
     (block,) = shown.blocks
     assert inside(block.bbox, shown)
     assert dark_share(png(shown.render_png), shown, block.bbox) > 0.02
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_text_boxes_are_placed_as_pymupdfs_rects_place_them(rotation: int) -> None:
+    # _placer skips PyMuPDF's Rect objects on unrotated pages; its boxes must be the ones
+    # (Rect(box) * rotation_matrix) & page.rect gives, including boxes past the page's
+    # edges, empty ones and ones off the page.
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.set_rotation(rotation)
+    boxes = [
+        (72.0, 100.5, 300.25, 118.0),
+        (-20.0, 700.0, 640.0, 810.0),
+        (100.0, 100.0, 100.0, 120.0),
+        (900.0, 900.0, 950.0, 960.0),
+        (300.0, 50.0, 200.0, 40.0),
+    ]
+    place = _placer(page)
+    for box in boxes:
+        rect = (pymupdf.Rect(box) * page.rotation_matrix) & page.rect
+        assert place(box) == BBox(rect.x0, rect.y0, rect.x1, rect.y1), box
 
 
 def test_text_is_normalised() -> None:
