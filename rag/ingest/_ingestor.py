@@ -303,22 +303,28 @@ class Ingestor:
 
     async def _commit(self, prepared: Prepared, progress: Progress | None) -> IngestResult:
         started = time.perf_counter()
-        embedded = await self._embed(prepared, progress)
+        embedded = await self._embed(prepared, progress=progress)
         if isinstance(embedded, IngestResult):
             return embedded
         return await self._record(prepared, embedded, started)
 
     async def _embed(
-        self, prepared: Prepared, progress: Progress | None = None
+        self,
+        prepared: Prepared,
+        models: asyncio.Lock | None = None,
+        progress: Progress | None = None,
     ) -> list[IndexPoint] | IngestResult:
-        """The document's points, or the recorded document when these bytes already are."""
+        """The document's points, or the recorded document when these bytes already are.
+
+        ``models`` is held while the models run (see ``Commits``).
+        """
         document, parsed = prepared.document, prepared.parsed
         # The same bytes may have been committed while these were being parsed.
         existing = await self._current_by_hash(document.scope, document.content_hash)
         if existing is not None:
             return IngestResult(document=existing, created=False)
         _say(progress, f"embedding {len(parsed.pages)} pages")
-        return await self._points(document, parsed, prepared.captions)
+        return await self._points(document, parsed, prepared.captions, models)
 
     async def _record(
         self, prepared: Prepared, points: list[IndexPoint], started: float
@@ -425,10 +431,15 @@ class Ingestor:
             raise
 
     async def _points(
-        self, document: Document, parsed: ParsedDocument, captions: list[str | None]
+        self,
+        document: Document,
+        parsed: ParsedDocument,
+        captions: list[str | None],
+        models: asyncio.Lock | None = None,
     ) -> list[IndexPoint]:
         if self._embedder is not None:
-            return await self._embedder.points(document, parsed, captions)
+            async with models or contextlib.nullcontext():
+                return await self._embedder.points(document, parsed, captions)
         return await build_points(
             document,
             parsed,
@@ -437,6 +448,7 @@ class Ingestor:
             text=self._text,
             bm25=self._bm25,
             token_vectors=self._token_vectors,
+            models=models,
         )
 
     async def _captions(self, owner: str, visuals: Sequence[_Visual]) -> list[str | None]:
@@ -456,23 +468,26 @@ async def build_points(
     text: TextEmbedder,
     bm25: Bm25Encoder,
     token_vectors: bool = False,
+    models: asyncio.Lock | None = None,
 ) -> list[IndexPoint]:
     """A parsed document's points: its passages and visuals, embedded, with BM25 vectors.
 
     With ``token_vectors`` the passages and page points also carry the text model's token
-    vectors, from the same forward pass as their embeddings.
+    vectors, from the same forward pass as their embeddings. ``models``, if given, is held
+    only while the models run: laying the document out and BM25 come before and after.
     """
     work = _Work.of(document.file_name, parsed, captions)
     tokens: dict[str, Any] = {}
-    if token_vectors:
-        (matrix, rows), pictures = await _both(
-            text.aembed_with_tokens(work.distinct), clip.aembed_images(work.pictures)
-        )
-        tokens = dict(zip(work.distinct, rows, strict=True))
-    else:
-        matrix, pictures = await _both(
-            text.aembed(work.distinct), clip.aembed_images(work.pictures)
-        )
+    async with models or contextlib.nullcontext():
+        if token_vectors:
+            (matrix, rows), pictures = await _both(
+                text.aembed_with_tokens(work.distinct), clip.aembed_images(work.pictures)
+            )
+            tokens = dict(zip(work.distinct, rows, strict=True))
+        else:
+            matrix, pictures = await _both(
+                text.aembed(work.distinct), clip.aembed_images(work.pictures)
+            )
     vectors: list[list[float]] = matrix.tolist()
     by_text = dict(zip(work.distinct, vectors, strict=True))
     clip_vectors = pictures.tolist()

@@ -103,18 +103,20 @@ class ParseAhead:
 class Commits:
     """The files of ``ingest_many`` being embedded and stored, in order.
 
-    One file embeds at a time; a file's store overlaps the next file's embedding.
+    One file at a time holds the models: ``embed`` gets the lock to hold while they run,
+    so a file's chunking and BM25 overlap its neighbours' model work, and its store
+    overlaps the next file's embedding.
     """
 
     def __init__(
         self,
         *,
-        embed: Callable[[Prepared], Awaitable[list[IndexPoint] | IngestResult]],
+        embed: Callable[[Prepared, asyncio.Lock], Awaitable[list[IndexPoint] | IngestResult]],
         record: Callable[[Prepared, list[IndexPoint], float], Awaitable[IngestResult]],
     ) -> None:
         self._embed = embed
         self._record = record
-        self._embedding = asyncio.Lock()
+        self._models = asyncio.Lock()
         self._flight: deque[tuple[IngestSource, str, asyncio.Task[Outcome]]] = deque()
         self._error: BaseException | None = None
 
@@ -176,8 +178,7 @@ class Commits:
         if same is not None:
             await asyncio.wait({same})
         started = time.perf_counter()
-        async with self._embedding:
-            embedded = await outcome(self._embed(prepared))
+        embedded = await outcome(self._embed(prepared, self._models))
         if not isinstance(embedded, list):
             return embedded
         return await outcome(self._record(prepared, embedded, started))

@@ -6,6 +6,7 @@ import asyncio
 import gc
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,41 @@ async def test_a_failing_text_model_leaves_clips_work_unstarted(
     gc.collect()
     assert started == []
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+async def test_a_file_holds_the_models_lock_only_while_the_models_run(
+    monkeypatch: pytest.MonkeyPatch, minilm_dir: Path, tiny_clip_dir: Path
+) -> None:
+    # In a batch, files take turns at the models; laying a file out and its BM25 run
+    # outside its turn, beside the next file's model work (see Commits).
+    models = asyncio.Lock()
+    seen: dict[str, bool] = {}
+    layout, assemble, embed = ingestor._Work.of, ingestor._assemble, ingestor._both
+
+    def laid_out(*args: Any) -> Any:
+        seen["layout"] = models.locked()
+        return layout(*args)
+
+    def assembled(*args: Any) -> Any:
+        seen["bm25"] = models.locked()
+        return assemble(*args)
+
+    async def embedded(*args: Any) -> Any:
+        seen["models"] = models.locked()
+        return await embed(*args)
+
+    monkeypatch.setattr(ingestor._Work, "of", laid_out)
+    monkeypatch.setattr(ingestor, "_assemble", assembled)
+    monkeypatch.setattr(ingestor, "_both", embedded)
+    parsed = parse_sync(documents.text_pdf(["Revenue grew on new orders."]), "a.pdf", ParseLimits())
+    points = await build_points(
+        _document(parsed, "a.pdf"),
+        parsed,
+        [None] * sum(1 + len(page.figures) for page in parsed.pages),
+        clip=ClipEmbedder.load(str(tiny_clip_dir)),
+        text=TextEmbedder.load(str(minilm_dir)),
+        bm25=BM25,
+        models=models,
+    )
+    assert points
+    assert seen == {"layout": False, "models": True, "bm25": False}
