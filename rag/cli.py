@@ -29,9 +29,10 @@ from rag.types import Audience, QueryImage, Scope, page_label
 
 logger = logging.getLogger("folio")
 
-# How many files `folio ingest` reads and parses while it loads the models (~2 of the
-# corpus's filings in the ~10 s a start takes on 2 cores).
-_PARSED_BEFORE_MODELS = 2
+# How many files `folio ingest` reads and parses while it loads the models: the parse
+# child has the other core to itself for the ~5 s of imports and loading (the first four
+# financebench filings parse in ~4 s; two left it idle for the last ~2.5 s).
+_PARSED_BEFORE_MODELS = 4
 
 DESCRIPTION = "folio answers questions about the documents your team shares, with evidence."
 
