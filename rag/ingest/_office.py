@@ -5,7 +5,8 @@ state (recent files, a crashed instance's lock, a changed setting) carries over 
 untrusted files. The profile turns macros off and points LibreOffice's network at a closed
 local port; where unprivileged network namespaces are allowed, ``unshare`` also gives the
 converter no network at all. LibreOffice runs in the parse child's process group under its
-memory limit, so the parent's deadline kills it with the child.
+memory limit, so the parent's deadline kills it with the child; a conversion past its own
+deadline kills every process it started before its folder is removed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from functools import cache
 from pathlib import Path, PurePosixPath
 
@@ -60,6 +63,7 @@ _SETTINGS = (
     ("/org.openoffice.Inet/Settings", "ooInetFTPProxyPort", "9"),
 )
 _UNSAFE = re.compile(r"[^\w.-]+")
+_KILL_WAIT_S = 5.0
 _MEMORY_MARKERS = ("bad_alloc", "out of memory", "cannot allocate")
 
 
@@ -82,7 +86,9 @@ def convert_to_pdf(data: bytes, fmt: Format, file_name: str, *, timeout_s: float
             f"Ubuntu: `apt-get install {DEBIAN_PACKAGES[fmt.kind]}`), then share the file again.",
             detail="soffice not found on PATH",
         )
-    with tempfile.TemporaryDirectory(prefix="folio-office-") as tmp:
+    # A LibreOffice stopped mid-write could leave a file behind; the error the user sees
+    # is the conversion's, never the clean-up's.
+    with tempfile.TemporaryDirectory(prefix="folio-office-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         # The stem shows where a spreadsheet prints its sheet name; only safe characters.
         stem = _safe_stem(file_name)
@@ -158,24 +164,65 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     env = {name: os.environ[name] for name in _ENV_KEEP if name in os.environ}
     env["HOME"] = str(work)  # LibreOffice writes caches under HOME; keep them in the tmp dir
+    # In the parse child (which leads its own session) LibreOffice stays in the child's
+    # group, so the parent's kill reaches it; called in-process it gets a group of its own.
+    in_child = os.getsid(0) == os.getpid()
+    proc = subprocess.Popen(
+        argv,
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=not in_child,
+    )
     try:
-        return subprocess.run(
-            argv,
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-        )
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
+        # Killing the launcher alone leaves soffice.bin writing into the profile folder.
+        _kill_converter(proc, in_child)
         raise ParseTimeout(
             f"{file_name} took longer than {timeout_s:g} s to convert and was stopped; "
             "try a smaller or simpler file, or export it as a PDF.",
             detail=f"LibreOffice ran past {timeout_s:g} s",
         ) from exc
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def _kill_converter(proc: subprocess.Popen[str], in_child: bool) -> None:
+    """Kill LibreOffice and everything it started, and wait (briefly) until they are gone."""
+    if in_child:
+        members = _group_members(os.getpgrp(), but=os.getpid())
+        for pid in members:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    else:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    group = os.getpgrp() if in_child else proc.pid
+    deadline = time.monotonic() + _KILL_WAIT_S
+    while _group_members(group, but=os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _group_members(group: int, *, but: int) -> list[int]:
+    """Live (not zombie) processes of a process group, other than ``but``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == but:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command name: state, ppid, pgrp.
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] != b"Z":
+            found.append(int(entry))
+    return found
 
 
 def _failed(file_name: str, fmt: Format, result: subprocess.CompletedProcess[str]) -> Exception:

@@ -10,8 +10,8 @@ import pytest
 
 from rag._mupdf import pymupdf
 from rag.errors import ConverterMissing, CorruptDocument, DocumentError, ParseTimeout, TooManyPages
-from rag.ingest._office import find_soffice
-from rag.ingest._parse import parse_document, parse_sync
+from rag.ingest._office import convert_to_pdf, find_soffice
+from rag.ingest._parse import parse_document, parse_sync, sniff
 from rag.settings import ParseLimits
 from tests.fakes import documents, office
 
@@ -86,6 +86,19 @@ async def test_a_conversion_past_the_deadline_stops_and_leaves_no_libreoffice_ru
     with pytest.raises(ParseTimeout):
         await parse_document(data, "minutes.docx", replace(LIMITS, timeout_s=1.0))
     assert not [pid for pid in _processes_with("folio-office-")]
+
+
+@needs_libreoffice
+@pytest.mark.parametrize("deadline_s", [0.15, 0.35, 0.55])
+def test_a_conversion_stopped_at_its_own_deadline_kills_libreoffice_before_its_folder_goes(
+    deadline_s: float,
+) -> None:
+    # The launcher alone used to be killed: soffice.bin went on writing its profile while
+    # the folder was removed, and the timeout surfaced as "damaged" (or a leftover process).
+    data = office.docx_pages([["Hello."]] * 3)
+    with pytest.raises(ParseTimeout):
+        convert_to_pdf(data, sniff(data, "minutes.docx"), "minutes.docx", timeout_s=deadline_s)
+    assert not _processes_with("folio-office-")
 
 
 def _processes_with(marker: str) -> list[int]:
