@@ -63,6 +63,8 @@ SECRET = "folio-bench-signing-secret"
 METRICS_TOKEN = "folio-bench-metrics"
 FOLIO = str(Path(sys.executable).with_name("folio"))
 DOCS_CHANNEL = "C0DOCS"
+# Page images upload after an answer starts streaming: how long to wait for the last ones.
+_IMAGES_SETTLE_S = 15.0
 QUESTIONS = (
     "What drove the increase in Ulta Beauty's merchandise inventories?",
     "How much revenue did Netflix report for streaming?",
@@ -139,6 +141,18 @@ class Bot:
             await asyncio.sleep(0.5)
         return round(time.perf_counter() - started, 1)
 
+    async def images_settled(self, tss: list[str], timeout_s: float = _IMAGES_SETTLE_S) -> None:
+        """Wait (bounded) for page images in every thread of ``tss``.
+
+        An answer counts from its first streamed words; its page images upload after, so
+        right after the last answer starts its images can still be on their way.
+        """
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout_s:
+            if all(self.fake.uploads_in(CHANNEL_ID, ts) for ts in tss):
+                return
+            await asyncio.sleep(0.5)
+
     def rss_mb(self) -> dict[str, float]:
         return {
             "serve": round(rss_mb(self.proc.pid), 1),
@@ -152,6 +166,7 @@ async def steady(bot: Bot, rate: float, seconds: float) -> dict[str, Any]:
     acks = await _paced(lambda n: bot.mention(n), rate, seconds)
     tss = bot.sent[first:]
     drained = await bot.all_answered(tss, timeout_s=900)
+    await bot.images_settled(tss)
     return {
         "mentions": len(tss),
         "ack_ms": percentiles(acks, (50, 99)),
@@ -176,6 +191,7 @@ async def burst(bot: Bot, count: int) -> dict[str, Any]:
     acks = await asyncio.gather(*(bot.mention(n) for n in range(count)))
     tss = bot.sent[first:]
     drained = await bot.all_answered(tss, timeout_s=900)
+    await bot.images_settled(tss)
     done.set()
     await sampler
     return {
