@@ -141,7 +141,8 @@ def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
     Within a file folio's anon rises and falls with each batch, so one sample says little.
     ``folio_anon_at`` is the lowest sample while the file that takes the count of pages
     indexed past 25%, 50% and 100% of them was being indexed: what folio kept, not what
-    one batch held; ``anon_growth_mb`` is its rise from 25% to 100%.
+    one batch held (a file indexed between two samples, shorter than the 0.5 s period:
+    the last sample before it was done); ``anon_growth_mb`` is its rise from 25% to 100%.
     ``folio_anon_peak_by_quarter`` is the highest sample while each quarter of the pages
     was being indexed (start-up and the first file in the first; None: no sample).
     """
@@ -158,8 +159,10 @@ def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
     for share in (0.25, 0.5, 1):
         crossing = next(i for i, (_, done) in enumerate(events) if done >= share * total)
         since = events[crossing - 1][0] if crossing else own[0][0]
-        window = [mb for t, mb in own if since <= t <= events[crossing][0]]
-        at[f"{share:.0%}"] = min(window, default=None)
+        done_at = events[crossing][0]
+        window = [mb for t, mb in own if since <= t <= done_at]
+        before = [mb for t, mb in own if t <= done_at]
+        at[f"{share:.0%}"] = min(window) if window else (before[-1] if before else None)
     quarters: list[int | None] = [None] * 4
     for (_, mb), done in zip(own, _pages_at(events, [t for t, _ in own]), strict=True):
         quarter = min(3, 4 * done // total) if total else 0

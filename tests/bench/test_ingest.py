@@ -35,6 +35,17 @@ def test_growth_is_what_folio_keeps_at_the_end_minus_after_the_first_quarter() -
     assert summary["peak_file_mb"] == 400
 
 
+def test_a_last_file_indexed_between_two_samples_counts_the_sample_before_it() -> None:
+    trace = _trace([700, 900, 1300, 910, 950, 920, 1000, 960, 990, 970, 400])
+    # The fifth file done at 52 s, a small sixth 0.2 s later: no sample fell in between.
+    trace["events"] = [*trace["events"][:-1], (52.0, 98), (52.2, 100)]
+
+    summary = memory_summary(trace)
+
+    assert summary["folio_anon_at"]["100%"] == 970  # the last sample before 52.2 s (at 50 s)
+    assert summary["anon_growth_mb"] == 70
+
+
 def test_flat_memory_shows_no_growth() -> None:
     assert memory_summary(_trace([800] * 11))["anon_growth_mb"] == 0
 
