@@ -161,8 +161,8 @@ def memory_summary(trace: dict[str, Any]) -> dict[str, Any]:
         since = events[crossing - 1][0] if crossing else own[0][0]
         done_at = events[crossing][0]
         window = [mb for t, mb in own if since <= t <= done_at]
-        before = [mb for t, mb in own if t <= done_at]
-        at[f"{share:.0%}"] = min(window) if window else (before[-1] if before else None)
+        last_before = next((mb for t, mb in reversed(own) if t <= done_at), None)
+        at[f"{share:.0%}"] = min(window) if window else last_before
     quarters: list[int | None] = [None] * 4
     for (_, mb), done in zip(own, _pages_at(events, [t for t, _ in own]), strict=True):
         quarter = min(3, 4 * done // total) if total else 0

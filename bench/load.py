@@ -134,12 +134,7 @@ class Bot:
 
     async def all_answered(self, tss: list[str], timeout_s: float) -> float:
         """Wait until every mention in ``tss`` has an answer; seconds waited (or the timeout)."""
-        started = time.perf_counter()
-        while time.perf_counter() - started < timeout_s:
-            if all(self.answers(ts) for ts in tss):
-                break
-            await asyncio.sleep(0.5)
-        return round(time.perf_counter() - started, 1)
+        return await _polled(lambda: all(self.answers(ts) for ts in tss), timeout_s)
 
     async def images_settled(self, tss: list[str], timeout_s: float = _IMAGES_SETTLE_S) -> None:
         """Wait (bounded) for page images in every thread of ``tss``.
@@ -147,17 +142,23 @@ class Bot:
         An answer counts from its first streamed words; its page images upload after, so
         right after the last answer starts its images can still be on their way.
         """
-        started = time.perf_counter()
-        while time.perf_counter() - started < timeout_s:
-            if all(self.fake.uploads_in(CHANNEL_ID, ts) for ts in tss):
-                return
-            await asyncio.sleep(0.5)
+        await _polled(lambda: all(self.fake.uploads_in(CHANNEL_ID, ts) for ts in tss), timeout_s)
 
     def rss_mb(self) -> dict[str, float]:
         return {
             "serve": round(rss_mb(self.proc.pid), 1),
             "tree": round(tree_rss_mb(self.proc.pid), 1),
         }
+
+
+async def _polled(done: Callable[[], bool], timeout_s: float) -> float:
+    """Check ``done`` every 0.5 s until it holds or ``timeout_s`` passes; seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if done():
+            break
+        await asyncio.sleep(0.5)
+    return round(time.perf_counter() - started, 1)
 
 
 async def steady(bot: Bot, rate: float, seconds: float) -> dict[str, Any]:

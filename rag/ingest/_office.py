@@ -193,18 +193,18 @@ def _run(
 
 def _kill_converter(proc: subprocess.Popen[str], in_child: bool) -> None:
     """Kill LibreOffice and everything it started, and wait (briefly) until they are gone."""
-    if in_child:
-        members = _group_members(os.getpgrp(), but=os.getpid())
-        for pid in members:
+    me = os.getpid()
+    group = os.getpgrp() if in_child else proc.pid
+    if in_child:  # the child's own group: every member but the child itself
+        for pid in _group_members(group, but=me):
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
     else:
         with suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
     proc.communicate()
-    group = os.getpgrp() if in_child else proc.pid
     deadline = time.monotonic() + _KILL_WAIT_S
-    while _group_members(group, but=os.getpid()) and time.monotonic() < deadline:
+    while _group_members(group, but=me) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
