@@ -78,10 +78,16 @@ async def main():
 
 asyncio.run(main())
 """
-# The `folio` command of either commit: bot.console.main now, bot.cli.main since the Slack
-# adapter owned the script, rag.cli.main before.
+# The `folio` command of either commit: bot.console.script now, bot.console.main before
+# it, bot.cli.main since the Slack adapter owned the script, rag.cli.main before.
 _INGEST = """
 import sys
+try:
+    from bot.console import script
+except ImportError:
+    pass
+else:
+    script()
 try:
     from bot.console import main
 except ImportError:

@@ -29,10 +29,10 @@ from rag.types import Audience, QueryImage, Scope, page_label
 
 logger = logging.getLogger("folio")
 
-# How many files `folio ingest` reads and parses while it loads the models: the parse
-# child has the other core to itself for the ~5 s of imports and loading (the first four
-# financebench filings parse in ~4 s; two left it idle for the last ~2.5 s).
-_PARSED_BEFORE_MODELS = 4
+# At most how many files `folio ingest` reads and parses while it loads the models: the
+# parse child has the other core to itself until they are loaded (~7 s of imports and
+# loading on 2 cores; four financebench filings parsed in ~4 s and left it idle for ~3 s).
+_PARSED_BEFORE_MODELS = 16
 
 DESCRIPTION = "folio answers questions about the documents your team shares, with evidence."
 
@@ -186,6 +186,8 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rag.embed.clip import configured_input_side
+    from rag.ingest._child import INGEST_NICE
+    from rag.ingest._isolate import ChildPool
     from rag.ingest._parse import parse_document
     from rag.ingest._pipeline import IngestSource, ParseAhead, parse_limits
 
@@ -198,10 +200,12 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     limit = settings.parse.max_bytes
     sources = [IngestSource(path.name, partial(read_file, path, limit)) for path in files]
     paths = iter(files)
-    # The first files parse in a child while this process imports and loads the models.
+    # The first files parse in a child while this process imports and loads the models;
+    # that child parses the rest too, behind the models once they are loaded.
     side = configured_input_side(settings.clip_model)
     limits = parse_limits(settings.parse, input_side=side, captions=settings.captions)
-    ahead = ParseAhead(partial(parse_document, nice=0), limits)
+    pool = ChildPool(size=1, memory_mb=limits.memory_mb)
+    ahead = ParseAhead(partial(parse_document, pool=pool), limits)
     ahead.start(sources[:_PARSED_BEFORE_MODELS])
     try:
         # Imported off the event loop (torch and the stores take seconds): the parse
@@ -210,9 +214,12 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         from rag._services import open_services
 
         async with open_services(settings) as services:
+            ahead.stop()
+            pool.renice(INGEST_NICE)
             with tqdm(total=len(files), unit="file", desc="ingest") as bar:
                 # Results come in order; each file is parsed while the one before embeds.
-                results = services.ingestor.ingest_many(sources, scope=scope, ahead=ahead)
+                ingestor = services.ingestor
+                results = ingestor.ingest_many(sources, scope=scope, ahead=ahead, pool=pool)
                 async for source, result in results:
                     path = next(paths)
                     bar.update()
@@ -229,6 +236,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
                     )
     finally:
         await ahead.close()
+        await pool.close()
     print(f"{added} added, {len(files) - added - failed} unchanged, {failed} failed")
     return 1 if failed else 0
 

@@ -68,23 +68,47 @@ def export_folder(cache: Path, kind: str, fingerprint: str) -> Path:
 
 
 class CompiledEncoder:
-    """One compiled OpenVINO model: named numpy inputs in, its first output out."""
+    """One compiled OpenVINO model: named numpy inputs in, its first output out.
+
+    Compiled for throughput: one stream per core, each a single thread, and a batch is
+    split across them. A stream never waits for another, so a core taken by something
+    else (the parse child, CLIP beside it) slows the model by that core's share only;
+    one request over two threads waits at every layer for its slower thread and ran at
+    about one core's speed beside a busy process (738 passages: 11.1 s against 6.8 s).
+    """
 
     def __init__(self, compiled: Any, hint: str) -> None:
         self.hint = hint
         self._compiled = compiled
         self._names = [port.get_any_name() for port in compiled.inputs]
-        self._request = compiled.create_infer_request()
+        streams = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._requests = [compiled.create_infer_request() for _ in range(streams)]
 
     @property
     def input_names(self) -> list[str]:
         """The model's input names, in order."""
         return list(self._names)
 
+    @property
+    def streams(self) -> int:
+        """How many parts of a batch run at once."""
+        return len(self._requests)
+
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Run one batch (callers serialise: one infer request per model)."""
-        result = self._request.infer({name: inputs[name] for name in self._names})
-        return np.array(result[0], dtype=np.float32)
+        """Run one batch, split by rows across the streams (callers serialise)."""
+        rows = len(inputs[self._names[0]])
+        parts = max(1, min(len(self._requests), rows))
+        bounds = [rows * part // parts for part in range(parts + 1)]
+        running = self._requests[:parts]
+        for request, start, stop in zip(running, bounds, bounds[1:], strict=False):
+            request.start_async(
+                {name: np.ascontiguousarray(inputs[name][start:stop]) for name in self._names}
+            )
+        outputs = []
+        for request in running:
+            request.wait()
+            outputs.append(np.array(request.get_output_tensor(0).data, dtype=np.float32))
+        return np.concatenate(outputs)
 
 
 def load_or_export(
@@ -105,7 +129,7 @@ def load_or_export(
     hint = inference_precision(precision)
     started = time.perf_counter()
     compiled = ov.Core().compile_model(
-        str(xml), "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+        str(xml), "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "THROUGHPUT"}
     )
     logger.info("compiled %s (%s) in %.1f s", xml, hint, time.perf_counter() - started)
     return CompiledEncoder(compiled, hint)

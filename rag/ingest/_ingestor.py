@@ -8,7 +8,16 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +29,7 @@ from rag.embed._shared import fast_bfloat16, release_free_memory
 from rag.errors import DocumentNotFound, FolioError
 from rag.index import IndexPoint, PointPayload, VectorIndex
 from rag.ingest._captions import Captioner
+from rag.ingest._child import INGEST_NICE
 from rag.ingest._chunk import chunk_document, document_header, table_head
 from rag.ingest._isolate import ChildPool
 from rag.ingest._parse import content_hash, parse_document
@@ -197,7 +207,8 @@ class Ingestor:
         *,
         scope: Scope,
         ahead: ParseAhead | None = None,
-    ) -> AsyncIterator[tuple[IngestSource, IngestResult | FolioError]]:
+        pool: ChildPool | None = None,
+    ) -> AsyncGenerator[tuple[IngestSource, IngestResult | FolioError]]:
         """Ingest files in order, parsing, embedding and storing side by side.
 
         A reader parses the files one after another into a bounded queue; the embedders
@@ -211,11 +222,22 @@ class Ingestor:
         still kept ahead of the embedders).
 
         Files that ``ahead`` read and parsed already (with this ingestor's limits) are taken
-        from it. Yields each source with its result, or with the FolioError that stopped it
-        (the other files go on), in the order given.
+        from it. The others are parsed in ``pool``'s child, or in one this call starts and
+        stops (see ``parse_document``). Yields each source with its result, or with the
+        FolioError that stopped it (the other files go on), in the order given.
         """
+        if pool is None:
+            async with (
+                self._parse_pool() as own,
+                contextlib.aclosing(
+                    self.ingest_many(sources, scope=scope, ahead=ahead, pool=own)
+                ) as results,
+            ):
+                async for done in results:
+                    yield done
+            return
         queue: asyncio.Queue[Read] = asyncio.Queue(_READ_AHEAD)
-        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue, ahead))
+        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue, ahead, pool))
         commits = Commits(embed=self._embed, record=self._record)
         taking: asyncio.Task[Read] | None = asyncio.create_task(queue.get())
         try:
@@ -236,17 +258,27 @@ class Ingestor:
                 reader, *commits.tasks, *(t for t in (taking,) if t), return_exceptions=True
             )
 
+    @asynccontextmanager
+    async def _parse_pool(self) -> AsyncIterator[ChildPool]:
+        """One child for a batch's parses, at ingest's priority; stopped on exit."""
+        pool = ChildPool(size=1, memory_mb=self._limits.memory_mb, nice=INGEST_NICE)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+
     async def _read_ahead(
         self,
         sources: Iterator[IngestSource],
         scope: Scope,
         queue: asyncio.Queue[Read],
         ahead: ParseAhead | None,
+        pool: ChildPool,
     ) -> None:
         """Parse each source in turn into ``queue``; None after the last, or the error."""
         try:
             for source in sources:
-                read = self._read_one(source, scope, ahead)
+                read = self._read_one(source, scope, ahead, pool)
                 await queue.put((source, await outcome(read)))
             await queue.put(None)
         except asyncio.CancelledError:
@@ -255,7 +287,7 @@ class Ingestor:
             await queue.put(exc)
 
     async def _read_one(
-        self, source: IngestSource, scope: Scope, ahead: ParseAhead | None
+        self, source: IngestSource, scope: Scope, ahead: ParseAhead | None, pool: ChildPool
     ) -> Prepared | IngestResult:
         early = ahead.take(source, self._limits) if ahead is not None else None
         if early is not None:
@@ -263,7 +295,7 @@ class Ingestor:
             return await self._prepare(data, file_name=source.file_name, scope=scope, parsed=parsed)
         # Read here, not up front, so only the files in flight are held in memory.
         data = await asyncio.to_thread(source.read)
-        return await self._prepare(data, file_name=source.file_name, scope=scope)
+        return await self._prepare(data, file_name=source.file_name, scope=scope, pool=pool)
 
     async def _prepare(
         self,
@@ -274,6 +306,7 @@ class Ingestor:
         extra: tuple[str | None, str | None, str | None] = (None, None, None),
         progress: Progress | None = None,
         parsed: ParsedDocument | None = None,
+        pool: ChildPool | None = None,
     ) -> Prepared | IngestResult:
         # Hashing (and below, BM25 encoding) runs off the event loop: it shares the bot's.
         digest = await asyncio.to_thread(content_hash, data)
@@ -283,7 +316,7 @@ class Ingestor:
             return IngestResult(document=existing, created=False)
         if parsed is None:
             _say(progress, f"reading {file_name}")
-            parsed = await parse_document(data, file_name, self._limits)
+            parsed = await parse_document(data, file_name, self._limits, pool=pool)
         slack_file_id, uploader_id, permalink = extra
         document = Document(
             id=document_id(scope, digest),

@@ -71,17 +71,22 @@ async def run_isolated(
         returncode = await _run_child(workdir, timeout_s=timeout_s, memory_mb=memory_mb, nice=nice)
         if returncode is None:
             logger.warning("isolated %s stopped after %.1f s", name, timeout_s)
-            raise ParseTimeout(
-                f"{label} took longer than {timeout_s:g} s to read and was stopped; "
-                "try a smaller or simpler file.",
-                detail=f"{name} ran past {timeout_s:g} s",
-            )
+            raise read_timeout(label, timeout_s, detail=f"{name} ran past {timeout_s:g} s")
         outcome = await asyncio.to_thread(_read_outcome, workdir, returncode)
         result: T = _result(outcome, label=label, memory_mb=memory_mb)
         return result
     finally:
         logger.debug("isolated %s took %.2f s", name, time.monotonic() - started)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def read_timeout(label: str, timeout_s: float, *, detail: str | None) -> ParseTimeout:
+    """The error for a file that took longer than ``timeout_s`` to read."""
+    return ParseTimeout(
+        f"{label} took longer than {timeout_s:g} s to read and was stopped; "
+        "try a smaller or simpler file.",
+        detail=detail,
+    )
 
 
 async def _run_child(workdir: Path, *, timeout_s: float, memory_mb: int, nice: int) -> int | None:
@@ -209,7 +214,8 @@ class ChildPool:
     deadline, or is cancelled, kills its child (and anything it started); the next call
     starts a fresh one. Failures are translated as in ``run_isolated``. ``memory_mb`` 0
     sets no address-space limit (for a child that loads models, not untrusted files).
-    ``nice`` lowers the children's CPU priority (for throughput work beside a server).
+    ``nice`` lowers the children's CPU priority (for throughput work beside a server);
+    ``renice`` lowers it further later.
     """
 
     def __init__(
@@ -251,6 +257,14 @@ class ChildPool:
                     await _stop(child)
             result: T = _result(outcome, label=label, memory_mb=self._memory_mb)
             return result
+
+    def renice(self, nice: int) -> None:
+        """Run the children at ``nice`` over this process's niceness from now on (not less)."""
+        self._nice = max(self._nice, nice)
+        priority = os.getpriority(os.PRIO_PROCESS, 0) + self._nice
+        for child in (*self._idle, *self._busy):
+            with suppress(ProcessLookupError, PermissionError):
+                os.setpriority(os.PRIO_PROCESS, child.pid, priority)
 
     @property
     def pids(self) -> list[int]:

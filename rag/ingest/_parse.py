@@ -7,6 +7,12 @@ LibreOffice for Office files, PyMuPDF's layout for text, then PyMuPDF for every 
 Pages without a text layer are then read by OCR in further children, each under the same
 limits, so a long scan is not cut short by one deadline. ``parse_sync`` is the first step
 in-process, for the child and for tests.
+
+A batch (``Ingestor.ingest_many``) passes a ``ChildPool``: its one child parses file after
+file without an interpreter start and imports each time (~0.3 s of a core per file, and the
+OCR model's load per scanned file). A file that crashes that child or runs it out of memory
+is parsed again in a fresh child, which alone may say the file is at fault: a long-lived
+child carries what earlier files left in its heap.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ import dataclasses
 import hashlib
 import logging
 import time
-from typing import Literal
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from rag._units import byte_size
-from rag.errors import DocumentError, FileTooLarge
+from rag.errors import DocumentError, FileTooLarge, ParseCrashed, ParseTimeout
 from rag.ingest._child import INGEST_NICE
-from rag.ingest._isolate import run_isolated
+from rag.ingest._isolate import ChildPool, read_timeout, run_isolated
 from rag.ingest._sniff import Format, sniff
 from rag.settings import ParseLimits
 from rag.types import ParsedDocument, TextBlock
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 __all__ = ["content_hash", "parse_document", "parse_sync", "sniff"]
 
@@ -43,27 +53,24 @@ def content_hash(data: bytes) -> str:
 
 
 async def parse_document(
-    data: bytes, file_name: str, limits: ParseLimits, *, nice: int = INGEST_NICE
+    data: bytes,
+    file_name: str,
+    limits: ParseLimits,
+    *,
+    nice: int = INGEST_NICE,
+    pool: ChildPool | None = None,
 ) -> ParsedDocument:
     """Check and parse one untrusted file in child processes under ``limits``.
 
-    ``nice``: the children's niceness over this process's (lower priority beside a server
-    and beside the embedders; 0 where nothing else runs, as before `folio ingest` has
-    loaded its models).
+    ``nice``: the one-shot children's niceness over this process's (lower priority beside
+    a server and beside the embedders; 0 where nothing else runs, as before `folio ingest`
+    has loaded its models). ``pool``: run in its child instead (a batch; its own niceness).
     """
     _check_size(data, file_name, limits)
     started = time.monotonic()
-    parsed = await run_isolated(
-        parse_sync,
-        data,
-        file_name,
-        limits,
-        timeout_s=limits.timeout_s,
-        memory_mb=limits.memory_mb,
-        label=file_name,
-        nice=nice,
-    )
-    parsed = await _read_scanned(parsed, data, file_name, limits, nice)
+    isolated = partial(_isolated, limits=limits, label=file_name, nice=nice, pool=pool)
+    parsed = await isolated(parse_sync, data, file_name, limits)
+    parsed = await _read_scanned(parsed, data, file_name, limits, isolated)
     logger.info(
         "parsed a %s of %d bytes: %d pages (%d by OCR), %d figures in %.2f s",
         parsed.kind,
@@ -133,8 +140,33 @@ def _marked(parsed: ParsedDocument, numbers: tuple[int, ...]) -> ParsedDocument:
     return dataclasses.replace(parsed, pages=pages)
 
 
+async def _isolated(
+    fn: Callable[..., T],
+    *args: Any,
+    limits: ParseLimits,
+    label: str,
+    nice: int,
+    pool: ChildPool | None,
+) -> T:
+    """``fn(*args)`` in ``pool``'s child, or in a fresh one (see the module docstring)."""
+    if pool is not None:
+        try:
+            return await pool.run(fn, *args, timeout_s=limits.timeout_s, label=label)
+        except ParseTimeout as exc:
+            raise read_timeout(label, limits.timeout_s, detail=exc.detail) from None
+        except ParseCrashed as exc:
+            logger.info("parsing %s again in a fresh child: %s", label, exc.detail)
+    return await run_isolated(
+        fn, *args, timeout_s=limits.timeout_s, memory_mb=limits.memory_mb, label=label, nice=nice
+    )
+
+
 async def _read_scanned(
-    parsed: ParsedDocument, data: bytes, file_name: str, limits: ParseLimits, nice: int
+    parsed: ParsedDocument,
+    data: bytes,
+    file_name: str,
+    limits: ParseLimits,
+    isolated: Callable[..., Any],
 ) -> ParsedDocument:
     """OCR the marked pages in children, a batch per child, until every page is read."""
     todo = [page.number for page in parsed.pages if page.ocr]
@@ -147,17 +179,7 @@ async def _read_scanned(
     failures = 0
     while todo and failures < _OCR_FAILURES:
         try:
-            batch = await run_isolated(
-                read_pages,
-                pdf,
-                source,
-                todo,
-                limits.timeout_s * _OCR_BUDGET,
-                timeout_s=limits.timeout_s,
-                memory_mb=limits.memory_mb,
-                label=file_name,
-                nice=nice,
-            )
+            batch = await isolated(read_pages, pdf, source, todo, limits.timeout_s * _OCR_BUDGET)
         except DocumentError as exc:
             # That page alone was too much (time, memory, a reader crash): it keeps its
             # picture, which CLIP still indexes, and the other pages are read.

@@ -54,11 +54,12 @@ def parse_limits(limits: ParseLimits, *, input_side: int | None, captions: bool)
 class ParseAhead:
     """The first files of a batch, read and parsed one after another before they are needed.
 
-    `folio ingest` starts it before it loads the models (~10 s with one core busy), so the
-    parse child works on the other core and the first file is ready to embed when the
-    models are. ``ingest_many`` takes a file's early parse only when it was made with the
-    limits it parses with itself (else the file is parsed as usual); ``close`` stops the
-    parses nobody took.
+    `folio ingest` starts it before it loads the models (~7 s with one core busy), so the
+    parse child works on the other core and the first files are ready to embed when the
+    models are; ``stop`` (the models are loaded) leaves the files not begun to the ingest.
+    ``ingest_many`` takes a file's early parse only when it was made with the limits it
+    parses with itself (else the file is parsed as usual); ``close`` stops the parses
+    nobody took.
     """
 
     def __init__(self, parse: Parse, limits: ParseLimits) -> None:
@@ -66,12 +67,20 @@ class ParseAhead:
         self._parse = parse
         self._tasks: dict[IngestSource, asyncio.Task[tuple[bytes, ParsedDocument]]] = {}
         self._last: asyncio.Task[tuple[bytes, ParsedDocument]] | None = None
+        self._begun: set[IngestSource] = set()
 
     def start(self, sources: Iterable[IngestSource]) -> None:
         """Read and parse ``sources`` in order, in the background."""
         for source in sources:
             self._last = asyncio.create_task(self._read(source, self._last))
             self._tasks[source] = self._last
+
+    def stop(self) -> None:
+        """Begin no more parses; the files not begun are parsed by whoever ingests them."""
+        for source, task in list(self._tasks.items()):
+            if source not in self._begun:
+                del self._tasks[source]
+                task.cancel()
 
     def take(
         self, source: IngestSource, limits: ParseLimits
@@ -96,6 +105,7 @@ class ParseAhead:
     ) -> tuple[bytes, ParsedDocument]:
         if before is not None:
             await asyncio.wait({before})  # one parse child at a time, in the files' order
+        self._begun.add(source)
         data = await asyncio.to_thread(source.read)
         return data, await self._parse(data, source.file_name, self.limits)
 

@@ -87,3 +87,10 @@ def print_and_return(value: str) -> str:
     """Print to stdout (which a pool child must keep off its replies), then return ``value``."""
     print("noise from a library", flush=True)
     return value
+
+
+def pid_unless_pooled() -> int:
+    """This process's id in a one-shot child; a pool child (``--serve``) aborts instead."""
+    if "--serve" in sys.argv:
+        os.abort()
+    return os.getpid()

@@ -26,7 +26,7 @@ from tests.fakes.services import MODEL_CACHE
 REPO = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-folio-test-token"
 SECRET = "folio-test-signing-secret"
-RUN_FOLIO = "import sys; from bot.console import main; sys.exit(main(sys.argv[1:]))"
+RUN_FOLIO = "from bot.console import script; script()"
 
 
 def folio_env(

@@ -205,3 +205,21 @@ def _png(color: tuple[int, int, int]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (48, 40), color).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+async def test_a_batch_runs_split_across_streams_with_the_vectors_of_one_at_a_time(
+    minilm_dir: Path,
+) -> None:
+    # One single-thread stream per core: a busy core slows the model by its share only.
+    fast = TextEmbedder.load(
+        str(minilm_dir), precision="float32", backend="openvino", cache=MODEL_CACHE
+    )
+    compiled = fast._compiled
+    assert compiled is not None
+    assert "THROUGHPUT" in str(compiled._compiled.get_property("PERFORMANCE_HINT"))
+    streams = int(compiled._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    assert compiled.streams == streams >= 1
+    texts = [*PASSAGES, *QUESTIONS]
+    together = await fast.aembed(texts)
+    alone = np.concatenate([await fast.aembed([t]) for t in texts])
+    assert float(np.min(np.sum(together * alone, axis=1))) > 0.99999

@@ -113,3 +113,18 @@ async def test_a_pool_runs_its_children_at_its_niceness(pool: ChildPool) -> None
     finally:
         await niced.close()
     assert await pool.run(os.nice, 0, timeout_s=30, label="x") == os.nice(0)  # renders: as is
+
+
+async def test_renice_lowers_the_running_child_and_the_next(pool: ChildPool) -> None:
+    # `folio ingest` parses at full priority while it loads the models, then behind them.
+    batch = ChildPool(size=1, memory_mb=1024)
+    try:
+        first = await batch.run(child_tasks.pid, timeout_s=30, label="x")
+        assert await batch.run(os.nice, 0, timeout_s=30, label="x") == os.nice(0)
+        batch.renice(4)
+        assert await batch.run(child_tasks.pid, timeout_s=30, label="x") == first
+        assert await batch.run(os.nice, 0, timeout_s=30, label="x") == min(19, os.nice(0) + 4)
+        await batch.close()
+        assert await batch.run(os.nice, 0, timeout_s=30, label="x") == min(19, os.nice(0) + 4)
+    finally:
+        await batch.close()

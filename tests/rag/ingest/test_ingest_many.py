@@ -16,12 +16,14 @@ from rag._services import Services
 from rag.errors import CorruptDocument, FileTooLarge, FolioError
 from rag.index import IndexPoint, VectorIndex
 from rag.ingest._ingestor import Ingestor, build_points
-from rag.ingest._parse import parse_document
+from rag.ingest._isolate import ChildPool
+from rag.ingest._parse import parse_document, parse_sync
 from rag.ingest._pipeline import IngestSource, ParseAhead
 from rag.settings import ParseLimits
 from rag.types import Audience, Document, IngestResult, ParsedDocument, Scope
 from tests.fakes import documents
 from tests.fakes.services import open_test_services, settings_for
+from tests.rag.ingest.test_isolate import process_exists
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -176,8 +178,9 @@ async def test_a_file_is_stored_while_the_next_one_embeds(services: Services) ->
     await releaser
     assert [name for name, _ in results] == ["first.pdf", "second.pdf"]
     assert all(isinstance(r, IngestResult) and r.created for _, r in results)
-    # The first file's store began before the second file's embedding and ended after it.
-    assert events.index(("store", "first.pdf")) < events.index(("embed", "second.pdf"))
+    # The second file's embedding began before the first file's store ended (the store is
+    # held until it does; which of the two starts first is a race).
+    assert events.index(("embed", "first.pdf")) < events.index(("embed", "second.pdf"))
     assert events.index(("embed", "second.pdf")) < events.index(("stored", "first.pdf"))
 
 
@@ -323,3 +326,63 @@ async def test_closing_stops_the_parses_nobody_took() -> None:
     await asyncio.wait_for(started.wait(), 10)
     await asyncio.wait_for(ahead.close(), 10)
     assert ahead.take(source("never.pdf", b""), ParseLimits()) is None
+
+
+async def test_a_batch_parses_every_file_in_one_child_and_stops_it_at_the_end(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.ingest._parse as parse_module
+
+    oneshot: list[object] = []
+    real_isolated = parse_module.run_isolated
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        oneshot.append(args[0])
+        return await real_isolated(*args, **kwargs)
+
+    started: list[int] = []
+    real_start = ChildPool._start
+
+    async def counting_start(self: ChildPool) -> Any:
+        child = await real_start(self)
+        started.append(child.pid)
+        return child
+
+    monkeypatch.setattr(parse_module, "run_isolated", counted)
+    monkeypatch.setattr(ChildPool, "_start", counting_start)
+    texts = ["Gross margin widened.", "Debt was refinanced.", "Headcount was flat."]
+    sources = [source(f"pooled-{n}.pdf", documents.text_pdf([t])) for n, t in enumerate(texts)]
+    results = await ingest_all(services, sources, Scope("T-pooled", "C1"))
+    assert all(isinstance(r, IngestResult) and r.created for _, r in results)
+    assert oneshot == []
+    assert len(started) == 1
+    assert not process_exists(started[0])
+
+
+async def test_stopping_leaves_the_files_not_begun_to_the_ingest() -> None:
+    # `folio ingest` stops the early parses once the models are loaded: the file being
+    # parsed then finishes, the others are parsed by ingest_many as usual.
+    release, one_begun = asyncio.Event(), asyncio.Event()
+    begun: list[str] = []
+
+    async def held(data: bytes, file_name: str, limits: ParseLimits) -> ParsedDocument:
+        begun.append(file_name)
+        one_begun.set()
+        await release.wait()
+        return parse_sync(data, file_name, limits)
+
+    limits = ParseLimits()
+    sources = [source(f"{n}.pdf", documents.text_pdf([f"Page {n}."])) for n in ("a", "b", "c")]
+    ahead = ParseAhead(held, limits)
+    ahead.start(sources)
+    await asyncio.wait_for(one_begun.wait(), 10)
+    ahead.stop()
+    release.set()
+    first = ahead.take(sources[0], limits)
+    assert first is not None
+    _, parsed = await asyncio.wait_for(first, 10)
+    assert parsed.pages[0].text.strip() == "Page a."
+    assert ahead.take(sources[1], limits) is None
+    assert ahead.take(sources[2], limits) is None
+    await ahead.close()
+    assert begun == ["a.pdf"]
