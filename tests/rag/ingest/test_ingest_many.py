@@ -24,6 +24,7 @@ from rag.types import Audience, Document, IngestResult, ParsedDocument, Scope
 from tests.fakes import documents
 from tests.fakes.services import open_test_services, settings_for
 from tests.rag.ingest.test_isolate import process_exists
+from tests.rag.ingest.test_parse_pool import oneshot_children
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -331,15 +332,7 @@ async def test_closing_stops_the_parses_nobody_took() -> None:
 async def test_a_batch_parses_every_file_in_one_child_and_stops_it_at_the_end(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.ingest._parse as parse_module
-
-    oneshot: list[object] = []
-    real_isolated = parse_module.run_isolated
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        oneshot.append(args[0])
-        return await real_isolated(*args, **kwargs)
-
+    oneshot = oneshot_children(monkeypatch)
     started: list[int] = []
     real_start = ChildPool._start
 
@@ -348,7 +341,6 @@ async def test_a_batch_parses_every_file_in_one_child_and_stops_it_at_the_end(
         started.append(child.pid)
         return child
 
-    monkeypatch.setattr(parse_module, "run_isolated", counted)
     monkeypatch.setattr(ChildPool, "_start", counting_start)
     texts = ["Gross margin widened.", "Debt was refinanced.", "Headcount was flat."]
     sources = [source(f"pooled-{n}.pdf", documents.text_pdf([t])) for n, t in enumerate(texts)]

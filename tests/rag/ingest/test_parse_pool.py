@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 import rag.ingest._parse as parse_module
 from rag.errors import ParseTimeout
-from rag.ingest._isolate import ChildPool
+from rag.ingest._isolate import ChildPool, run_isolated
 from rag.ingest._parse import _isolated, parse_document, parse_sync
 from rag.settings import ParseLimits
 from tests.fakes import child_tasks, documents
+
+
+def oneshot_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The labels of the one-shot parse children started from now on, as they start."""
+    started: list[str] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        started.append(str(kwargs.get("label")))
+        return await run_isolated(*args, **kwargs)
+
+    monkeypatch.setattr(parse_module, "run_isolated", counted)
+    return started
 
 
 @pytest.fixture
@@ -26,14 +39,7 @@ async def pool() -> AsyncIterator[ChildPool]:
 async def test_files_parse_one_after_another_in_the_pools_one_child(
     pool: ChildPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    oneshot: list[str] = []
-    real = parse_module.run_isolated
-
-    async def counted(*args: object, **kwargs: object) -> object:
-        oneshot.append(str(kwargs.get("label")))
-        return await real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(parse_module, "run_isolated", counted)
+    oneshot = oneshot_children(monkeypatch)
     limits = ParseLimits()
     children = set()
     for n, text in enumerate(["Revenue rose.", "Margins fell.", "Cash grew."]):
