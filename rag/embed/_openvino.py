@@ -12,6 +12,7 @@ so a changed model (or OpenVINO) exports again and an unchanged one loads in a s
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -100,7 +101,7 @@ class CompiledEncoder:
         parts = max(1, min(len(self._requests), rows))
         bounds = [rows * part // parts for part in range(parts + 1)]
         running = self._requests[:parts]
-        for request, start, stop in zip(running, bounds, bounds[1:], strict=False):
+        for request, (start, stop) in zip(running, itertools.pairwise(bounds), strict=True):
             request.start_async(
                 {name: np.ascontiguousarray(inputs[name][start:stop]) for name in self._names}
             )

@@ -8,16 +8,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Coroutine,
-    Iterable,
-    Iterator,
-    Sequence,
-)
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,7 +199,7 @@ class Ingestor:
         scope: Scope,
         ahead: ParseAhead | None = None,
         pool: ChildPool | None = None,
-    ) -> AsyncGenerator[tuple[IngestSource, IngestResult | FolioError]]:
+    ) -> AsyncIterator[tuple[IngestSource, IngestResult | FolioError]]:
         """Ingest files in order, parsing, embedding and storing side by side.
 
         A reader parses the files one after another into a bounded queue; the embedders
@@ -226,46 +217,32 @@ class Ingestor:
         stops (see ``parse_document``). Yields each source with its result, or with the
         FolioError that stopped it (the other files go on), in the order given.
         """
-        if pool is None:
-            async with (
-                self._parse_pool() as own,
-                contextlib.aclosing(
-                    self.ingest_many(sources, scope=scope, ahead=ahead, pool=own)
-                ) as results,
-            ):
-                async for done in results:
-                    yield done
-            return
-        queue: asyncio.Queue[Read] = asyncio.Queue(_READ_AHEAD)
-        reader = asyncio.create_task(self._read_ahead(iter(sources), scope, queue, ahead, pool))
-        commits = Commits(embed=self._embed, record=self._record)
-        taking: asyncio.Task[Read] | None = asyncio.create_task(queue.get())
-        try:
-            while taking is not None or commits.running:
-                # Two commits at most: one embedding, the one before it storing.
-                ready = await commits.wait(taking if commits.running < 2 else None)
-                if taking is not None and taking in ready:
-                    more = commits.start(taking.result())
-                    taking = asyncio.create_task(queue.get()) if more else None
-                for done in commits.finished():
-                    yield done
-            commits.raise_error()
-        finally:
-            for task in (reader, taking, *commits.tasks):
-                if task is not None:
-                    task.cancel()
-            await asyncio.gather(
-                reader, *commits.tasks, *(t for t in (taking,) if t), return_exceptions=True
-            )
-
-    @asynccontextmanager
-    async def _parse_pool(self) -> AsyncIterator[ChildPool]:
-        """One child for a batch's parses, at ingest's priority; stopped on exit."""
-        pool = ChildPool(size=1, memory_mb=self._limits.memory_mb, nice=INGEST_NICE)
-        try:
-            yield pool
-        finally:
-            await pool.close()
+        async with contextlib.AsyncExitStack() as stack:
+            if pool is None:  # one child for the batch, at ingest's priority
+                pool = ChildPool(size=1, memory_mb=self._limits.memory_mb, nice=INGEST_NICE)
+                stack.push_async_callback(pool.close)
+            queue: asyncio.Queue[Read] = asyncio.Queue(_READ_AHEAD)
+            read = self._read_ahead(iter(sources), scope, queue, ahead, pool)
+            reader = asyncio.create_task(read)
+            commits = Commits(embed=self._embed, record=self._record)
+            taking: asyncio.Task[Read] | None = asyncio.create_task(queue.get())
+            try:
+                while taking is not None or commits.running:
+                    # Two commits at most: one embedding, the one before it storing.
+                    ready = await commits.wait(taking if commits.running < 2 else None)
+                    if taking is not None and taking in ready:
+                        more = commits.start(taking.result())
+                        taking = asyncio.create_task(queue.get()) if more else None
+                    for done in commits.finished():
+                        yield done
+                commits.raise_error()
+            finally:
+                for task in (reader, taking, *commits.tasks):
+                    if task is not None:
+                        task.cancel()
+                await asyncio.gather(
+                    reader, *commits.tasks, *(t for t in (taking,) if t), return_exceptions=True
+                )
 
     async def _read_ahead(
         self,
