@@ -48,6 +48,7 @@ from rag import (
     PrivacyWatch,
     Settings,
     StoreError,
+    models_behind_the_loop,
     open_folio,
 )
 
@@ -96,7 +97,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
     sys.setswitchinterval(LOOP_SWITCH_INTERVAL_S)
     stop = stop or asyncio.Event()
     inflight = InFlight()
-    with _stop_on_signals(stop):
+    # Opened before the models load: their threads, and the OpenMP teams those start, run
+    # behind the loop.
+    with _stop_on_signals(stop), models_behind_the_loop():
         # With the embedded stores this process also indexes: it embeds in a child.
         async with _slack(settings, embed_in_child=settings.embedded_index) as (
             folio,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rag.answer._retrieve import Retriever
     from rag.cli import Command, run_cli
     from rag.db import EventLog
+    from rag.embed import models_behind_the_loop
     from rag.errors import (
         AmbiguousDocument,
         ChatError,
@@ -129,6 +130,7 @@ _EXPORTS = {
     "looks_like_question": "rag.answer._questions",
     "Retriever": "rag.answer._retrieve",
     "Command": "rag.cli",
+    "models_behind_the_loop": "rag.embed",
     "run_cli": "rag.cli",
     "byte_size": "rag._units",
     "EventLog": "rag.db",
@@ -289,6 +291,7 @@ __all__ = [
     "byte_size",
     "kind_by_name",
     "looks_like_question",
+    "models_behind_the_loop",
     "open_folio",
     "open_services",
     "page_label",

@@ -2,7 +2,11 @@
 
 One answer asks for pages twice: the model reads the top sources' pages, and the person gets
 the cited ones. A ``PageBatch`` serves one answer, so each document is read from the store
-once and each page (with the same highlight) is rendered once, whoever asks for it.
+once and each page (with the same highlight) is rendered once, whoever asks for it. Across
+answers the renderer keeps the latest renders (``cache_bytes`` of PNG): a team asks about
+the same pages again and again, and a document's id names its bytes, so a kept render is
+served without reading the original or drawing it again (bench.load, 10 questions a
+second: the render children had used ~60% of both cores).
 
 Renders run in a pool of isolated child processes (``ChildPool``), with the parse child's
 memory limit and a deadline per page: PyMuPDF holds the GIL while it draws, so a heavy
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
@@ -30,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _PageKey = tuple[str, int, tuple[BBox, ...]]
+# PNG kept across answers: ~100-300 KB a page at the model's image size.
+CACHE_BYTES = 32 * 2**20
 
 
 class PageRenderer:
@@ -43,6 +50,7 @@ class PageRenderer:
         dpi: int = 110,
         max_side: int = MAX_IMAGE_SIDE,
         timeout_s: float = 20.0,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self._catalog = catalog
         self._pool = pool
@@ -51,6 +59,10 @@ class PageRenderer:
         # larger one for it cost ~70 ms of the bot's CPU a page) and the person in Slack.
         self._max_side = max_side
         self._timeout_s = timeout_s
+        # Stored documents' renders, least recently used first; ids never change bytes.
+        self._kept: OrderedDict[_PageKey, bytes] = OrderedDict()
+        self._kept_bytes = 0
+        self._cache_bytes = cache_bytes
 
     def batch(self) -> PageBatch:
         """A renderer for one answer: documents read once, pages rendered once."""
@@ -76,6 +88,23 @@ class PageRenderer:
             timeout_s=self._timeout_s,
             label=f"page {page_number}",
         )
+
+    def kept(self, key: _PageKey) -> bytes | None:
+        """A stored document's page as rendered for an earlier answer, if still kept."""
+        png = self._kept.get(key)
+        if png is not None:
+            self._kept.move_to_end(key)
+        return png
+
+    def keep(self, key: _PageKey, png: bytes) -> None:
+        """Keep a stored document's render, forgetting the least recently used past the cap."""
+        if len(png) > self._cache_bytes or key in self._kept:
+            return
+        self._kept[key] = png
+        self._kept_bytes += len(png)
+        while self._kept_bytes > self._cache_bytes:
+            _, dropped = self._kept.popitem(last=False)
+            self._kept_bytes -= len(dropped)
 
     async def picture(self, data: bytes, name: str) -> bytes:
         """A question's picture decoded in a pool child (never here), as folio's own PNG.
@@ -108,9 +137,11 @@ class PageBatch:
         self._data: dict[Hashable, asyncio.Future[bytes]] = {}
         self._pages: dict[Hashable, asyncio.Future[bytes | None]] = {}
         self._failed: dict[tuple[str, int], str] = {}
+        self._unstored: set[str] = set()
 
     def add(self, document: Document, data: bytes) -> None:
         """A document in no store (a file attached to the question), drawn from ``data``."""
+        self._unstored.add(document.id)  # its renders are not kept for other answers
         loop = asyncio.get_running_loop()
         self._documents[document.id] = loop.create_future()
         self._documents[document.id].set_result(document)
@@ -138,15 +169,23 @@ class PageBatch:
         document = await self.document(document_id)
         if document is None or not 1 <= page_number <= document.page_count:
             return None
+        key: _PageKey = (document_id, page_number, bboxes)
+        stored = document_id not in self._unstored
+        png = self._renderer.kept(key) if stored else None
+        if png is not None:
+            return png
         data = await _once(self._data, document_id, lambda: self._catalog.data(document_id))
         try:
-            return await self._renderer.render(data, document.kind, page_number, bboxes)
+            png = await self._renderer.render(data, document.kind, page_number, bboxes)
         except DocumentError as exc:
             where = page_label(document.file_name, page_number)
             logger.warning("%s of %s not drawn: %s", where, document_id, exc.detail or exc)
             why = "took too long to draw" if isinstance(exc, ParseTimeout) else "could not be drawn"
             self._failed[(document_id, page_number)] = why
             return None
+        if stored:
+            self._renderer.keep(key, png)
+        return png
 
 
 async def _once(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.cli import serve, work
 from bot.console import main
 from bot.startup import MISSING_TOKENS
 from rag import ConfigError, JobSpec, Settings, open_services
+from rag.embed._shared import MODEL_NICE, ModelGate
 from tests.bot.harness import (
     DOCS_CHANNEL,
     SECRET,
@@ -69,9 +71,14 @@ async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
     await fake_slack.wait_for(
         "assistant.threads.setStatus", lambda c: c.params["thread_ts"] == mention["ts"]
     )
+    # A model's thread started while serve runs (and its OpenMP team) runs behind the loop.
+    started = await ModelGate().arun(threading.get_native_id)
+    assert os.getpriority(os.PRIO_PROCESS, started) == min(19, os.nice(0) + MODEL_NICE)
     os.kill(os.getpid(), signal.SIGTERM)  # the answer in progress is finished first
 
     assert await asyncio.wait_for(served, 30) == 0
+    started = await ModelGate().arun(threading.get_native_id)  # not once serve is done
+    assert os.getpriority(os.PRIO_PROCESS, started) == os.nice(0)
     [answer] = [
         c
         for c in fake_slack.calls("chat.postMessage")

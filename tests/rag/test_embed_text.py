@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import threading
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 import torch
 
 from rag.embed import TextEmbedder
-from rag.embed._shared import ModelGate, fast_bfloat16, model_dtype, release_free_memory
+from rag.embed._shared import (
+    ModelGate,
+    fast_bfloat16,
+    model_dtype,
+    models_behind_the_loop,
+    release_free_memory,
+)
 from rag.errors import ConfigError
 from rag.settings import Precision
 
@@ -190,3 +197,34 @@ def assert_same_rankings(reference: np.ndarray, approx: np.ndarray) -> None:
         got = np.argsort(-(approx[:n] @ approx[n + q]))
         assert got[0] == want[0]
         assert len(set(got[:5]) & set(want[:5])) >= 4
+
+
+def _niceness(thread: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread)
+
+
+def _threads() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
+
+
+async def test_models_behind_the_loop_start_their_threads_and_openmp_teams_niced() -> None:
+    # folio serve's question embeddings took the event loop's core at its priority.
+    ours = threading.get_native_id()
+    niced = min(19, _niceness(ours) + 3)
+
+    def multiply() -> int:
+        torch.set_num_threads(2)  # a team of two: this thread and one OpenMP worker
+        matrix = torch.ones(1024, 1024)
+        float((matrix @ matrix).sum())
+        return threading.get_native_id()
+
+    before = _threads()
+    with models_behind_the_loop(3):
+        gate_thread = await ModelGate().arun(multiply)
+    started = _threads() - before
+
+    assert gate_thread in started and len(started) >= 2
+    assert {_niceness(thread) for thread in started} == {niced}
+    assert _niceness(ours) < niced  # the loop's own thread keeps its priority
+    after = await ModelGate().arun(threading.get_native_id)  # and so do later models
+    assert _niceness(after) == _niceness(ours)

@@ -8,6 +8,7 @@ upload's), and a document's original bytes read once per answer, however many pa
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -199,3 +200,66 @@ async def test_a_page_that_takes_too_long_to_draw_is_left_out_with_a_note(
     assert answered.page_notes == (
         "The image of kiln.pdf, p. 1 took too long to draw and is left out.",
     )
+
+
+async def test_a_second_answer_about_the_same_pages_reuses_their_renders_unread(
+    without_model: Services, pool: ChildPool
+) -> None:
+    # A team asks about the same pages again and again (bench.load: the render children
+    # took ~30% of both cores at 10 questions a second, every page drawn for every answer).
+    questions, catalog, renderer = counted(without_model, pool)
+
+    first = await questions.ask(Question(OVEN, AUDIENCE, "U1"))
+    again = await questions.ask(Question(OVEN, AUDIENCE, "U2"))
+
+    assert [p.png for p in again.pages] == [p.png for p in first.pages] and again.pages
+    assert set(renderer.renders.values()) == {1}  # drawn for the first answer only
+    [document_id] = catalog.gets
+    assert catalog.reads == {document_id: 1}  # the original is not read again either
+    assert catalog.gets == {document_id: 2}  # but each answer checks the document is there
+
+
+async def test_a_forgotten_document_s_kept_renders_are_not_shown(
+    without_model: Services, pool: ChildPool
+) -> None:
+    questions, _, renderer = counted(without_model, pool)
+    answered = await questions.ask(Question(OVEN, AUDIENCE, "U1"))
+    [citation, *_] = answered.answer.citations
+    where = (citation.document_id, citation.page_number, citation.bboxes)
+    assert await renderer.page_png(*where) == answered.pages[0].png
+
+    await without_model.ingestor.forget(citation.document_id)
+
+    assert await renderer.page_png(*where) is None
+
+
+async def test_kept_renders_stay_within_their_bytes_the_least_recently_used_going_first(
+    without_model: Services, pool: ChildPool
+) -> None:
+    renderer = PageRenderer(catalog=without_model.catalog, pool=pool, cache_bytes=250)
+    first, second, third = (("D", page, ()) for page in (1, 2, 3))
+    renderer.keep(first, b"1" * 100)
+    renderer.keep(second, b"2" * 100)
+    assert renderer.kept(first) == b"1" * 100  # now the most recently used
+    renderer.keep(third, b"3" * 100)
+
+    assert renderer.kept(second) is None
+    assert renderer.kept(first) == b"1" * 100 and renderer.kept(third) == b"3" * 100
+    renderer.keep(("D", 4, ()), b"4" * 251)  # larger than all it may keep: not kept
+    assert renderer.kept(("D", 4, ())) is None and renderer.kept(third) is not None
+
+
+async def test_an_attached_file_s_pages_are_drawn_for_its_own_answer_only(
+    without_model: Services, pool: ChildPool
+) -> None:
+    [stored] = await without_model.catalog.visible(AUDIENCE)
+    attached = dataclasses.replace(stored, id="attached-kiln")
+    data = documents.text_pdf(["The kiln was relined in May for 4,200 euros."])
+    _, _, renderer = counted(without_model, pool)
+
+    for _ in range(2):
+        batch = renderer.batch()
+        batch.add(attached, data)
+        assert (await batch.page_png(attached.id, 1) or b"")[:4] == b"\x89PNG"
+
+    assert renderer.renders == {(1, ()): 2}
