@@ -5,8 +5,9 @@ the cited ones. A ``PageBatch`` serves one answer, so each document is read from
 once and each page (with the same highlight) is rendered once, whoever asks for it. Across
 answers the renderer keeps the latest renders (``cache_bytes`` of PNG): a team asks about
 the same pages again and again, and a document's id names its bytes, so a kept render is
-served without reading the original or drawing it again (bench.load, 10 questions a
-second: the render children had used ~60% of both cores).
+served without reading the original or drawing it again (bench.load at 10 questions a
+second while indexing: the render children took 72 of the two cores' ~236 CPU-seconds,
+3 with the renders kept).
 
 Renders run in a pool of isolated child processes (``ChildPool``), with the parse child's
 memory limit and a deadline per page: PyMuPDF holds the GIL while it draws, so a heavy
