@@ -47,8 +47,12 @@ def models_behind_the_loop(nice: int = MODEL_NICE) -> Iterator[None]:
 
 
 def _enter_model_thread() -> None:
-    if _model_nice > 0:
-        thread = threading.get_native_id()
+    if _model_nice <= 0:
+        return
+    thread = threading.get_native_id()
+    # Linux gives each thread its own niceness; elsewhere the thread keeps the process's
+    # rather than failing the model.
+    with contextlib.suppress(OSError):
         current = os.getpriority(os.PRIO_PROCESS, thread)
         os.setpriority(os.PRIO_PROCESS, thread, min(19, current + _model_nice))
 

@@ -72,12 +72,14 @@ async def test_serve_over_http_indexes_answers_and_stops_cleanly_on_sigterm(
         "assistant.threads.setStatus", lambda c: c.params["thread_ts"] == mention["ts"]
     )
     # A model's thread started while serve runs (and its OpenMP team) runs behind the loop.
-    started = await ModelGate().arun(threading.get_native_id)
+    gate = ModelGate()  # held: an unreferenced gate's thread ends
+    started = await gate.arun(threading.get_native_id)
     assert os.getpriority(os.PRIO_PROCESS, started) == min(19, os.nice(0) + MODEL_NICE)
     os.kill(os.getpid(), signal.SIGTERM)  # the answer in progress is finished first
 
     assert await asyncio.wait_for(served, 30) == 0
-    started = await ModelGate().arun(threading.get_native_id)  # not once serve is done
+    gate = ModelGate()
+    started = await gate.arun(threading.get_native_id)  # not once serve is done
     assert os.getpriority(os.PRIO_PROCESS, started) == os.nice(0)
     [answer] = [
         c

@@ -219,12 +219,13 @@ async def test_models_behind_the_loop_start_their_threads_and_openmp_teams_niced
         return threading.get_native_id()
 
     before = _threads()
+    gate = ModelGate()  # held: an unreferenced gate's thread ends
     with models_behind_the_loop(3):
-        gate_thread = await ModelGate().arun(multiply)
+        gate_thread = await gate.arun(multiply)
     started = _threads() - before
 
     assert gate_thread in started and len(started) >= 2
     assert {_niceness(thread) for thread in started} == {niced}
     assert _niceness(ours) < niced  # the loop's own thread keeps its priority
-    after = await ModelGate().arun(threading.get_native_id)  # and so do later models
-    assert _niceness(after) == _niceness(ours)
+    later = ModelGate()
+    assert _niceness(await later.arun(threading.get_native_id)) == _niceness(ours)
