@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from rag.ingest._child import RENDER_NICE
 from rag.settings import Precision
 
 if TYPE_CHECKING:
@@ -23,9 +24,9 @@ T = TypeVar("T")
 # How many steps of niceness the models' threads started now run behind the process's
 # priority (see models_behind_the_loop); 0: at its priority.
 _model_nice = 0
-# Where `folio serve` runs a question's embeddings: with answers' page renders (RENDER_NICE),
-# behind the event loop and ahead of indexing (INGEST_NICE).
-MODEL_NICE = 5
+# Where `folio serve` runs a question's embeddings: with answers' page renders, behind the
+# event loop and ahead of indexing (INGEST_NICE).
+MODEL_NICE = RENDER_NICE
 
 
 @contextlib.contextmanager
